@@ -1,0 +1,812 @@
+#!/usr/bin/env bash
+# bench/run.sh - side-by-side benchmark of switchyard, nginx and HAProxy on one
+# machine (loopback only). See bench/README.md.
+#
+#   bench/run.sh                                  # everything, ~2-3 minutes
+#   PROXIES="nginx haproxy" bench/run.sh          # without switchyard
+#   SCENARIOS="ws_echo" DURATION=5 bench/run.sh   # one scenario, shorter
+#
+# Environment (defaults in brackets):
+#   PROXIES [nginx haproxy switchyard]   SCENARIOS [ws_echo http idle]  (+ http4)
+#   DURATION [10] measured seconds per throughput scenario; WARMUP [2]
+#   CONNS [256] WebSocket echo connections; MSG_SIZE [32] bytes per message
+#   HTTP_CONNS [64] wrk connections; HTTP_BODY [64] backend response body bytes
+#   IDLE_CONNS [5000] idle tunnels for the memory scenario
+#   BASE_PORT [18080] proxy port; backends use BASE_PORT+10 .. BASE_PORT+14
+#   PROXY_CPU [0] core for the proxy; LOAD_CPU [1] core for backends, load, driver
+#   SWITCHYARD_BIN [build/switchyard]  NGINX_BIN [/usr/sbin/nginx]
+#   HAPROXY_BIN [/usr/sbin/haproxy]    BENCH_BUILD_DIR [/tmp/switchyard-bench-build]
+#   RESULTS [bench/results/latest.md]  KEEP_WORK [0] keep logs/configs on success
+#   RATIOS [switchyard/nginx switchyard/haproxy]
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR=$ROOT/bench
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-256}
+MSG_SIZE=${MSG_SIZE:-32}
+HTTP_CONNS=${HTTP_CONNS:-64}
+HTTP_BODY=${HTTP_BODY:-64}
+IDLE_CONNS=${IDLE_CONNS:-5000}
+PROXIES=${PROXIES:-"nginx haproxy switchyard"}
+SCENARIOS=${SCENARIOS:-"ws_echo http idle"}
+BASE_PORT=${BASE_PORT:-18080}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+SWITCHYARD_BIN=${SWITCHYARD_BIN:-$ROOT/build/switchyard}
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
+BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/switchyard-bench-build}
+RESULTS=${RESULTS:-$BENCH_DIR/results/latest.md}
+KEEP_WORK=${KEEP_WORK:-0}
+RATIOS=${RATIOS:-"switchyard/nginx switchyard/haproxy"}
+
+PROXY_PORT=$BASE_PORT
+WS_PORT=$((BASE_PORT + 10))
+HTTP_PORT=$((BASE_PORT + 11))          # single-backend HTTP scenario
+HTTP4_PORTS="$((BASE_PORT + 11))-$((BASE_PORT + 14))"  # 4-backend scenario
+# nginx preallocates worker_connections; each tunnel uses 2 (client + upstream)
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-$(( (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) > 20000 ? (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) : 20000 ))}
+HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + 1000))
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ------------------------------------------------------------------ processes
+# Every process this script starts is recorded as "pid:starttime" so cleanup
+# never signals a recycled pid. Nothing is ever killed by name.
+TRACKED=()
+WORK=""
+FAILED_ANY=0
+
+proc_starttime() {  # field 22 of /proc/PID/stat
+    local line
+    read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+    line=${line##*) }
+    local -a f
+    read -ra f <<<"$line"
+    echo "${f[19]}"
+}
+
+track() {
+    local st
+    st=$(proc_starttime "$1") && TRACKED+=("$1:$st")
+}
+
+is_ours_alive() {  # pid starttime: same process (not a recycled pid), not a zombie
+    local line
+    read -r line 2>/dev/null <"/proc/$1/stat" || return 1
+    line=${line##*) }
+    local -a f
+    read -ra f <<<"$line"
+    [[ ${f[19]} == "$2" && ${f[0]} != Z ]]
+}
+
+kill_tracked() {  # signal pids...  (only tracked ones)
+    local sig=$1 e pid st
+    shift
+    for e in "${TRACKED[@]}"; do
+        pid=${e%%:*}; st=${e##*:}
+        for want in "$@"; do
+            if [[ $pid == "$want" ]] && is_ours_alive "$pid" "$st"; then
+                kill "-$sig" "$pid" 2>/dev/null
+            fi
+        done
+    done
+}
+
+# Stops the given tracked pids: TERM, wait up to 5 s, then KILL.
+stop_pids() {
+    local pids=("$@") i e pid st alive
+    [[ ${#pids[@]} -eq 0 ]] && return 0
+    kill_tracked TERM "${pids[@]}"
+    for ((i = 0; i < 50; i++)); do
+        alive=0
+        for e in "${TRACKED[@]}"; do
+            pid=${e%%:*}; st=${e##*:}
+            for want in "${pids[@]}"; do
+                [[ $pid == "$want" ]] && is_ours_alive "$pid" "$st" && alive=1
+            done
+        done
+        [[ $alive == 0 ]] && break
+        sleep 0.1
+    done
+    [[ $alive == 1 ]] && kill_tracked KILL "${pids[@]}"
+    for want in "${pids[@]}"; do wait "$want" 2>/dev/null; done
+    return 0
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    local all=() e
+    for e in "${TRACKED[@]}"; do all+=("${e%%:*}"); done
+    if [[ ${#all[@]} -gt 0 ]]; then stop_pids "${all[@]}"; fi
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ $KEEP_WORK == 1 || $rc != 0 || $FAILED_ANY != 0 ]]; then
+            log "logs and configs kept in $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# spawn NAME CPU CMD... -> runs CMD pinned to CPU in the background with
+# stdout/stderr in $WORK/logs/NAME.{out,err}; sets SPAWNED.
+spawn() {
+    local name=$1 cpu=$2
+    shift 2
+    taskset -c "$cpu" "$@" >"$WORK/logs/$name.out" 2>"$WORK/logs/$name.err" &
+    SPAWNED=$!
+    track "$SPAWNED"
+}
+
+# run_tracked NAME CPU CMD... -> like spawn, then waits; returns CMD's status.
+run_tracked() {
+    spawn "$@"
+    wait "$SPAWNED"
+}
+
+# Pid plus all descendants of a pid (one pass over /proc).
+proc_tree() {
+    local root=$1 f line rest pid
+    local -A kids=()
+    for f in /proc/[0-9]*/stat; do
+        read -r line 2>/dev/null <"$f" || continue
+        pid=${line%% *}
+        rest=${line##*) }
+        local -a a
+        read -ra a <<<"$rest"
+        kids[${a[1]}]+="$pid "
+    done
+    local tree=() queue=("$root") p c
+    while [[ ${#queue[@]} -gt 0 ]]; do
+        p=${queue[0]}
+        queue=("${queue[@]:1}")
+        [[ -e /proc/$p ]] || continue
+        tree+=("$p")
+        for c in ${kids[$p]:-}; do queue+=("$c"); done
+    done
+    echo "${tree[@]}"
+}
+
+cpu_ticks() {  # sum of utime+stime (clock ticks) of the given pids
+    local t=0 p line rest
+    for p in "$@"; do
+        read -r line 2>/dev/null <"/proc/$p/stat" || continue
+        rest=${line##*) }
+        local -a a
+        read -ra a <<<"$rest"
+        t=$((t + a[11] + a[12]))
+    done
+    echo "$t"
+}
+
+mem_kb() {  # "PSS RSS" in KiB summed over the given pids (smaps_rollup)
+    local pss=0 rss=0 p k v
+    for p in "$@"; do
+        while read -r k v _; do
+            case $k in
+                Pss:) pss=$((pss + v)) ;;
+                Rss:) rss=$((rss + v)) ;;
+            esac
+        done <"/proc/$p/smaps_rollup"
+    done
+    echo "$pss $rss"
+}
+
+port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+
+wait_port() {  # port pid timeout_s
+    local port=$1 pid=$2 n=$(( $3 * 10 ))
+    while ((n-- > 0)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+kv() {  # kv "LINE" key -> value of key=value in LINE
+    local w
+    for w in $1; do
+        [[ $w == "$2="* ]] && { echo "${w#*=}"; return 0; }
+    done
+    return 1
+}
+
+fmt() { awk -v v="$1" -v p="$2" 'BEGIN { printf "%.*f", p, v }'; }
+fdiv() { awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN { if (b == 0) print "n/a"; else printf "%.*f", p, a / b }'; }
+
+# ------------------------------------------------------------------- results
+# Metrics registry: key -> column header; "h" = higher is better, "l" = lower.
+declare -A METRIC_HDR=() METRIC_DIR=() SCEN_METRICS=() R=() NOTE=()
+METRIC_ORDER=()
+register_metric() { METRIC_HDR[$1]=$2; METRIC_DIR[$1]=$3; METRIC_ORDER+=("$1"); }
+set_result() { R["$1|$2"]=$3; }
+add_note() { NOTE[$1]="${NOTE[$1]:-}${NOTE[$1]:+; }$2"; }
+
+# ------------------------------------------------------------------ configs
+# One nginx.conf text, used verbatim by nginx and by switchyard.
+write_nginx_conf() {
+    local out=$1
+    {
+        cat <<EOF
+# switchyard benchmark configuration: used VERBATIM by nginx and switchyard.
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+
+events {
+    worker_connections $WORKER_CONNECTIONS;
+}
+
+http {
+    access_log off;
+
+    upstream ws_backend {
+        server 127.0.0.1:$WS_PORT;
+    }
+
+    upstream http_backend {
+        server 127.0.0.1:$HTTP_PORT;
+        keepalive 32;
+    }
+EOF
+        if [[ " $SCENARIOS " == *" http4 "* ]]; then
+            cat <<EOF
+
+    upstream http_backend4 {
+        server 127.0.0.1:$((BASE_PORT + 11));
+        server 127.0.0.1:$((BASE_PORT + 12));
+        server 127.0.0.1:$((BASE_PORT + 13));
+        server 127.0.0.1:$((BASE_PORT + 14));
+        keepalive 32;
+    }
+EOF
+        fi
+        cat <<EOF
+
+    server {
+        listen 127.0.0.1:$PROXY_PORT;
+
+        location /ws {
+            proxy_pass http://ws_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 3600s;
+        }
+EOF
+        if [[ " $SCENARIOS " == *" http4 "* ]]; then
+            cat <<EOF
+
+        location /b4/ {
+            proxy_pass http://http_backend4;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+EOF
+        fi
+        cat <<EOF
+
+        location / {
+            proxy_pass http://http_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    } >"$out"
+}
+
+# The HAProxy equivalent: one thread, same routes, tunnel timeout = 3600 s,
+# server-side connection reuse like nginx's upstream keepalive.
+write_haproxy_cfg() {
+    local out=$1
+    {
+        cat <<EOF
+global
+    nbthread 1
+    maxconn $HAPROXY_MAXCONN
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 75s
+    timeout tunnel 3600s
+
+frontend fe
+    bind 127.0.0.1:$PROXY_PORT
+    maxconn $HAPROXY_MAXCONN
+    acl is_ws path_beg /ws
+    use_backend ws_backend if is_ws
+EOF
+        if [[ " $SCENARIOS " == *" http4 "* ]]; then
+            cat <<EOF
+    acl is_b4 path_beg /b4/
+    use_backend http_backend4 if is_b4
+EOF
+        fi
+        cat <<EOF
+    default_backend http_backend
+
+backend ws_backend
+    server ws1 127.0.0.1:$WS_PORT
+
+backend http_backend
+    http-reuse always
+    server h1 127.0.0.1:$HTTP_PORT pool-max-conn 32
+EOF
+        if [[ " $SCENARIOS " == *" http4 "* ]]; then
+            cat <<EOF
+
+backend http_backend4
+    balance roundrobin
+    http-reuse always
+    server h1 127.0.0.1:$((BASE_PORT + 11)) pool-max-conn 8
+    server h2 127.0.0.1:$((BASE_PORT + 12)) pool-max-conn 8
+    server h3 127.0.0.1:$((BASE_PORT + 13)) pool-max-conn 8
+    server h4 127.0.0.1:$((BASE_PORT + 14)) pool-max-conn 8
+EOF
+        fi
+    } >"$out"
+}
+
+# ------------------------------------------------------------------ proxies
+PROXY_PID=""
+
+# start_proxy NAME -> sets PROXY_PID; returns non-zero on failure.
+start_proxy() {
+    local name=$1 prefix="$WORK/$1"
+    mkdir -p "$prefix/conf" "$prefix/logs"
+    case $name in
+        nginx | switchyard)
+            cp "$WORK/nginx.conf" "$prefix/conf/nginx.conf"
+            local bin=$NGINX_BIN
+            [[ $name == switchyard ]] && bin=$SWITCHYARD_BIN
+            spawn "$name.$CUR_SCEN" "$PROXY_CPU" "$bin" -p "$prefix/" -c "$prefix/conf/nginx.conf" -g "daemon off;"
+            ;;
+        haproxy)
+            cp "$WORK/haproxy.cfg" "$prefix/conf/haproxy.cfg"
+            spawn "$name.$CUR_SCEN" "$PROXY_CPU" "$HAPROXY_BIN" -f "$prefix/conf/haproxy.cfg" -db
+            ;;
+        *) log "unknown proxy $name"; return 1 ;;
+    esac
+    PROXY_PID=$SPAWNED
+    if ! wait_port "$PROXY_PORT" "$PROXY_PID" 10; then
+        log "$name did not start listening on $PROXY_PORT; its stderr / error log:"
+        tail -n 20 "$WORK/logs/$name.$CUR_SCEN.err" "$prefix/logs/error.log" 2>/dev/null >&2
+        return 1
+    fi
+    # smoke tests (also make sure the worker, not just the master, is serving)
+    local s="smoke.$name.$CUR_SCEN"
+    if ! run_tracked "$s.ws" "$LOAD_CPU" "$BUILD_DIR/ws_load" idle --port "$PROXY_PORT" \
+        --conns 1 --hold 0 --connect-timeout 10; then
+        log "$name: WebSocket smoke test failed:"
+        cat "$WORK/logs/$s.ws.err" >&2
+        return 1
+    fi
+    if ! run_tracked "$s.http" "$LOAD_CPU" curl -fsS -m 10 -o /dev/null -w '%{http_code} %{size_download}' \
+        "http://127.0.0.1:$PROXY_PORT/" || [[ $(<"$WORK/logs/$s.http.out") != "200 $HTTP_BODY" ]]; then
+        log "$name: HTTP smoke test failed: $(cat "$WORK/logs/$s.http.out" "$WORK/logs/$s.http.err")"
+        return 1
+    fi
+    # record every process of the proxy (nginx: master + worker) for cleanup
+    local p
+    for p in $(proc_tree "$PROXY_PID"); do [[ $p != "$PROXY_PID" ]] && track "$p"; done
+    return 0
+}
+
+stop_proxy() {
+    [[ -z $PROXY_PID ]] && return 0
+    local pids
+    read -ra pids <<<"$(proc_tree "$PROXY_PID")"
+    if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+        log "WARNING: proxy pid $PROXY_PID had already exited"
+    fi
+    stop_pids "${pids[@]}" "$PROXY_PID"
+    PROXY_PID=""
+}
+
+proxy_alive_or_note() {  # proxy
+    if ! kill -0 "$PROXY_PID" 2>/dev/null; then
+        add_note "$1" "$CUR_SCEN: proxy process died"
+        return 1
+    fi
+    return 0
+}
+
+# ---------------------------------------------------------------- scenarios
+# A scenario is a function scenario_NAME PROXY that runs against an already
+# started proxy (PROXY_PID), calls set_result PROXY METRIC VALUE for the
+# metrics it listed in SCEN_METRICS[NAME], and add_note PROXY TEXT on trouble.
+
+register_metric ws_rate "WS echo msg/s" h
+register_metric ws_p99 "WS p99 ms" l
+register_metric ws_cpu "WS proxy CPU µs/msg" l
+SCEN_METRICS[ws_echo]="ws_rate ws_p99 ws_cpu"
+scenario_ws_echo() {
+    local proxy=$1 pids
+    pids=$(proc_tree "$PROXY_PID")
+    spawn "ws_load.echo.$proxy" "$LOAD_CPU" "$BUILD_DIR/ws_load" echo --port "$PROXY_PORT" \
+        --conns "$CONNS" --size "$MSG_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
+        --connect-timeout 30 --watch-pids "${pids// /,}"
+    wait "$SPAWNED"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$WORK/logs/ws_load.echo.$proxy.out" | tail -n 1)
+    cat "$WORK/logs/ws_load.echo.$proxy.err" >&2
+    if [[ -z $line || $(kv "$line" ok) != 1 ]]; then
+        add_note "$proxy" "ws_echo failed (ws_load exit $rc; see log above)"
+        FAILED_ANY=1
+        [[ -z $line || -z $(kv "$line" msgs_per_s) ]] && return 1
+    fi
+    set_result "$proxy" ws_rate "$(fmt "$(kv "$line" msgs_per_s)" 0)"
+    set_result "$proxy" ws_p99 "$(fmt "$(awk -v u="$(kv "$line" p99_us)" 'BEGIN{print u/1000}')" 2)"
+    local cpu
+    cpu=$(kv "$line" cpu_us_per_msg) && set_result "$proxy" ws_cpu "$(fmt "$cpu" 2)"
+    DETAILS+=("$proxy ws_echo: $line")
+    proxy_alive_or_note "$proxy"
+}
+
+register_metric http_rate "HTTP req/s" h
+register_metric http_p99 "HTTP p99 ms" l
+register_metric http_cpu "HTTP proxy CPU µs/req" l
+SCEN_METRICS[http]="http_rate http_p99 http_cpu"
+scenario_http() { run_wrk "$1" / http; }
+
+register_metric http4_rate "HTTP 4-backend req/s" h
+register_metric http4_p99 "HTTP 4-backend p99 ms" l
+register_metric http4_cpu "HTTP 4-backend CPU µs/req" l
+SCEN_METRICS[http4]="http4_rate http4_p99 http4_cpu"
+scenario_http4() { run_wrk "$1" /b4/ http4; }
+
+# run_wrk PROXY PATH METRIC_PREFIX
+run_wrk() {
+    local proxy=$1 m=$3 url="http://127.0.0.1:$PROXY_PORT$2" pids
+    # warmup (fills the upstream keepalive pool), not measured
+    if [[ $WARMUP != 0 ]]; then
+        spawn "wrk.warm.$m.$proxy" "$LOAD_CPU" wrk -t1 -c"$HTTP_CONNS" -d"${WARMUP}s" "$url"
+        wait "$SPAWNED"
+    fi
+    read -ra pids <<<"$(proc_tree "$PROXY_PID")"
+    local c0 c1
+    c0=$(cpu_ticks "${pids[@]}")
+    spawn "wrk.$m.$proxy" "$LOAD_CPU" wrk -t1 -c"$HTTP_CONNS" -d"${DURATION}s" --latency "$url"
+    wait "$SPAWNED"
+    local rc=$?
+    c1=$(cpu_ticks "${pids[@]}")
+    local out="$WORK/logs/wrk.$m.$proxy.out"
+    local reqs rps p99 non2xx sockerr
+    reqs=$(awk '/requests in/ {print $1; exit}' "$out")
+    rps=$(awk '/^Requests\/sec:/ {print $2; exit}' "$out")
+    p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } print v; exit }' "$out")
+    non2xx=$(awk '/Non-2xx/ {print $NF; exit}' "$out")
+    sockerr=$(grep -m1 'Socket errors' "$out" || true)
+    if [[ $rc != 0 || -z $reqs || -z $rps ]]; then
+        add_note "$proxy" "$m: wrk failed (exit $rc)"
+        FAILED_ANY=1
+        cat "$out" "$WORK/logs/wrk.$m.$proxy.err" >&2
+        return 1
+    fi
+    [[ -n $non2xx ]] && { add_note "$proxy" "$m: $non2xx non-2xx responses"; FAILED_ANY=1; }
+    [[ -n $sockerr ]] && add_note "$proxy" "$m: wrk ${sockerr# }"
+    set_result "$proxy" "${m}_rate" "$(fmt "$rps" 0)"
+    [[ -n $p99 ]] && set_result "$proxy" "${m}_p99" "$(fmt "$p99" 2)"
+    set_result "$proxy" "${m}_cpu" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+    DETAILS+=("$proxy $m: $(grep -E 'Latency|99%|requests in|Requests/sec|Socket|Non-2xx' "$out" | tr -s ' \n' ' ') proxy_cpu_ticks=$((c1 - c0))")
+    log "$proxy $m: $rps req/s, p99 ${p99:-?} ms, proxy cpu $(( (c1 - c0) * 1000 / CLK_TCK )) ms for $reqs requests"
+    proxy_alive_or_note "$proxy"
+}
+
+register_metric idle_pss "Idle tunnel KiB (PSS)" l
+register_metric idle_rss "Idle tunnel KiB (RSS)" l
+SCEN_METRICS[idle]="idle_pss idle_rss"
+scenario_idle() {
+    local proxy=$1 pids m0 m1 m2
+    sleep 0.5
+    read -ra pids <<<"$(proc_tree "$PROXY_PID")"
+    m0=$(mem_kb "${pids[@]}")
+    local hold=$((IDLE_CONNS / 100 + 90))
+    spawn "ws_load.idle.$proxy" "$LOAD_CPU" "$BUILD_DIR/ws_load" idle --port "$PROXY_PORT" \
+        --conns "$IDLE_CONNS" --hold "$hold" --connect-timeout 60
+    local lg=$SPAWNED out="$WORK/logs/ws_load.idle.$proxy.out" n="" i
+    for ((i = 0; i < 900; i++)); do  # <= 90 s
+        n=$(awk '$1 == "READY" { print $2; exit }' "$out" 2>/dev/null)
+        [[ -n $n ]] && break
+        kill -0 "$lg" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [[ -z $n ]]; then
+        add_note "$proxy" "idle: tunnels never became ready"
+        FAILED_ANY=1
+        cat "$WORK/logs/ws_load.idle.$proxy.err" >&2
+        stop_pids "$lg"
+        return 1
+    fi
+    sleep 1  # let the proxy settle (deferred frees, lazy buffers)
+    read -ra pids <<<"$(proc_tree "$PROXY_PID")"
+    m1=$(mem_kb "${pids[@]}")
+    kill_tracked USR1 "$lg"  # ws_load closes all tunnels and exits
+    wait "$lg"
+    local rc=$?
+    sleep 1
+    read -ra pids <<<"$(proc_tree "$PROXY_PID")"
+    m2=$(mem_kb "${pids[@]}")
+    cat "$WORK/logs/ws_load.idle.$proxy.err" >&2
+    local failed
+    failed=$(awk '$1 == "FAILED" { print $2; exit }' "$out")
+    if [[ -n $failed || $rc != 0 ]]; then
+        add_note "$proxy" "idle: only $n of $IDLE_CONNS tunnels established (ws_load exit $rc)"
+        FAILED_ANY=1
+    fi
+    if [[ $n -gt 0 ]]; then
+        local p0 r0 p1 r1 p2 r2
+        read -r p0 r0 <<<"$m0"
+        read -r p1 r1 <<<"$m1"
+        read -r p2 r2 <<<"$m2"
+        set_result "$proxy" idle_pss "$(fdiv $((p1 - p0)) "$n" 2)"
+        set_result "$proxy" idle_rss "$(fdiv $((r1 - r0)) "$n" 2)"
+        DETAILS+=("$proxy idle: $n tunnels; PSS KiB before=$p0 with_tunnels=$p1 after_close=$p2; RSS KiB before=$r0 with_tunnels=$r1 after_close=$r2")
+        log "$proxy idle: $n tunnels, PSS $p0 -> $p1 KiB (after close $p2), RSS $r0 -> $r1 KiB"
+    fi
+    proxy_alive_or_note "$proxy"
+}
+
+# ------------------------------------------------------------------ main
+ensure_pkg() {  # command package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    [[ $(id -u) == 0 ]] || die "$1 is missing; install it with: apt-get install -y $2"
+    log "installing $2 ..."
+    apt-get install -y "$2" >/dev/null 2>&1 ||
+        { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; } ||
+        die "could not install $2"
+}
+
+build_tools() {
+    mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
+    local t
+    for t in ws_load ws_echo_backend http_backend; do
+        if [[ ! -x $BUILD_DIR/$t || $BENCH_DIR/$t.cpp -nt $BUILD_DIR/$t || $BENCH_DIR/ws_common.h -nt $BUILD_DIR/$t ]]; then
+            log "building $t"
+            g++ -std=c++20 -O2 -Wall -Wextra -Werror -o "$BUILD_DIR/$t.tmp" "$BENCH_DIR/$t.cpp" ||
+                die "build of $t failed"
+            mv "$BUILD_DIR/$t.tmp" "$BUILD_DIR/$t"
+        fi
+        "$BUILD_DIR/$t" --selftest >/dev/null 2>&1 || [[ $t == http_backend ]] || die "$t self-test failed"
+    done
+}
+
+# Busy percentage of each core over 1 s (other users of the machine).
+background_load() {
+    local a b
+    a=$(grep '^cpu[0-9]' /proc/stat)
+    sleep 1
+    b=$(grep '^cpu[0-9]' /proc/stat)
+    paste <(echo "$a") <(echo "$b") | awk '{
+        n = (NF) / 2; bi = 0; bt = 0; ai = 0; at = 0
+        for (i = 2; i <= n; i++) { at += $i; if (i == 5 || i == 6) ai += $i }
+        for (i = n + 2; i <= NF; i++) { bt += $i; if (i == n + 5 || i == n + 6) bi += $i }
+        dt = bt - at; busy = dt > 0 ? 100 * (1 - (bi - ai) / dt) : 0
+        printf "%s %.0f%%  ", $1, busy }'
+}
+
+versions() {
+    local vers=()
+    [[ -x $NGINX_BIN ]] && vers+=("$("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //')")
+    [[ -x $HAPROXY_BIN ]] && vers+=("$("$HAPROXY_BIN" -v 2>/dev/null | awk 'NR == 1 {print "HAProxy " $3}')")
+    if [[ -x $SWITCHYARD_BIN ]]; then
+        vers+=("switchyard $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo '+local changes')")
+    else
+        vers+=("switchyard not built")
+    fi
+    local IFS=,
+    echo "${vers[*]}" | sed 's/,/, /g'
+}
+
+main() {
+    [[ $(uname -s) == Linux ]] || die "Linux only"
+    NCPU=$(getconf _NPROCESSORS_ONLN)
+    if ((NCPU < 2)); then
+        log "WARNING: only $NCPU CPU; proxy and load share it"
+        PROXY_CPU=0; LOAD_CPU=0
+    fi
+    # fd limits: the proxy needs 2 per tunnel; raise the soft limit to the hard one
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+    local need=$((2 * IDLE_CONNS + 2 * CONNS + 200)) have
+    have=$(ulimit -n)
+    if [[ $have != unlimited && $have -lt $need ]]; then
+        die "ulimit -n is $have but IDLE_CONNS=$IDLE_CONNS needs about $need; lower IDLE_CONNS"
+    fi
+
+    # pin this driver (and so wrk, curl, helpers) away from the proxy core
+    taskset -pc "$LOAD_CPU" $$ >/dev/null || die "taskset failed"
+
+    ensure_pkg wrk wrk
+    ensure_pkg curl curl
+    ensure_pkg ss iproute2
+    [[ " $PROXIES " == *" haproxy "* ]] && ensure_pkg "$HAPROXY_BIN" haproxy
+    [[ " $PROXIES " == *" nginx "* ]] && ensure_pkg "$NGINX_BIN" nginx
+
+    local p
+    for p in $PROXY_PORT $WS_PORT $((BASE_PORT + 11)) $((BASE_PORT + 12)) $((BASE_PORT + 13)) $((BASE_PORT + 14)); do
+        port_busy "$p" && die "port $p is in use (set BASE_PORT to move all ports)"
+    done
+
+    WORK=$(mktemp -d /tmp/switchyard-bench.XXXXXX)
+    mkdir -p "$WORK/logs"
+    build_tools
+
+    local bg
+    bg=$(background_load)
+    log "background CPU use before start: $bg"
+    if awk -v s="$bg" 'BEGIN { n = split(s, f, " "); for (i = 2; i <= n; i += 2) { sub(/%/, "", f[i]); if (f[i] + 0 > 15) exit 0 } exit 1 }'; then
+        log "WARNING: other processes are using the CPUs; results will be noisy (see README caveats)"
+    fi
+
+    write_nginx_conf "$WORK/nginx.conf"
+    write_haproxy_cfg "$WORK/haproxy.cfg"
+
+    # backends: pinned with the load generators, lifetime-bounded themselves
+    local life=$((600 + 4 * DURATION * 6))
+    spawn ws_echo_backend "$LOAD_CPU" "$BUILD_DIR/ws_echo_backend" -p "$WS_PORT" -T "$life" -c $((IDLE_CONNS + CONNS + 100))
+    local ws_be=$SPAWNED
+    local hports=$HTTP_PORT
+    [[ " $SCENARIOS " == *" http4 "* ]] && hports=$HTTP4_PORTS
+    spawn http_backend "$LOAD_CPU" "$BUILD_DIR/http_backend" -p "$hports" -b "$HTTP_BODY" -T "$life"
+    local http_be=$SPAWNED
+    wait_port "$WS_PORT" "$ws_be" 5 || die "ws_echo_backend did not start: $(cat "$WORK/logs/ws_echo_backend.err")"
+    wait_port "$HTTP_PORT" "$http_be" 5 || die "http_backend did not start: $(cat "$WORK/logs/http_backend.err")"
+
+    DETAILS=()
+    local ran=() skipped=() proxy scen
+    for proxy in $PROXIES; do
+        case $proxy in
+            switchyard)
+                if [[ ! -x $SWITCHYARD_BIN ]]; then
+                    log "switchyard: skipped ($SWITCHYARD_BIN not found; build it first)"
+                    skipped+=("switchyard")
+                    NOTE[switchyard]="skipped: ${SWITCHYARD_BIN#$ROOT/} not found"
+                    continue
+                fi ;;
+            nginx) [[ -x $NGINX_BIN ]] || { skipped+=(nginx); NOTE[nginx]="skipped: $NGINX_BIN not found"; continue; } ;;
+            haproxy) [[ -x $HAPROXY_BIN ]] || { skipped+=(haproxy); NOTE[haproxy]="skipped: $HAPROXY_BIN not found"; continue; } ;;
+            *) die "unknown proxy '$proxy' (nginx, haproxy, switchyard)" ;;
+        esac
+        ran+=("$proxy")
+        for scen in $SCENARIOS; do
+            declare -F "scenario_$scen" >/dev/null || die "unknown scenario '$scen'"
+            CUR_SCEN=$scen
+            log "=== $proxy: $scen"
+            # a fresh proxy per scenario: scenarios do not see each other's state
+            if ! start_proxy "$proxy"; then
+                add_note "$proxy" "$scen: proxy failed to start or serve"
+                FAILED_ANY=1
+                stop_proxy
+                continue
+            fi
+            "scenario_$scen" "$proxy"
+            stop_proxy
+        done
+    done
+    CUR_SCEN=""
+
+    # ------------------------------------------------------------ report
+    local metrics=() m
+    for m in "${METRIC_ORDER[@]}"; do
+        for scen in $SCENARIOS; do
+            [[ " ${SCEN_METRICS[$scen]:-} " == *" $m "* ]] && metrics+=("$m")
+        done
+    done
+    local md="$WORK/latest.md"
+    {
+        echo "# switchyard benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo
+        echo "- machine: $NCPU cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
+        echo "- pinning: proxy (1 worker / 1 thread) on cpu$PROXY_CPU; backends, load generators and driver on cpu$LOAD_CPU"
+        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS"
+        echo "- versions: $(versions)"
+        echo "- background CPU use before the run: $bg"
+        echo
+        local hdr="| proxy |" sep="|---|"
+        for m in "${metrics[@]}"; do hdr+=" ${METRIC_HDR[$m]} |"; sep+="---:|"; done
+        echo "$hdr"
+        echo "$sep"
+        local -A best=()
+        for m in "${metrics[@]}"; do
+            for proxy in $PROXIES; do
+                local v=${R["$proxy|$m"]:-}
+                [[ -z $v ]] && continue
+                if [[ -z ${best[$m]:-} ]] || awk -v a="$v" -v b="${best[$m]}" -v d="${METRIC_DIR[$m]}" \
+                    'BEGIN { exit !((d == "h") ? a > b : a < b) }'; then
+                    best[$m]=$v
+                fi
+            done
+        done
+        for proxy in $PROXIES; do
+            local row="| $proxy |"
+            local first=1
+            for m in "${metrics[@]}"; do
+                local v=${R["$proxy|$m"]:-—}
+                [[ $first == 1 && " ${skipped[*]} " == *" $proxy "* ]] && v="skipped"
+                first=0
+                [[ $v == "${best[$m]:-}" ]] && v="**$v**"
+                row+=" $v |"
+            done
+            echo "$row"
+        done
+        echo
+        local pair a b have_ratio=0
+        for pair in $RATIOS; do
+            a=${pair%/*}; b=${pair#*/}
+            local row="| $a / $b |"
+            for m in "${metrics[@]}"; do
+                if [[ -n ${R["$a|$m"]:-} && -n ${R["$b|$m"]:-} ]]; then
+                    row+=" $(fdiv "${R["$a|$m"]}" "${R["$b|$m"]}" 2) |"
+                    have_ratio=1
+                else
+                    row+=" n/a |"
+                fi
+            done
+            RATIO_ROWS+=("$row")
+        done
+        echo "Ratios (msg/s and req/s: higher is better; latency, CPU and memory: lower is better):"
+        echo
+        echo "$hdr" | sed 's/^| proxy |/| ratio |/'
+        echo "$sep"
+        printf '%s\n' "${RATIO_ROWS[@]}"
+        [[ $have_ratio == 0 ]] && echo && echo "(no ratio computed: a proxy of each pair did not run)"
+        echo
+        local any_note=0
+        for proxy in $PROXIES; do
+            if [[ -n ${NOTE[$proxy]:-} ]]; then
+                [[ $any_note == 0 ]] && echo "Notes:" && echo
+                any_note=1
+                echo "- $proxy: ${NOTE[$proxy]}"
+            fi
+        done
+        [[ $any_note == 1 ]] && echo
+        echo "Column meanings: bench/README.md. Noise between runs is about ±20%: compare proxies within one run."
+        echo
+        echo "<details><summary>raw figures</summary>"
+        echo
+        echo '```'
+        printf '%s\n' "${DETAILS[@]}"
+        echo '```'
+        echo
+        echo "nginx.conf (identical for nginx and switchyard):"
+        echo
+        echo '```nginx'
+        cat "$WORK/nginx.conf"
+        echo '```'
+        echo
+        echo "haproxy.cfg:"
+        echo
+        echo '```'
+        cat "$WORK/haproxy.cfg"
+        echo '```'
+        echo
+        echo "</details>"
+    } >"$md"
+    mkdir -p "$(dirname "$RESULTS")"
+    cp "$md" "$RESULTS"
+    echo
+    sed '/^<details>/,$d' "$md"
+    log "written to $RESULTS"
+    [[ ${#ran[@]} -gt 0 ]] || die "no proxy was run"
+    return 0
+}
+
+RATIO_ROWS=()
+CUR_SCEN=""
+NCPU=2
+main "$@"

@@ -1,0 +1,794 @@
+// ws_load - single-threaded epoll WebSocket (RFC 6455) load generator.
+// Talks to 127.0.0.0/8 only. Client frames are masked with a fresh random
+// key per frame; the server's Sec-WebSocket-Accept is verified with a built-in
+// SHA-1; every echoed payload is compared byte for byte with what was sent.
+//
+//   ws_load echo --port P [--conns 256] [--size 32] [--duration 10] [--warmup 2]
+//                [--watch-pids PID,PID...]
+//   ws_load idle --port P [--conns 5000] [--hold 30] [--no-verify]
+//   common: [--host 127.0.0.1] [--path /ws] [--concurrency 64]
+//           [--connect-timeout 30]
+//   ws_load --selftest
+//
+// echo: opens all connections first (handshake), then each connection runs a
+//   closed loop: send one S-byte binary message, wait for its echo, repeat.
+//   Nothing is counted during the warmup; then messages/s and latency
+//   percentiles (log-linear histogram, <1.6% error) over the measured window.
+//   With --watch-pids the utime+stime of those processes is sampled at the
+//   exact window boundaries (-> proxy CPU microseconds per message).
+// idle: opens N connections; each completes the handshake and (unless
+//   --no-verify) one 16-byte echo round trip, proving the tunnel is wired end to
+//   end. Then prints "READY n" (repeated every 5 s as a heartbeat) and holds the
+//   connections idle until --hold seconds pass or SIGTERM/SIGINT/SIGUSR1
+//   arrives; then closes them and prints "CLOSED n dropped=d".
+//
+// Machine-readable summary: one line starting with "RESULT " of key=value pairs.
+// Exit status: 0 ok, 1 errors during the run, 2 usage/handshake/connect failure.
+#include <signal.h>
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <string>
+
+#include "ws_common.h"
+
+using namespace bench;
+
+namespace {
+
+enum class Mode { Echo, Idle };
+enum class St : uint8_t { Connecting, Handshaking, Open, Closed };
+
+struct Conn {
+    int fd = -1;
+    St st = St::Connecting;
+    bool out_interest = false;
+    bool awaiting = false;  // a message is in flight
+    bool ready = false;     // idle mode: verified
+    uint32_t id = 0;
+    char key[25] = {};
+    uint64_t sent_ns = 0;
+    uint64_t msg_recv = 0;  // bytes of the current echoed message received so far
+    std::vector<uint8_t> in;
+    std::vector<uint8_t> out;
+    size_t out_off = 0;
+};
+
+struct Opts {
+    Mode mode = Mode::Echo;
+    std::string host = "127.0.0.1";
+    int port = 0;
+    std::string path = "/ws";
+    long conns = -1;
+    size_t size = 32;
+    double duration = 10, warmup = 2, hold = 30, connect_timeout = 30;
+    long concurrency = 64;
+    bool verify = true;
+    std::vector<int> watch;
+} O;
+
+int g_ep = -1;
+sockaddr_in g_addr{};
+std::vector<Conn> g_conns;
+std::vector<uint8_t> g_payload;  // what echo messages carry
+std::vector<uint8_t> g_rbuf(64 * 1024);
+std::vector<uint8_t> g_wbuf;
+Rng g_rng;
+volatile sig_atomic_t g_stop = 0;
+
+long g_inflight = 0;  // connecting/handshaking
+long g_established = 0, g_failed = 0, g_ready = 0, g_dropped = 0, g_errors = 0;
+int g_reported = 0;
+constexpr int kMaxReports = 10;
+
+// run state (echo)
+bool g_running = false, g_measuring = false;
+uint64_t g_msgs = 0, g_bytes_sent_frames = 0;
+Histogram g_hist;
+
+void on_signal(int) { g_stop = 1; }
+
+void report(const Conn& c, const std::string& what) {
+    if (g_reported < kMaxReports)
+        fprintf(stderr, "ws_load: conn %u: %s\n", c.id, what.c_str());
+    else if (g_reported == kMaxReports)
+        fprintf(stderr, "ws_load: (further connection errors not shown)\n");
+    g_reported++;
+}
+
+void close_fd(Conn& c) {
+    if (c.fd >= 0) {
+        epoll_ctl(g_ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        close(c.fd);
+        c.fd = -1;
+    }
+    c.st = St::Closed;
+    std::vector<uint8_t>().swap(c.in);
+    std::vector<uint8_t>().swap(c.out);
+}
+
+// A connection failed before it was established (connect/handshake).
+void fail_setup(Conn& c, const std::string& why) {
+    if (c.st == St::Closed) return;
+    report(c, why);
+    close_fd(c);
+    g_inflight--;
+    g_failed++;
+}
+
+// A connection broke after it was established.
+void fail_open(Conn& c, const std::string& why) {
+    if (c.st == St::Closed) return;
+    if (O.mode == Mode::Idle && !c.ready && O.verify) {
+        // still in the verification round trip: a setup failure
+        report(c, why);
+        close_fd(c);
+        g_failed++;
+        g_established--;
+        return;
+    }
+    report(c, why);
+    close_fd(c);
+    g_errors++;
+    g_dropped++;
+}
+
+void set_interest(Conn& c, bool out) {
+    if (c.out_interest == out) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN | (out ? EPOLLOUT : 0u);
+    ev.data.u32 = c.id;
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, c.fd, &ev);
+    c.out_interest = out;
+}
+
+// Sends (or queues) bytes. Returns false if the connection broke.
+bool send_bytes(Conn& c, const uint8_t* p, size_t n) {
+    if (c.out_off < c.out.size()) {
+        c.out.insert(c.out.end(), p, p + n);
+        return true;
+    }
+    c.out.clear();
+    c.out_off = 0;
+    while (n) {
+        ssize_t w = send(c.fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= size_t(w);
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c.out.assign(p, p + n);
+            set_interest(c, true);
+            return true;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool flush(Conn& c) {
+    while (c.out_off < c.out.size()) {
+        ssize_t w = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+        if (w > 0) c.out_off += size_t(w);
+        else if (w < 0 && errno == EINTR) continue;
+        else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+        else return false;
+    }
+    c.out.clear();
+    c.out_off = 0;
+    set_interest(c, false);
+    return true;
+}
+
+// Builds a masked client frame into g_wbuf.
+void build_frame(uint8_t opcode, const uint8_t* payload, size_t n) {
+    uint32_t m32 = uint32_t(g_rng.next());
+    uint8_t mask[4];
+    std::memcpy(mask, &m32, 4);
+    g_wbuf.resize(14 + n);
+    size_t hl = write_frame_header(g_wbuf.data(), true, opcode, n, mask);
+    apply_mask(g_wbuf.data() + hl, payload, n, mask);
+    g_wbuf.resize(hl + n);
+}
+
+bool send_message(Conn& c, size_t n) {
+    build_frame(OP_BINARY, g_payload.data(), n);
+    c.awaiting = true;
+    c.msg_recv = 0;
+    c.sent_ns = now_ns();
+    g_bytes_sent_frames += g_wbuf.size();
+    return send_bytes(c, g_wbuf.data(), g_wbuf.size());
+}
+
+void send_close_frame(Conn& c) {
+    uint8_t code[2] = {0x03, 0xE8};  // 1000
+    build_frame(OP_CLOSE, code, 2);
+    // best effort, never blocks
+    ssize_t w = send(c.fd, g_wbuf.data(), g_wbuf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+}
+
+void start_connect(Conn& c) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        g_inflight++;
+        fail_setup(c, std::string("socket: ") + strerror(errno));
+        return;
+    }
+    set_nodelay(fd);
+    c.fd = fd;
+    c.st = St::Connecting;
+    g_inflight++;
+    int r = connect(fd, reinterpret_cast<sockaddr*>(&g_addr), sizeof g_addr);
+    if (r != 0 && errno != EINPROGRESS) {
+        fail_setup(c, std::string("connect: ") + strerror(errno));
+        return;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u32 = c.id;
+    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        fail_setup(c, std::string("epoll_ctl: ") + strerror(errno));
+        return;
+    }
+    c.out_interest = true;
+}
+
+void send_handshake(Conn& c) {
+    uint8_t raw[16];
+    uint64_t a = g_rng.next(), b = g_rng.next();
+    std::memcpy(raw, &a, 8);
+    std::memcpy(raw + 8, &b, 8);
+    std::string k = base64(raw, 16);
+    std::memcpy(c.key, k.data(), 24);
+    c.key[24] = 0;
+    std::string req = "GET " + O.path + " HTTP/1.1\r\nHost: " + O.host + ":" +
+                      std::to_string(O.port) +
+                      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: " +
+                      k + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    c.st = St::Handshaking;
+    if (!send_bytes(c, reinterpret_cast<const uint8_t*>(req.data()), req.size())) {
+        fail_setup(c, std::string("send handshake: ") + strerror(errno));
+        return;
+    }
+    if (c.out_off >= c.out.size()) set_interest(c, false);
+}
+
+void on_established(Conn& c) {
+    g_inflight--;
+    g_established++;
+    if (O.mode == Mode::Idle) {
+        if (O.verify) {
+            if (!send_message(c, 16)) fail_open(c, std::string("send: ") + strerror(errno));
+        } else {
+            c.ready = true;
+            g_ready++;
+        }
+    }
+}
+
+// Handles one complete echo. Returns false if the connection broke.
+bool on_echo_complete(Conn& c) {
+    uint64_t now = now_ns();
+    c.awaiting = false;
+    if (O.mode == Mode::Idle) {
+        if (!c.ready) {
+            c.ready = true;
+            g_ready++;
+        }
+        return true;
+    }
+    if (g_measuring) {
+        g_msgs++;
+        g_hist.add(now - c.sent_ns);
+    }
+    if (g_running && !g_stop) {
+        if (!send_message(c, O.size)) {
+            fail_open(c, std::string("send: ") + strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
+// Parses frames from the server. Returns bytes consumed or -1 if the
+// connection was failed.
+long process_frames(Conn& c, const uint8_t* p, size_t n) {
+    size_t off = 0;
+    size_t expect = O.mode == Mode::Echo ? O.size : 16;
+    while (off < n) {
+        FrameHdr h;
+        int r = parse_frame_header(p + off, n - off, h);
+        if (r == 0) break;
+        if (r < 0 || h.masked) {
+            fail_open(c, r < 0 ? "protocol error in server frame" : "server frame is masked");
+            return -1;
+        }
+        if (h.len > (64u << 20)) {
+            fail_open(c, "server frame too large");
+            return -1;
+        }
+        if (n - off - h.hdr_len < h.len) break;
+        const uint8_t* pl = p + off + h.hdr_len;
+        size_t len = size_t(h.len);
+        off += h.hdr_len + len;
+        switch (h.opcode) {
+            case OP_PING: {
+                build_frame(OP_PONG, pl, len);
+                if (!send_bytes(c, g_wbuf.data(), g_wbuf.size())) {
+                    fail_open(c, "send pong failed");
+                    return -1;
+                }
+                break;
+            }
+            case OP_PONG:
+                break;
+            case OP_CLOSE: {
+                unsigned code = len >= 2 ? (unsigned(pl[0]) << 8 | pl[1]) : 1005;
+                fail_open(c, "server sent close frame, code " + std::to_string(code));
+                return -1;
+            }
+            default: {  // data / continuation
+                if (!c.awaiting) {
+                    fail_open(c, "unexpected data frame (nothing in flight)");
+                    return -1;
+                }
+                if (c.msg_recv + len > expect ||
+                    std::memcmp(pl, g_payload.data() + c.msg_recv, len) != 0) {
+                    fail_open(c, "echo payload mismatch");
+                    return -1;
+                }
+                c.msg_recv += len;
+                if (h.fin) {
+                    if (c.msg_recv != expect) {
+                        fail_open(c, "echo size mismatch: got " + std::to_string(c.msg_recv) +
+                                         " want " + std::to_string(expect));
+                        return -1;
+                    }
+                    if (!on_echo_complete(c)) return -1;
+                }
+            }
+        }
+    }
+    return long(off);
+}
+
+// Parses the 101 response. Returns bytes consumed, 0 if incomplete, -1 failed.
+long process_handshake(Conn& c, const uint8_t* p, size_t n) {
+    std::string_view s(reinterpret_cast<const char*>(p), n);
+    size_t end = s.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+        if (n > 16384) {
+            fail_setup(c, "handshake failed: response header larger than 16 KiB");
+            return -1;
+        }
+        return 0;
+    }
+    std::string_view head = s.substr(0, end + 2);
+    std::string_view status = head.substr(0, head.find("\r\n"));
+    if (status.substr(0, 13) != "HTTP/1.1 101 ") {
+        std::string st(status.substr(0, 200));
+        for (char& ch : st)
+            if (ch < 32 || ch > 126) ch = '?';
+        fail_setup(c, "handshake failed: " + st);
+        return -1;
+    }
+    std::string_view upgrade, connection, accept;
+    for_each_header(head, [&](std::string_view k, std::string_view v) {
+        if (ieq(k, "upgrade")) upgrade = v;
+        else if (ieq(k, "connection")) connection = v;
+        else if (ieq(k, "sec-websocket-accept")) accept = v;
+    });
+    std::string want = ws_accept(c.key);
+    if (!has_token(upgrade, "websocket")) {
+        fail_setup(c, "handshake failed: 101 without Upgrade: websocket");
+        return -1;
+    }
+    if (!has_token(connection, "upgrade")) {
+        fail_setup(c, "handshake failed: 101 without Connection: upgrade");
+        return -1;
+    }
+    if (accept != want) {
+        fail_setup(c, "handshake failed: bad Sec-WebSocket-Accept '" +
+                          std::string(accept.substr(0, 64)) + "' (want " + want + ")");
+        return -1;
+    }
+    c.st = St::Open;
+    on_established(c);
+    return long(end + 4);
+}
+
+void feed(Conn& c, const uint8_t* data, size_t n) {
+    const uint8_t* p = data;
+    size_t len = n;
+    bool buffered = !c.in.empty();
+    if (buffered) {
+        c.in.insert(c.in.end(), data, data + n);
+        p = c.in.data();
+        len = c.in.size();
+    }
+    size_t consumed = 0;
+    if (c.st == St::Handshaking) {
+        long r = process_handshake(c, p, len);
+        if (r < 0) return;
+        if (r == 0) {
+            if (!buffered) c.in.assign(data, data + n);
+            return;
+        }
+        consumed = size_t(r);
+    }
+    if (c.st == St::Open && consumed < len) {
+        long r = process_frames(c, p + consumed, len - consumed);
+        if (r < 0) return;
+        consumed += size_t(r);
+    }
+    if (c.st == St::Closed) return;
+    size_t rest = len - consumed;
+    if (buffered) {
+        if (rest == 0) c.in.clear();
+        else if (consumed) c.in.erase(c.in.begin(), c.in.begin() + long(consumed));
+    } else if (rest) {
+        c.in.assign(p + consumed, p + len);
+    }
+    if (c.in.empty() && c.in.capacity() > 4096) std::vector<uint8_t>().swap(c.in);
+}
+
+void on_event(Conn& c, uint32_t ev) {
+    if (c.st == St::Closed) return;
+    if (c.st == St::Connecting) {
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        int err = 0;
+        socklen_t sl = sizeof err;
+        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+        if (err) {
+            fail_setup(c, std::string("connect: ") + strerror(err));
+            return;
+        }
+        c.out_interest = true;  // registered with EPOLLOUT
+        send_handshake(c);
+        return;
+    }
+    if ((ev & EPOLLOUT) && c.out_interest) {
+        if (!flush(c)) {
+            if (c.st == St::Handshaking) fail_setup(c, std::string("send: ") + strerror(errno));
+            else fail_open(c, std::string("send: ") + strerror(errno));
+            return;
+        }
+    }
+    if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+    for (int i = 0; i < 8 && c.st != St::Closed; i++) {
+        ssize_t r = recv(c.fd, g_rbuf.data(), g_rbuf.size(), 0);
+        if (r > 0) {
+            feed(c, g_rbuf.data(), size_t(r));
+            if (size_t(r) < g_rbuf.size()) break;
+        } else if (r == 0) {
+            if (c.st == St::Handshaking) {
+                std::string partial(c.in.begin(), c.in.end());
+                partial = partial.substr(0, partial.find("\r\n"));
+                fail_setup(c, partial.empty()
+                                  ? "handshake failed: connection closed before any response"
+                                  : "handshake failed: closed mid-response: " + partial);
+            } else {
+                fail_open(c, "connection closed by peer");
+            }
+            break;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else {
+            if (c.st == St::Handshaking) fail_setup(c, std::string("recv: ") + strerror(errno));
+            else fail_open(c, std::string("recv: ") + strerror(errno));
+            break;
+        }
+    }
+}
+
+// Dispatches ready events; waits at most timeout_ms.
+void poll_once(int timeout_ms) {
+    static std::vector<epoll_event> evs(1024);
+    int n = epoll_wait(g_ep, evs.data(), int(evs.size()), timeout_ms);
+    if (n < 0) {
+        if (errno == EINTR) return;
+        perror("epoll_wait");
+        exit(2);
+    }
+    for (int i = 0; i < n; i++) {
+        uint32_t id = evs[size_t(i)].data.u32;
+        if (id < g_conns.size()) on_event(g_conns[id], evs[size_t(i)].events);
+    }
+}
+
+// Opens all connections with bounded concurrency. Returns when every
+// connection is established (and, in idle mode, verified) or failed, or the
+// timeout expires (stragglers then count as failed).
+void connect_phase() {
+    size_t next = 0;
+    uint64_t deadline = now_ns() + uint64_t(O.connect_timeout * 1e9);
+    auto done = [&] {
+        long settled = g_failed + (O.mode == Mode::Idle ? g_ready : g_established);
+        return next >= g_conns.size() && settled >= long(g_conns.size());
+    };
+    while (!done() && !g_stop) {
+        while (next < g_conns.size() && g_inflight < O.concurrency) start_connect(g_conns[next++]);
+        if (now_ns() >= deadline) break;
+        poll_once(50);
+    }
+    for (auto& c : g_conns) {
+        if (c.st == St::Connecting || c.st == St::Handshaking) {
+            fail_setup(c, std::string("timeout after ") + std::to_string(int(O.connect_timeout)) +
+                              "s while " +
+                              (c.st == St::Connecting ? "connecting" : "waiting for 101"));
+        } else if (O.mode == Mode::Idle && c.st == St::Open && !c.ready) {
+            fail_open(c, "timeout waiting for the verification echo");
+        }
+    }
+    for (size_t i = next; i < g_conns.size(); i++) g_failed++;  // never started (stopped)
+}
+
+long read_cpu_ticks(const std::vector<int>& pids, bool& ok) {
+    long total = 0;
+    for (int pid : pids) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE* f = fopen(path, "r");
+        if (!f) {
+            ok = false;
+            continue;
+        }
+        char buf[2048];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char* p = strrchr(buf, ')');
+        if (!p) {
+            ok = false;
+            continue;
+        }
+        // after ") " : field 3 (state) ... utime is field 14, stime field 15
+        unsigned long ut = 0, st = 0;
+        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) {
+            ok = false;
+            continue;
+        }
+        total += long(ut + st);
+    }
+    return total;
+}
+
+int run_echo() {
+    connect_phase();
+    if (g_failed > 0 || g_stop) {
+        fprintf(stderr, "ws_load: %ld of %zu connections failed to establish; no measurement\n",
+                g_failed, g_conns.size());
+        printf("RESULT mode=echo ok=0 conns=%zu established=%ld failed=%ld\n", g_conns.size(),
+               g_established, g_failed);
+        return 2;
+    }
+    g_running = true;
+    uint64_t t0 = now_ns();
+    uint64_t warm_end = t0 + uint64_t(O.warmup * 1e9);
+    uint64_t end = warm_end + uint64_t(O.duration * 1e9);
+    for (auto& c : g_conns)
+        if (c.st == St::Open && !send_message(c, O.size))
+            fail_open(c, std::string("send: ") + strerror(errno));
+
+    bool cpu_ok = true;
+    long cpu0 = 0, cpu1 = 0;
+    uint64_t m0 = 0, m1 = 0;
+    while (true) {
+        uint64_t now = now_ns();
+        if (!g_measuring && now >= warm_end) {
+            cpu0 = read_cpu_ticks(O.watch, cpu_ok);
+            m0 = now_ns();
+            g_measuring = true;
+        }
+        if ((g_measuring && now >= end) || g_stop) {
+            cpu1 = read_cpu_ticks(O.watch, cpu_ok);
+            m1 = now_ns();
+            if (!g_measuring) m0 = m1;
+            g_measuring = false;
+            break;
+        }
+        uint64_t next = g_measuring ? end : warm_end;
+        int to = int(std::min<uint64_t>((next - now) / 1000000 + 1, 100));
+        poll_once(to);
+    }
+    g_running = false;
+    long open_now = 0;
+    for (auto& c : g_conns) {
+        if (c.st == St::Open) {
+            open_now++;
+            send_close_frame(c);
+        }
+        close_fd(c);
+    }
+    double secs = double(m1 - m0) / 1e9;
+    double rate = secs > 0 ? double(g_msgs) / secs : 0;
+    auto us = [](uint64_t ns) { return double(ns) / 1000.0; };
+    double mean = g_hist.count ? double(g_hist.sum / g_hist.count) : 0;
+    long tck = sysconf(_SC_CLK_TCK);
+    fprintf(stderr,
+            "ws_load echo: %zu conns, %zu-byte messages, warmup %.1fs, measured %.3fs%s\n"
+            "  messages: %llu  (%.1f msg/s)   errors: %ld   still open at end: %ld\n"
+            "  latency us: p50=%.1f p90=%.1f p99=%.1f p99.9=%.1f max=%.1f mean=%.1f\n",
+            g_conns.size(), O.size, O.warmup, secs, g_stop ? " (interrupted)" : "",
+            (unsigned long long)g_msgs, rate, g_errors, open_now, us(g_hist.percentile(0.50)),
+            us(g_hist.percentile(0.90)), us(g_hist.percentile(0.99)),
+            us(g_hist.percentile(0.999)), us(g_hist.max), mean / 1000.0);
+    std::string cpu;
+    if (!O.watch.empty()) {
+        if (cpu_ok) {
+            double cpu_s = double(cpu1 - cpu0) / double(tck);
+            double per = g_msgs ? cpu_s * 1e6 / double(g_msgs) : 0;
+            fprintf(stderr, "  watched pids cpu: %.2fs over window (%.0f%% of one core), %.2f us/msg\n",
+                    cpu_s, secs > 0 ? 100.0 * cpu_s / secs : 0, per);
+            char b[160];
+            snprintf(b, sizeof b, " cpu_ticks=%ld clk_tck=%ld cpu_us_per_msg=%.3f", cpu1 - cpu0,
+                     tck, per);
+            cpu = b;
+        } else {
+            fprintf(stderr, "  watched pids cpu: unavailable (a pid vanished?)\n");
+            cpu = " cpu_ticks=NA";
+        }
+    }
+    printf("RESULT mode=echo ok=%d conns=%zu size=%zu secs=%.3f msgs=%llu msgs_per_s=%.1f "
+           "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f "
+           "errors=%ld%s\n",
+           g_errors == 0 && !g_stop ? 1 : 0, g_conns.size(), O.size, secs,
+           (unsigned long long)g_msgs, rate, us(g_hist.percentile(0.50)),
+           us(g_hist.percentile(0.90)), us(g_hist.percentile(0.99)), us(g_hist.percentile(0.999)),
+           us(g_hist.max), mean / 1000.0, g_errors, cpu.c_str());
+    fflush(stdout);
+    return g_errors ? 1 : 0;
+}
+
+int run_idle() {
+    uint64_t t0 = now_ns();
+    connect_phase();
+    double setup_s = double(now_ns() - t0) / 1e9;
+    if (g_failed)
+        fprintf(stderr, "ws_load idle: %ld of %zu connections failed to establish\n", g_failed,
+                g_conns.size());
+    fprintf(stderr, "ws_load idle: %ld tunnels ready in %.2fs\n", g_ready, setup_s);
+    printf("READY %ld\n", g_ready);
+    if (g_failed) printf("FAILED %ld\n", g_failed);
+    fflush(stdout);
+    uint64_t hold_start = now_ns();
+    uint64_t hold_end = hold_start + uint64_t((g_ready > 0 ? O.hold : 0) * 1e9);
+    uint64_t next_beat = hold_start + 5000000000ull;
+    while (!g_stop) {
+        uint64_t now = now_ns();
+        if (now >= hold_end) break;
+        if (now >= next_beat) {
+            printf("READY %ld held=%.0fs\n", g_ready - g_dropped, double(now - hold_start) / 1e9);
+            fflush(stdout);
+            next_beat += 5000000000ull;
+        }
+        uint64_t wake = std::min(hold_end, next_beat);
+        poll_once(int(std::min<uint64_t>((wake - now) / 1000000 + 1, 1000)));
+    }
+    long closed = 0;
+    for (auto& c : g_conns) {
+        if (c.st == St::Open) {
+            send_close_frame(c);
+            closed++;
+        }
+        close_fd(c);
+    }
+    printf("CLOSED %ld dropped=%ld\n", closed, g_dropped);
+    printf("RESULT mode=idle ok=%d conns=%zu ready=%ld failed=%ld dropped=%ld setup_s=%.3f "
+           "held_s=%.3f\n",
+           g_failed == 0 && g_dropped == 0 ? 1 : 0, g_conns.size(), g_ready, g_failed, g_dropped,
+           setup_s, double(now_ns() - hold_start) / 1e9);
+    fflush(stdout);
+    return g_failed ? 2 : (g_dropped ? 1 : 0);
+}
+
+[[noreturn]] void usage(const char* msg = nullptr) {
+    if (msg) fprintf(stderr, "ws_load: %s\n", msg);
+    fprintf(stderr,
+            "usage: ws_load echo --port P [--conns 256] [--size 32] [--duration 10] [--warmup 2]\n"
+            "                    [--watch-pids PID,PID...]\n"
+            "       ws_load idle --port P [--conns 5000] [--hold 30] [--no-verify]\n"
+            "       common: [--host 127.0.0.1] [--path /ws] [--concurrency 64]\n"
+            "               [--connect-timeout 30]\n"
+            "       ws_load --selftest\n");
+    exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "--selftest") {
+        bool ok = selftest();
+        Histogram h;
+        for (uint64_t v = 1; v <= 1000000; v++) h.add(v * 1000);  // 1us..1s uniform
+        double p50 = double(h.percentile(0.5)), p99 = double(h.percentile(0.99));
+        ok &= p50 > 0.98 * 5e8 && p50 < 1.02 * 5e8 && p99 > 0.98 * 9.9e8 && p99 < 1.02 * 9.9e8;
+        printf("selftest %s\n", ok ? "ok" : "FAILED");
+        return ok ? 0 : 1;
+    }
+    if (argc < 2) usage();
+    std::string_view mode = argv[1];
+    if (mode == "echo") O.mode = Mode::Echo;
+    else if (mode == "idle") O.mode = Mode::Idle;
+    else usage("mode must be echo or idle");
+    auto num = [](const char* s, double lo, double hi, const char* what) {
+        char* e = nullptr;
+        double v = strtod(s, &e);
+        if (!e || *e || !(v >= lo && v <= hi)) {
+            fprintf(stderr, "ws_load: bad %s '%s' (range %g..%g)\n", what, s, lo, hi);
+            exit(2);
+        }
+        return v;
+    };
+    for (int i = 2; i < argc; i++) {
+        std::string_view a = argv[i];
+        auto val = [&]() -> const char* {
+            if (i + 1 >= argc) usage("missing option value");
+            return argv[++i];
+        };
+        if (a == "--port") O.port = int(num(val(), 1, 65535, "port"));
+        else if (a == "--host") O.host = val();
+        else if (a == "--path") O.path = val();
+        else if (a == "--conns") O.conns = long(num(val(), 1, 100000, "conns"));
+        else if (a == "--size") O.size = size_t(num(val(), 1, 1 << 20, "size"));
+        else if (a == "--duration") O.duration = num(val(), 0.1, 3600, "duration");
+        else if (a == "--warmup") O.warmup = num(val(), 0, 600, "warmup");
+        else if (a == "--hold") O.hold = num(val(), 0, 3600, "hold");
+        else if (a == "--connect-timeout") O.connect_timeout = num(val(), 0.1, 600, "timeout");
+        else if (a == "--concurrency") O.concurrency = long(num(val(), 1, 10000, "concurrency"));
+        else if (a == "--no-verify") O.verify = false;
+        else if (a == "--watch-pids") {
+            std::string s = val();
+            size_t pos = 0;
+            while (pos < s.size()) {
+                size_t c = s.find(',', pos);
+                if (c == std::string::npos) c = s.size();
+                O.watch.push_back(int(num(s.substr(pos, c - pos).c_str(), 1, 1 << 30, "pid")));
+                pos = c + 1;
+            }
+        } else usage(("unknown option " + std::string(a)).c_str());
+    }
+    if (!O.port) usage("--port is required");
+    if (O.conns < 0) O.conns = O.mode == Mode::Echo ? 256 : 5000;
+    if (O.path.empty() || O.path[0] != '/' ||
+        O.path.find_first_of(" \r\n") != std::string::npos)
+        usage("--path must start with / and contain no spaces");
+    g_addr.sin_family = AF_INET;
+    g_addr.sin_port = htons(uint16_t(O.port));
+    if (inet_pton(AF_INET, O.host.c_str(), &g_addr.sin_addr) != 1 ||
+        (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "ws_load: refusing target '%s': only 127.0.0.0/8 addresses allowed\n",
+                O.host.c_str());
+        return 2;
+    }
+    rlim_t lim = raise_nofile();
+    if (rlim_t(O.conns) + 32 > lim) {
+        fprintf(stderr, "ws_load: %ld connections need more file descriptors (limit %llu)\n",
+                O.conns, (unsigned long long)lim);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGUSR1, &sa, nullptr);
+
+    g_payload.resize(std::max<size_t>(O.size, 16));
+    for (size_t i = 0; i < g_payload.size(); i++) g_payload[i] = uint8_t(i * 131 + 7);
+    g_wbuf.reserve(O.size + 14);
+    g_conns.resize(size_t(O.conns));
+    for (size_t i = 0; i < g_conns.size(); i++) g_conns[i].id = uint32_t(i);
+    g_ep = epoll_create1(EPOLL_CLOEXEC);
+    if (g_ep < 0) {
+        perror("epoll_create1");
+        return 2;
+    }
+    return O.mode == Mode::Echo ? run_echo() : run_idle();
+}

@@ -1,0 +1,240 @@
+// Typed configuration: what the directive table builds from the syntax tree.
+// One immutable snapshot per (re)load; connections hold a shared_ptr to the
+// snapshot they started with.
+//
+// Levels follow nginx: http -> server -> location -> nested location. Every
+// inheritable setting is a std::optional in LocConf; merge() fills a child's
+// unset fields from its parent, and the http level finally gets nginx's
+// defaults, so after loading every optional of every location is set.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/ast.h"
+#include "config/regex.h"
+#include "config/template.h"
+#include "core/log.h"
+
+namespace sy::conf {
+
+using Msec = uint64_t;
+
+struct SockAddr {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    std::string text;          // "127.0.0.1:8080", "[::1]:80", "unix:/path"
+    int family() const { return ss.ss_family; }
+    bool is_wildcard() const;
+    uint16_t port() const;
+    std::string host_text() const;  // address without port
+};
+
+struct HeaderEntry {
+    std::string name;
+    Template value;
+};
+
+struct AddHeader {
+    std::string name;
+    Template value;
+    bool always = false;
+};
+
+struct ErrorPage {
+    std::vector<int> codes;
+    int overwrite = -1;        // "=code"; 0 for bare "=" (use the handler's status)
+    Template uri;
+};
+
+struct LogFormat {
+    std::string name;
+    enum class Escape { Default, Json, None } escape = Escape::Default;
+    Template fmt;
+};
+
+struct AccessLogConf {
+    bool off = false;
+    std::string path;          // absolute
+    const LogFormat* format = nullptr;
+    int fd = -1;               // opened by the runtime (shared per path)
+};
+
+struct ProxyRedirect {
+    enum class Mode { Default, Off, Replace } mode = Mode::Default;
+    std::vector<std::pair<Template, Template>> rules;  // Replace: (redirect, replacement)
+};
+
+// Everything inheritable through http/server/location.
+struct LocConf {
+    std::optional<Msec> proxy_connect_timeout, proxy_read_timeout, proxy_send_timeout, send_timeout;
+    std::optional<Msec> client_header_timeout, client_body_timeout, keepalive_timeout;
+    std::optional<int> proxy_http_version;                   // 10 or 11
+    std::optional<std::vector<HeaderEntry>> proxy_set_header;
+    std::optional<bool> proxy_pass_request_headers, proxy_pass_request_body, proxy_buffering,
+        proxy_request_buffering, tcp_nodelay, server_tokens, proxy_intercept_errors, absolute_redirect,
+        port_in_redirect, merge_slashes, log_not_found;
+    std::optional<std::vector<std::string>> proxy_hide_header, proxy_pass_header;
+    std::optional<size_t> proxy_buffer_size, client_max_body_size, client_body_buffer_size,
+        client_header_buffer_size;
+    std::optional<std::pair<int, size_t>> proxy_buffers, large_client_header_buffers;
+    std::optional<ProxyRedirect> proxy_redirect;
+    std::optional<Template> root;
+    std::optional<std::vector<Template>> index;
+    std::optional<std::vector<ErrorPage>> error_page;
+    std::optional<std::vector<AddHeader>> add_header;
+    std::optional<std::vector<AccessLogConf>> access_log;
+    std::optional<uint32_t> keepalive_requests;
+    std::optional<std::string> default_type;
+    std::optional<std::shared_ptr<const std::unordered_map<std::string, std::string>>> types;
+
+    // Fills unset fields from `parent`.
+    void merge_from(const LocConf& parent);
+    // Fills whatever is still unset with nginx's defaults (http level).
+    void apply_defaults(const std::string& prefix);
+};
+
+struct Peer {
+    SockAddr addr;
+    std::string name;          // as written: "backend1:3000" (resolved form in addr)
+    int weight = 1;
+    int max_fails = 1;
+    Msec fail_timeout = 10000;
+    bool backup = false;
+    bool down = false;
+    int max_conns = 0;
+    // Balancer state (worker-local; the config snapshot is otherwise immutable).
+    mutable int current_weight = 0;
+    mutable int fails = 0;
+    mutable uint64_t checked_ms = 0;
+    mutable int conns = 0;
+};
+
+struct Upstream {
+    std::string name;          // block name or "host:port" for an implicit one
+    std::vector<Peer> peers;
+    bool implicit = false;     // made from a proxy_pass address
+    int keepalive = 0;         // accepted; pooling lands with upstream pools
+    SrcLoc where;
+};
+
+struct ProxyPass {
+    std::string url;           // as written
+    Template url_tpl;          // when it has variables
+    bool has_vars = false;
+    bool https = false;
+    std::string host_port;     // "$proxy_host": "backend" or "127.0.0.1:3000"
+    std::string port_text;     // "$proxy_port"
+    bool has_uri = false;
+    std::string uri;           // the URI part, "" if none
+    Upstream* upstream = nullptr;
+};
+
+struct RewriteStep {
+    enum class Kind { Rewrite, Return } kind = Kind::Rewrite;
+    std::shared_ptr<Regex> regex;
+    Template replacement;      // rewrite target, or return URL/text
+    enum class Flag { None, Last, Break, Redirect, Permanent } flag = Flag::None;
+    int code = 0;              // return code
+    bool has_text = false;
+    SrcLoc where;
+};
+
+struct LocationTree;
+
+struct Location {
+    enum class Match { Prefix, Exact, NoRegex, Regex, RegexCaseless, Named };
+    Match match = Match::Prefix;
+    std::string name;
+    std::shared_ptr<Regex> regex;
+    LocConf conf;
+    std::vector<RewriteStep> rewrites;
+    std::optional<ProxyPass> proxy_pass;
+    bool auto_redirect = false;   // "/ws/" with proxy_pass also catches "/ws" with a 301
+    std::unique_ptr<LocationTree> nested;
+    SrcLoc where;
+};
+
+struct LocationTree {
+    std::vector<std::unique_ptr<Location>> all;       // owns, in config order
+    std::vector<Location*> prefix;                    // Prefix/Exact/NoRegex, longest name first
+    std::vector<Location*> regex;                     // in config order
+    std::map<std::string, Location*> named;           // "@name"
+};
+
+struct Listen {
+    SockAddr addr;
+    bool default_server = false;
+    bool reuseport = false;
+    bool ssl = false;
+    bool http2 = false;
+    int backlog = 511;
+    SrcLoc where;
+};
+
+struct ServerName {
+    enum class Kind { Exact, WildHead, WildTail, Regex } kind = Kind::Exact;
+    std::string name;          // lowercase; WildHead ".example.com", WildTail "www.example."
+    std::shared_ptr<Regex> regex;
+};
+
+struct Server {
+    std::vector<Listen> listens;
+    std::vector<ServerName> names;
+    std::string first_name;    // $server_name
+    LocConf conf;
+    std::vector<RewriteStep> rewrites;   // server-level rewrite phase
+    LocationTree locations;
+    Location fallback;         // serves URIs that match no location
+    SrcLoc where;
+};
+
+struct MapConf {
+    std::string var_name;
+    Template source;
+    bool hostnames = false;
+    bool has_default = false;
+    Template default_value;
+    std::unordered_map<std::string, Template> exact;
+    std::vector<std::pair<std::string, Template>> wild_head;  // ".example.com" (from *.example.com)
+    std::vector<std::pair<std::string, Template>> wild_tail;  // "www.example." (from www.example.*)
+    std::vector<std::pair<std::shared_ptr<Regex>, Template>> regexes;
+};
+
+struct Http {
+    LocConf conf;
+    std::vector<std::unique_ptr<Server>> servers;
+    std::vector<std::unique_ptr<MapConf>> maps;
+    std::vector<std::unique_ptr<Upstream>> upstreams;
+    std::vector<std::unique_ptr<LogFormat>> log_formats;
+    std::map<std::string, int> map_index;   // variable name -> maps[i]
+};
+
+struct ErrorLogConf {
+    std::string path;          // absolute, or "stderr"
+    Level level = Level::Error;
+};
+
+struct Config {
+    std::string prefix;        // with trailing '/'
+    std::string conf_file;     // absolute
+    std::string conf_prefix;   // directory of conf_file, trailing '/'
+    bool daemon = true;
+    std::string pid_path;      // absolute
+    std::vector<ErrorLogConf> error_logs;
+    int worker_processes = 1;
+    int worker_connections = 512;
+    std::optional<int> worker_rlimit_nofile;
+    std::unique_ptr<Http> http;
+    std::vector<SourceFile> files;
+};
+
+}  // namespace sy::conf

@@ -1,0 +1,887 @@
+// The directive table: every directive switchyard accepts, where it may
+// appear, how many arguments it takes and the handler that stores it. The
+// walker in loader.cpp checks context, arity and block shape against the
+// table and produces nginx's messages; handlers only validate values.
+#include "config/directives.h"
+
+#include <cctype>
+#include <cstring>
+
+#include "config/loader.h"
+
+namespace sy::conf {
+namespace {
+
+bool dup(Ctx& c, const Directive& d) {
+    c.err = "\"" + d.name + "\" directive is duplicate";
+    return false;
+}
+
+bool invalid(Ctx& c, const Directive& d, const std::string& v) {
+    c.err = "invalid value \"" + v + "\" in \"" + d.name + "\" directive";
+    return false;
+}
+
+bool compile(Ctx& c, const std::string& text, Template& t) {
+    std::string err;
+    if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
+    return true;
+}
+
+// ---- generic slots over LocConf members ------------------------------------
+
+template <auto M>
+bool set_msec(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    Msec v;
+    if (!parse_msec(d.args[0].value, v)) return invalid(c, d, d.args[0].value);
+    f = v;
+    return true;
+}
+
+template <auto M>
+bool set_size(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    size_t v;
+    if (!parse_size(d.args[0].value, v)) return invalid(c, d, d.args[0].value);
+    f = v;
+    return true;
+}
+
+template <auto M>
+bool set_flag(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    const std::string& v = d.args[0].value;
+    if (v == "on") f = true;
+    else if (v == "off") f = false;
+    else {
+        c.err = "invalid value \"" + v + "\" in \"" + d.name + "\" directive, it must be \"on\" or \"off\"";
+        return false;
+    }
+    return true;
+}
+
+template <auto M>
+bool set_bufs(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    size_t sz;
+    int n = 0;
+    for (char ch : d.args[0].value) {
+        if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 100000) return invalid(c, d, d.args[0].value);
+        n = n * 10 + (ch - '0');
+    }
+    if (n == 0 || d.args[0].value.empty()) return invalid(c, d, d.args[0].value);
+    if (!parse_size(d.args[1].value, sz) || sz == 0) return invalid(c, d, d.args[1].value);
+    f = std::make_pair(n, sz);
+    return true;
+}
+
+template <auto M>
+bool add_string(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (!f) f.emplace();
+    f->push_back(d.args[0].value);
+    return true;
+}
+
+bool accept_noop(Ctx&, const Directive&) { return true; }
+
+// ---- main / events -----------------------------------------------------------
+
+bool h_daemon(Ctx& c, const Directive& d) {
+    if (c.seen_daemon) return dup(c, d);
+    c.seen_daemon = true;
+    if (d.args[0].value == "on") c.cfg.daemon = true;
+    else if (d.args[0].value == "off") c.cfg.daemon = false;
+    else { c.err = "invalid value \"" + d.args[0].value + "\" in \"daemon\" directive, it must be \"on\" or \"off\""; return false; }
+    return true;
+}
+
+bool h_pid(Ctx& c, const Directive& d) {
+    if (c.seen_pid) return dup(c, d);
+    c.seen_pid = true;
+    c.cfg.pid_path = c.full_path(d.args[0].value);
+    return true;
+}
+
+bool h_error_log(Ctx& c, const Directive& d) {
+    ErrorLogConf e;
+    e.path = d.args[0].value == "stderr" ? "stderr" : c.full_path(d.args[0].value);
+    if (d.args.size() > 1) {
+        if (!parse_level(d.args[1].value, e.level)) {
+            c.err = "invalid log level \"" + d.args[1].value + "\"";
+            return false;
+        }
+    }
+    if (d.args.size() > 2) { c.err = "invalid number of arguments in \"error_log\" directive"; return false; }
+    // Only the main-level error_log is used; lower levels are accepted as nginx does.
+    if (c.context == kMain) c.cfg.error_logs.push_back(e);
+    return true;
+}
+
+bool h_worker_processes(Ctx& c, const Directive& d) {
+    const std::string& v = d.args[0].value;
+    if (v == "auto") { c.cfg.worker_processes = 0; return true; }
+    int n = 0;
+    for (char ch : v) {
+        if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 1024) return invalid(c, d, v);
+        n = n * 10 + (ch - '0');
+    }
+    if (v.empty()) return invalid(c, d, v);
+    c.cfg.worker_processes = n;
+    return true;
+}
+
+bool h_worker_rlimit_nofile(Ctx& c, const Directive& d) {
+    int n = 0;
+    for (char ch : d.args[0].value) {
+        if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 100000000) return invalid(c, d, d.args[0].value);
+        n = n * 10 + (ch - '0');
+    }
+    c.cfg.worker_rlimit_nofile = n;
+    return true;
+}
+
+bool h_worker_connections(Ctx& c, const Directive& d) {
+    int n = 0;
+    for (char ch : d.args[0].value) {
+        if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 100000000) return invalid(c, d, d.args[0].value);
+        n = n * 10 + (ch - '0');
+    }
+    if (n <= 0) return invalid(c, d, d.args[0].value);
+    c.cfg.worker_connections = n;
+    return true;
+}
+
+bool h_use(Ctx& c, const Directive& d) {
+    if (d.args[0].value != "epoll") { c.err = "invalid event type \"" + d.args[0].value + "\""; return false; }
+    return true;
+}
+
+bool h_events(Ctx& c, const Directive& d) {
+    if (c.seen_events) { c.err = "\"events\" directive is duplicate"; return false; }
+    c.seen_events = true;
+    return c.walk(d.children, kEvents);
+}
+
+// ---- http --------------------------------------------------------------------
+
+bool h_http(Ctx& c, const Directive& d) {
+    if (c.cfg.http) { c.err = "\"http\" directive is duplicate"; return false; }
+    c.cfg.http = std::make_unique<Http>();
+    c.http = c.cfg.http.get();
+    c.prescan_http(d.children);
+    c.lc = &c.http->conf;
+    return c.walk(d.children, kHttp);
+}
+
+bool h_server(Ctx& c, const Directive& d) {
+    auto srv = std::make_unique<Server>();
+    srv->where = d.where;
+    Server* s = srv.get();
+    c.http->servers.push_back(std::move(srv));
+    Ctx::Saved saved = c.save();
+    c.server = s;
+    c.lc = &s->conf;
+    c.loc = nullptr;
+    c.tree = &s->locations;
+    c.rewrites = &s->rewrites;
+    bool ok = c.walk(d.children, kServer);
+    c.restore(saved);
+    if (!ok) return false;
+    if (s->listens.empty()) {
+        Listen l;
+        std::string err;
+        std::vector<SockAddr> a;
+        parse_addr("*:80", 80, a, err, false);
+        l.addr = a[0];
+        l.where = d.where;
+        s->listens.push_back(l);
+    }
+    if (s->names.empty()) s->first_name = "";
+    return true;
+}
+
+bool h_listen(Ctx& c, const Directive& d) {
+    Listen l;
+    l.where = d.where;
+    std::vector<SockAddr> addrs;
+    std::string err;
+    if (!parse_addr(d.args[0].value, 80, addrs, err)) {
+        c.err = err + " in \"" + d.args[0].value + "\" of the \"listen\" directive";
+        return false;
+    }
+    for (size_t i = 1; i < d.args.size(); ++i) {
+        const std::string& p = d.args[i].value;
+        if (p == "default_server" || p == "default") l.default_server = true;
+        else if (p == "reuseport") l.reuseport = true;
+        else if (p.rfind("backlog=", 0) == 0) {
+            int n = 0;
+            std::string v = p.substr(8);
+            for (char ch : v) {
+                if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 1000000) { c.err = "invalid backlog \"" + v + "\""; return false; }
+                n = n * 10 + (ch - '0');
+            }
+            if (v.empty() || n == 0) { c.err = "invalid backlog \"" + v + "\""; return false; }
+            l.backlog = n;
+        } else if (p == "ssl" || p == "http2" || p == "quic" || p == "proxy_protocol") {
+            c.err = "the \"" + p + "\" parameter of the \"listen\" directive is not supported yet by switchyard";
+            return false;
+        } else if (p == "bind" || p == "deferred" || p.rfind("ipv6only=", 0) == 0 || p.rfind("so_keepalive=", 0) == 0 ||
+                   p.rfind("rcvbuf=", 0) == 0 || p.rfind("sndbuf=", 0) == 0 || p.rfind("fastopen=", 0) == 0) {
+            // socket tuning knobs with no semantic effect: accepted
+        } else {
+            c.err = "invalid parameter \"" + p + "\"";
+            return false;
+        }
+    }
+    for (auto& a : addrs) {
+        l.addr = a;
+        for (auto& o : c.server->listens)
+            if (o.addr.text == a.text) {
+                c.err = "duplicate listen " + a.text;
+                return false;
+            }
+        c.server->listens.push_back(l);
+    }
+    return true;
+}
+
+bool h_server_name(Ctx& c, const Directive& d) {
+    for (auto& a : d.args) {
+        std::string n = a.value;
+        ServerName sn;
+        if (!n.empty() && n[0] == '~') {
+            std::string err;
+            sn.kind = ServerName::Kind::Regex;
+            sn.regex = Regex::compile(n.substr(1), true, err);
+            if (!sn.regex) { c.err = err; return false; }
+            sn.name = n;
+            c.note_named_captures(*sn.regex);
+        } else {
+            for (auto& ch : n) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+            if (n.size() > 1 && n[0] == '*' && n[1] == '.') { sn.kind = ServerName::Kind::WildHead; sn.name = n.substr(1); }
+            else if (n.size() > 1 && n.back() == '*' && n[n.size() - 2] == '.') { sn.kind = ServerName::Kind::WildTail; sn.name = n.substr(0, n.size() - 1); }
+            else if (n.size() > 1 && n[0] == '.') {
+                ServerName exact{ServerName::Kind::Exact, n.substr(1), nullptr};
+                c.server->names.push_back(exact);
+                sn.kind = ServerName::Kind::WildHead;
+                sn.name = n;
+            } else if (n.find('*') != std::string::npos) {
+                c.err = "invalid server name or wildcard \"" + n + "\"";
+                return false;
+            } else sn.name = n;
+        }
+        if (c.server->names.empty() && c.server->first_name.empty()) c.server->first_name = a.value;
+        c.server->names.push_back(sn);
+    }
+    return true;
+}
+
+bool h_location(Ctx& c, const Directive& d) {
+    if (c.loc && (c.loc->match == Location::Match::Exact)) {
+        c.err = "location \"" + d.args[0].value + "\" cannot be inside the exact location \"" + c.loc->name + "\"";
+        return false;
+    }
+    if (c.loc && c.loc->match == Location::Match::Named) {
+        c.err = "location \"" + d.args[0].value + "\" cannot be inside the named location \"" + c.loc->name + "\"";
+        return false;
+    }
+    auto loc = std::make_unique<Location>();
+    loc->where = d.where;
+    std::string mod, name;
+    if (d.args.size() == 2) { mod = d.args[0].value; name = d.args[1].value; }
+    else {
+        name = d.args[0].value;
+        if (name.size() > 1 && name[0] == '=' ) { mod = "="; name = name.substr(1); }
+        else if (name.size() > 2 && name.compare(0, 2, "~*") == 0) { mod = "~*"; name = name.substr(2); }
+        else if (name.size() > 2 && name.compare(0, 2, "^~") == 0) { mod = "^~"; name = name.substr(2); }
+        else if (name.size() > 1 && name[0] == '~') { mod = "~"; name = name.substr(1); }
+    }
+    std::string err;
+    if (mod.empty()) {
+        if (!name.empty() && name[0] == '@') {
+            if (c.loc) { c.err = "named location \"" + name + "\" can be on the server level only"; return false; }
+            loc->match = Location::Match::Named;
+        } else loc->match = Location::Match::Prefix;
+    } else if (mod == "=") loc->match = Location::Match::Exact;
+    else if (mod == "^~") loc->match = Location::Match::NoRegex;
+    else if (mod == "~" || mod == "~*") {
+        loc->match = mod == "~" ? Location::Match::Regex : Location::Match::RegexCaseless;
+        loc->regex = Regex::compile(name, mod == "~*", err);
+        if (!loc->regex) { c.err = err; return false; }
+        c.note_named_captures(*loc->regex);
+    } else {
+        c.err = "invalid location modifier \"" + mod + "\"";
+        return false;
+    }
+    loc->name = name;
+    bool is_prefixish = loc->match == Location::Match::Prefix || loc->match == Location::Match::Exact ||
+                        loc->match == Location::Match::NoRegex;
+    if (c.loc && is_prefixish && c.loc->match != Location::Match::Regex &&
+        c.loc->match != Location::Match::RegexCaseless && name.compare(0, c.loc->name.size(), c.loc->name) != 0) {
+        c.err = "location \"" + name + "\" is outside location \"" + c.loc->name + "\"";
+        return false;
+    }
+    for (auto& o : c.tree->all)
+        if (o->name == name && ((o->match == Location::Match::Exact) == (loc->match == Location::Match::Exact)) &&
+            (o->regex != nullptr) == (loc->regex != nullptr) && o->match != Location::Match::Named) {
+            c.err = "duplicate location \"" + name + "\"";
+            return false;
+        }
+    Location* l = loc.get();
+    c.tree->all.push_back(std::move(loc));
+    Ctx::Saved saved = c.save();
+    c.loc = l;
+    c.lc = &l->conf;
+    l->nested = std::make_unique<LocationTree>();
+    c.tree = l->nested.get();
+    c.rewrites = &l->rewrites;
+    bool ok = c.walk(d.children, kLocation);
+    c.restore(saved);
+    return ok;
+}
+
+bool h_proxy_pass(Ctx& c, const Directive& d) {
+    if (c.loc == nullptr) { c.err = "\"proxy_pass\" directive is not allowed here"; return false; }
+    if (c.loc->proxy_pass) return dup(c, d);
+    ProxyPass pp;
+    pp.url = d.args[0].value;
+    std::string url = pp.url;
+    if (url.find('$') != std::string::npos) {
+        pp.has_vars = true;
+        if (!compile(c, url, pp.url_tpl)) return false;
+        c.loc->proxy_pass = std::move(pp);
+        return true;
+    }
+    std::string rest;
+    if (url.compare(0, 7, "http://") == 0) rest = url.substr(7);
+    else if (url.compare(0, 8, "https://") == 0) {
+        c.err = "https upstreams (\"" + url + "\") are not supported yet by switchyard";
+        return false;
+    } else {
+        c.err = "invalid URL prefix in \"" + url + "\"";
+        return false;
+    }
+    size_t slash;
+    if (rest.compare(0, 5, "unix:") == 0) {
+        size_t colon = rest.find(':', 5);
+        slash = colon == std::string::npos ? std::string::npos : colon + 1;
+        pp.host_port = rest.substr(0, colon);
+        if (slash != std::string::npos) { pp.has_uri = true; pp.uri = rest.substr(slash); }
+    } else {
+        slash = rest.find('/');
+        pp.host_port = rest.substr(0, slash);
+        if (slash != std::string::npos) { pp.has_uri = true; pp.uri = rest.substr(slash); }
+    }
+    if (pp.host_port.empty()) { c.err = "no host in \"" + url + "\" of the \"proxy_pass\" directive"; return false; }
+    if (pp.has_uri && (c.loc->regex || c.loc->match == Location::Match::Named)) {
+        c.err = "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, "
+                "or inside \"if\" statement, or inside \"limit_except\" block";
+        return false;
+    }
+    c.loc->proxy_pass = std::move(pp);
+    c.proxy_sites.push_back({c.loc, d.where});
+    return true;
+}
+
+bool h_proxy_http_version(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_http_version) return dup(c, d);
+    if (d.args[0].value == "1.0") c.lc->proxy_http_version = 10;
+    else if (d.args[0].value == "1.1") c.lc->proxy_http_version = 11;
+    else if (d.args[0].value == "2") {
+        c.err = "\"proxy_http_version 2\" is not supported yet by switchyard";
+        return false;
+    } else return invalid(c, d, d.args[0].value);
+    return true;
+}
+
+bool valid_header_name(const std::string& n) {
+    if (n.empty()) return false;
+    for (char ch : n)
+        if (ch <= ' ' || ch == ':' || ch == 127) return false;
+    return true;
+}
+
+bool h_proxy_set_header(Ctx& c, const Directive& d) {
+    if (!c.lc->proxy_set_header) c.lc->proxy_set_header.emplace();
+    if (!valid_header_name(d.args[0].value)) return invalid(c, d, d.args[0].value);
+    HeaderEntry h;
+    h.name = d.args[0].value;
+    if (!compile(c, d.args[1].value, h.value)) return false;
+    c.lc->proxy_set_header->push_back(std::move(h));
+    return true;
+}
+
+bool h_add_header(Ctx& c, const Directive& d) {
+    if (!c.lc->add_header) c.lc->add_header.emplace();
+    AddHeader h;
+    h.name = d.args[0].value;
+    if (!valid_header_name(h.name)) return invalid(c, d, h.name);
+    if (!compile(c, d.args[1].value, h.value)) return false;
+    if (d.args.size() == 3) {
+        if (d.args[2].value != "always") { c.err = "invalid parameter \"" + d.args[2].value + "\""; return false; }
+        h.always = true;
+    }
+    c.lc->add_header->push_back(std::move(h));
+    return true;
+}
+
+bool h_proxy_redirect(Ctx& c, const Directive& d) {
+    if (!c.lc->proxy_redirect) c.lc->proxy_redirect.emplace();
+    auto& r = *c.lc->proxy_redirect;
+    if (d.args.size() == 1) {
+        if (d.args[0].value == "default") r.mode = ProxyRedirect::Mode::Default;
+        else if (d.args[0].value == "off") r.mode = ProxyRedirect::Mode::Off;
+        else return invalid(c, d, d.args[0].value);
+        return true;
+    }
+    r.mode = ProxyRedirect::Mode::Replace;
+    Template a, b;
+    if (!compile(c, d.args[0].value, a) || !compile(c, d.args[1].value, b)) return false;
+    r.rules.emplace_back(std::move(a), std::move(b));
+    return true;
+}
+
+bool h_proxy_cache(Ctx& c, const Directive& d) {
+    if (d.args[0].value != "off") {
+        c.err = "\"proxy_cache\" zones are not supported yet by switchyard (only \"proxy_cache off\")";
+        return false;
+    }
+    return true;
+}
+
+bool h_root(Ctx& c, const Directive& d) {
+    if (c.lc->root) return dup(c, d);
+    Template t;
+    if (!compile(c, d.args[0].value, t)) return false;
+    c.lc->root = std::move(t);
+    return true;
+}
+
+bool h_index(Ctx& c, const Directive& d) {
+    if (!c.lc->index) c.lc->index.emplace();
+    for (auto& a : d.args) {
+        if (a.value.empty()) { c.err = "index \"\" in \"index\" directive is invalid"; return false; }
+        Template t;
+        if (!compile(c, a.value, t)) return false;
+        c.lc->index->push_back(std::move(t));
+    }
+    return true;
+}
+
+bool parse_int(const std::string& s, int& out) {
+    if (s.empty() || s.size() > 9) return false;
+    out = 0;
+    for (char ch : s) {
+        if (!std::isdigit(static_cast<unsigned char>(ch))) return false;
+        out = out * 10 + (ch - '0');
+    }
+    return true;
+}
+
+bool h_error_page(Ctx& c, const Directive& d) {
+    ErrorPage ep;
+    size_t n = d.args.size();
+    const std::string& uri = d.args[n - 1].value;
+    size_t last_code = n - 1;
+    if (n >= 3 && d.args[n - 2].value[0] == '=') {
+        std::string v = d.args[n - 2].value.substr(1);
+        if (v.empty()) ep.overwrite = 0;
+        else if (!parse_int(v, ep.overwrite)) { c.err = "invalid value \"" + d.args[n - 2].value + "\""; return false; }
+        last_code = n - 2;
+    }
+    for (size_t i = 0; i < last_code; ++i) {
+        int code;
+        if (!parse_int(d.args[i].value, code)) { c.err = "invalid value \"" + d.args[i].value + "\""; return false; }
+        if (code < 300 || code > 599) { c.err = "value \"" + d.args[i].value + "\" must be between 300 and 599"; return false; }
+        ep.codes.push_back(code);
+    }
+    if (ep.codes.empty()) { c.err = "invalid number of arguments in \"error_page\" directive"; return false; }
+    if (!compile(c, uri, ep.uri)) return false;
+    if (!c.lc->error_page) c.lc->error_page.emplace();
+    c.lc->error_page->push_back(std::move(ep));
+    return true;
+}
+
+bool h_return(Ctx& c, const Directive& d) {
+    RewriteStep st;
+    st.kind = RewriteStep::Kind::Return;
+    st.where = d.where;
+    const std::string& a0 = d.args[0].value;
+    int code = 0;
+    if (parse_int(a0, code)) {
+        if (code > 999) { c.err = "invalid return code \"" + a0 + "\""; return false; }
+        st.code = code;
+        if (d.args.size() == 2) {
+            st.has_text = true;
+            if (!compile(c, d.args[1].value, st.replacement)) return false;
+        }
+    } else {
+        if (d.args.size() != 1) { c.err = "invalid return code \"" + a0 + "\""; return false; }
+        if (a0.compare(0, 7, "http://") != 0 && a0.compare(0, 8, "https://") != 0 && a0.compare(0, 7, "$scheme") != 0) {
+            c.err = "invalid return code \"" + a0 + "\"";
+            return false;
+        }
+        st.code = 302;
+        st.has_text = true;
+        if (!compile(c, a0, st.replacement)) return false;
+    }
+    c.rewrites->push_back(std::move(st));
+    return true;
+}
+
+bool h_rewrite(Ctx& c, const Directive& d) {
+    RewriteStep st;
+    st.where = d.where;
+    std::string err;
+    st.regex = Regex::compile(d.args[0].value, false, err);
+    if (!st.regex) { c.err = err; return false; }
+    c.note_named_captures(*st.regex);
+    if (!compile(c, d.args[1].value, st.replacement)) return false;
+    if (d.args.size() == 3) {
+        const std::string& f = d.args[2].value;
+        if (f == "last") st.flag = RewriteStep::Flag::Last;
+        else if (f == "break") st.flag = RewriteStep::Flag::Break;
+        else if (f == "redirect") st.flag = RewriteStep::Flag::Redirect;
+        else if (f == "permanent") st.flag = RewriteStep::Flag::Permanent;
+        else { c.err = "invalid parameter \"" + f + "\""; return false; }
+    }
+    c.rewrites->push_back(std::move(st));
+    return true;
+}
+
+bool h_keepalive_timeout(Ctx& c, const Directive& d) {
+    if (c.lc->keepalive_timeout) return dup(c, d);
+    Msec v;
+    if (!parse_msec(d.args[0].value, v)) return invalid(c, d, d.args[0].value);
+    c.lc->keepalive_timeout = v;
+    // The optional second argument sets a "Keep-Alive: timeout=" header; accepted.
+    if (d.args.size() == 2 && !parse_msec(d.args[1].value, v)) return invalid(c, d, d.args[1].value);
+    return true;
+}
+
+bool h_keepalive_requests(Ctx& c, const Directive& d) {
+    if (c.context == kUpstream) return true;  // upstream keepalive_requests: pools land later
+    if (c.lc->keepalive_requests) return dup(c, d);
+    int n;
+    if (!parse_int(d.args[0].value, n)) return invalid(c, d, d.args[0].value);
+    c.lc->keepalive_requests = uint32_t(n);
+    return true;
+}
+
+bool h_log_format(Ctx& c, const Directive& d) {
+    auto lf = std::make_unique<LogFormat>();
+    lf->name = d.args[0].value;
+    for (auto& f : c.http->log_formats)
+        if (f->name == lf->name) { c.err = "duplicate \"log_format\" name \"" + lf->name + "\""; return false; }
+    size_t i = 1;
+    if (i < d.args.size() && d.args[i].value.compare(0, 7, "escape=") == 0) {
+        std::string e = d.args[i].value.substr(7);
+        if (e == "default") lf->escape = LogFormat::Escape::Default;
+        else if (e == "json") lf->escape = LogFormat::Escape::Json;
+        else if (e == "none") lf->escape = LogFormat::Escape::None;
+        else { c.err = "unknown log format escaping \"" + e + "\""; return false; }
+        ++i;
+    }
+    std::string text;
+    for (; i < d.args.size(); ++i) text += d.args[i].value;
+    if (!compile(c, text, lf->fmt)) return false;
+    c.http->log_formats.push_back(std::move(lf));
+    return true;
+}
+
+bool h_access_log(Ctx& c, const Directive& d) {
+    if (!c.lc->access_log) c.lc->access_log.emplace();
+    AccessLogConf a;
+    if (d.args[0].value == "off") {
+        if (d.args.size() != 1) { c.err = "invalid parameter \"" + d.args[1].value + "\""; return false; }
+        a.off = true;
+        c.lc->access_log->push_back(a);
+        return true;
+    }
+    a.path = c.full_path(d.args[0].value);
+    std::string fmt = d.args.size() > 1 ? d.args[1].value : "combined";
+    c.pending_formats.push_back({c.lc, c.lc->access_log->size(), fmt, d.where});
+    for (size_t i = 2; i < d.args.size(); ++i) {
+        const std::string& p = d.args[i].value;
+        if (p.compare(0, 7, "buffer=") == 0 || p.compare(0, 6, "flush=") == 0 || p == "gzip" || p.compare(0, 5, "gzip=") == 0) continue;
+        if (p.compare(0, 3, "if=") == 0) {
+            c.err = "the \"if=\" parameter of \"access_log\" is not supported yet by switchyard";
+            return false;
+        }
+        c.err = "invalid parameter \"" + p + "\"";
+        return false;
+    }
+    c.lc->access_log->push_back(a);
+    return true;
+}
+
+bool h_default_type(Ctx& c, const Directive& d) {
+    if (c.lc->default_type) return dup(c, d);
+    c.lc->default_type = d.args[0].value;
+    return true;
+}
+
+bool h_types(Ctx& c, const Directive& d) {
+    auto m = std::make_shared<std::unordered_map<std::string, std::string>>();
+    for (auto& e : d.children) {
+        if (e.has_block || e.args.empty()) { c.err = "invalid number of arguments in \"types\" directive"; c.err_where = e.where; return false; }
+        for (auto& ext : e.args) {
+            std::string x = ext.value;
+            for (auto& ch : x) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+            (*m)[x] = e.name;
+        }
+    }
+    c.lc->types = std::shared_ptr<const std::unordered_map<std::string, std::string>>(m);
+    return true;
+}
+
+bool h_map(Ctx& c, const Directive& d) {
+    std::string var = d.args[1].value;
+    if (var.size() < 2 || var[0] != '$') { c.err = "invalid variable name \"" + var + "\""; return false; }
+    int idx = c.http->map_index.at(var.substr(1));
+    MapConf& m = *c.http->maps[size_t(idx)];
+    if (!m.source.segs.empty() || m.has_default || !m.exact.empty()) { c.err = "the duplicate \"" + var.substr(1) + "\" variable"; return false; }
+    m.var_name = var.substr(1);
+    if (!compile(c, d.args[0].value, m.source)) return false;
+    for (auto& e : d.children) {
+        c.err_where = e.where;
+        if (e.has_block) { c.err = "unexpected \"{\""; return false; }
+        if (e.name == "hostnames" && e.args.empty()) { m.hostnames = true; continue; }
+        if (e.name == "volatile" && e.args.empty()) continue;
+        if (e.args.size() != 1) { c.err = "invalid number of the map parameters"; return false; }
+        Template val;
+        if (!compile(c, e.args[0].value, val)) return false;
+        std::string key = e.name;
+        if (key == "default") {
+            if (m.has_default) { c.err = "duplicate default map parameter"; return false; }
+            m.has_default = true;
+            m.default_value = std::move(val);
+            continue;
+        }
+        if (key.size() > 1 && key[0] == '~') {
+            bool caseless = key.size() > 2 && key[1] == '*';
+            std::string err;
+            auto re = Regex::compile(key.substr(caseless ? 2 : 1), caseless, err);
+            if (!re) { c.err = err; return false; }
+            m.regexes.emplace_back(re, std::move(val));
+            continue;
+        }
+        if (key.size() > 1 && key[0] == '\\') key = key.substr(1);
+        if (m.hostnames) {
+            for (auto& ch : key) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+            if (key.size() > 1 && key[0] == '*' && key[1] == '.') { m.wild_head.emplace_back(key.substr(1), std::move(val)); continue; }
+            if (key.size() > 1 && key[0] == '.') { m.wild_head.emplace_back(key, val); m.exact.emplace(key.substr(1), std::move(val)); continue; }
+            if (key.size() > 1 && key.back() == '*') { m.wild_tail.emplace_back(key.substr(0, key.size() - 1), std::move(val)); continue; }
+        }
+        if (m.exact.count(key)) { c.err = "conflicting parameter \"" + key + "\""; return false; }
+        m.exact.emplace(key, std::move(val));
+    }
+    c.err_where = {};
+    return true;
+}
+
+bool h_upstream(Ctx& c, const Directive& d) {
+    const std::string& name = d.args[0].value;
+    for (auto& u : c.http->upstreams)
+        if (!u->implicit && u->name == name) { c.err = "duplicate upstream \"" + name + "\""; return false; }
+    auto up = std::make_unique<Upstream>();
+    up->name = name;
+    up->where = d.where;
+    Upstream* u = up.get();
+    c.http->upstreams.push_back(std::move(up));
+    Ctx::Saved saved = c.save();
+    c.up = u;
+    bool ok = c.walk(d.children, kUpstream);
+    c.restore(saved);
+    if (ok && u->peers.empty()) { c.err = "no servers are inside upstream"; return false; }
+    return ok;
+}
+
+bool h_upstream_server(Ctx& c, const Directive& d) {
+    Peer p;
+    p.name = d.args[0].value;
+    for (size_t i = 1; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i].value;
+        auto num = [&](size_t off, int& out) { return parse_int(a.substr(off), out); };
+        if (a.compare(0, 7, "weight=") == 0) {
+            if (!num(7, p.weight) || p.weight == 0) { c.err = "invalid parameter \"" + a + "\""; return false; }
+        } else if (a.compare(0, 10, "max_fails=") == 0) {
+            if (!num(10, p.max_fails)) { c.err = "invalid parameter \"" + a + "\""; return false; }
+        } else if (a.compare(0, 10, "max_conns=") == 0) {
+            if (!num(10, p.max_conns)) { c.err = "invalid parameter \"" + a + "\""; return false; }
+        } else if (a.compare(0, 13, "fail_timeout=") == 0) {
+            if (!parse_msec(a.substr(13), p.fail_timeout)) { c.err = "invalid parameter \"" + a + "\""; return false; }
+        } else if (a == "backup") p.backup = true;
+        else if (a == "down") p.down = true;
+        else if (a == "resolve" || a.compare(0, 11, "slow_start=") == 0) {
+            c.err = "the \"" + a + "\" parameter of \"server\" in upstream is not supported yet by switchyard";
+            return false;
+        } else { c.err = "invalid parameter \"" + a + "\""; return false; }
+    }
+    std::vector<SockAddr> addrs;
+    std::string err;
+    if (!parse_addr(p.name, 80, addrs, err)) {
+        if (err == "host not found") c.err = "host not found in upstream \"" + p.name + "\"";
+        else c.err = err + " in upstream \"" + p.name + "\"";
+        return false;
+    }
+    for (auto& a : addrs) {
+        Peer q = p;
+        q.addr = a;
+        c.up->peers.push_back(q);
+    }
+    return true;
+}
+
+bool h_upstream_keepalive(Ctx& c, const Directive& d) {
+    int n;
+    if (!parse_int(d.args[0].value, n) || n == 0) return invalid(c, d, d.args[0].value);
+    c.up->keepalive = n;
+    return true;
+}
+
+bool h_not_yet(Ctx& c, const Directive& d) {
+    c.err = "\"" + d.name + "\" directive is not supported yet by switchyard";
+    return false;
+}
+
+constexpr uint32_t kLoc = kHttp | kServer | kLocation;
+
+// clang-format off
+const Spec kTable[] = {
+    // main
+    {"daemon",               kMain,      A1, 0, h_daemon},
+    {"pid",                  kMain,      A1, 0, h_pid},
+    {"error_log",            kMain | kLoc, A1 | A2, 0, h_error_log},
+    {"worker_processes",     kMain,      A1, 0, h_worker_processes},
+    {"worker_rlimit_nofile", kMain,      A1, 0, h_worker_rlimit_nofile},
+    {"user",                 kMain,      A1 | A2, 0, accept_noop},
+    {"pcre_jit",             kMain,      A1, 0, accept_noop},
+    {"events",               kMain,      A0, kBlock, h_events},
+    {"worker_connections",   kEvents,    A1, 0, h_worker_connections},
+    {"use",                  kEvents,    A1, 0, h_use},
+    {"multi_accept",         kEvents,    A1, 0, accept_noop},
+    {"accept_mutex",         kEvents,    A1, 0, accept_noop},
+    {"http",                 kMain,      A0, kBlock, h_http},
+    // http core
+    {"server",               kHttp,      A0, kBlock, h_server},
+    {"listen",               kServer,    kMore1, 0, h_listen},
+    {"server_name",          kServer,    kMore1, 0, h_server_name},
+    {"location",             kServer | kLocation, A1 | A2, kBlock, h_location},
+    {"root",                 kLoc,       A1, 0, h_root},
+    {"index",                kLoc,       kMore1, 0, h_index},
+    {"error_page",           kLoc,       kMore2, 0, h_error_page},
+    {"keepalive_timeout",    kLoc,       A1 | A2, 0, h_keepalive_timeout},
+    {"keepalive_requests",   kLoc | kUpstream, A1, 0, h_keepalive_requests},
+    {"send_timeout",         kLoc,       A1, 0, set_msec<&LocConf::send_timeout>},
+    {"client_header_timeout", kHttp | kServer, A1, 0, set_msec<&LocConf::client_header_timeout>},
+    {"client_body_timeout",  kLoc,       A1, 0, set_msec<&LocConf::client_body_timeout>},
+    {"client_max_body_size", kLoc,       A1, 0, set_size<&LocConf::client_max_body_size>},
+    {"client_body_buffer_size", kLoc,    A1, 0, set_size<&LocConf::client_body_buffer_size>},
+    {"client_header_buffer_size", kHttp | kServer, A1, 0, set_size<&LocConf::client_header_buffer_size>},
+    {"large_client_header_buffers", kHttp | kServer, A2, 0, set_bufs<&LocConf::large_client_header_buffers>},
+    {"tcp_nodelay",          kLoc,       A1, 0, set_flag<&LocConf::tcp_nodelay>},
+    {"server_tokens",        kLoc,       A1, 0, set_flag<&LocConf::server_tokens>},
+    {"absolute_redirect",    kLoc,       A1, 0, set_flag<&LocConf::absolute_redirect>},
+    {"port_in_redirect",     kLoc,       A1, 0, set_flag<&LocConf::port_in_redirect>},
+    {"merge_slashes",        kHttp | kServer, A1, 0, set_flag<&LocConf::merge_slashes>},
+    {"log_not_found",        kLoc,       A1, 0, set_flag<&LocConf::log_not_found>},
+    {"default_type",         kLoc,       A1, 0, h_default_type},
+    {"types",                kLoc,       A0, kBlock | kRawBlock, h_types},
+    {"add_header",           kLoc,       A2 | A3, 0, h_add_header},
+    {"log_format",           kHttp,      kMore2, 0, h_log_format},
+    {"access_log",           kLoc,       kMore1, 0, h_access_log},
+    {"map",                  kHttp,      A2, kBlock | kRawBlock, h_map},
+    {"return",               kServer | kLocation, A1 | A2, 0, h_return},
+    {"rewrite",              kServer | kLocation, A2 | A3, 0, h_rewrite},
+    // accepted: tuning knobs without behavioural effect here
+    {"sendfile",             kLoc,       A1, 0, accept_noop},
+    {"tcp_nopush",           kLoc,       A1, 0, accept_noop},
+    {"server_names_hash_bucket_size", kHttp, A1, 0, accept_noop},
+    {"server_names_hash_max_size", kHttp, A1, 0, accept_noop},
+    {"types_hash_max_size",  kLoc,       A1, 0, accept_noop},
+    {"types_hash_bucket_size", kLoc,     A1, 0, accept_noop},
+    {"variables_hash_max_size", kHttp,   A1, 0, accept_noop},
+    {"variables_hash_bucket_size", kHttp, A1, 0, accept_noop},
+    {"map_hash_max_size",    kHttp,      A1, 0, accept_noop},
+    {"map_hash_bucket_size", kHttp,      A1, 0, accept_noop},
+    {"reset_timedout_connection", kLoc,  A1, 0, accept_noop},
+    {"charset",              kLoc,       A1, 0, h_not_yet},
+    // upstream
+    {"upstream",             kHttp,      A1, kBlock, h_upstream},
+    {"server",               kUpstream,  kMore1, 0, h_upstream_server},
+    {"keepalive",            kUpstream,  A1, 0, h_upstream_keepalive},
+    {"keepalive_time",       kUpstream,  A1, 0, accept_noop},
+    {"zone",                 kUpstream,  A1 | A2, 0, accept_noop},
+    // proxy
+    {"proxy_pass",           kLocation,  A1, 0, h_proxy_pass},
+    {"proxy_http_version",   kLoc,       A1, 0, h_proxy_http_version},
+    {"proxy_set_header",     kLoc,       A2, 0, h_proxy_set_header},
+    {"proxy_pass_request_headers", kLoc, A1, 0, set_flag<&LocConf::proxy_pass_request_headers>},
+    {"proxy_pass_request_body", kLoc,    A1, 0, set_flag<&LocConf::proxy_pass_request_body>},
+    {"proxy_hide_header",    kLoc,       A1, 0, add_string<&LocConf::proxy_hide_header>},
+    {"proxy_pass_header",    kLoc,       A1, 0, add_string<&LocConf::proxy_pass_header>},
+    {"proxy_connect_timeout", kLoc,      A1, 0, set_msec<&LocConf::proxy_connect_timeout>},
+    {"proxy_read_timeout",   kLoc,       A1, 0, set_msec<&LocConf::proxy_read_timeout>},
+    {"proxy_send_timeout",   kLoc,       A1, 0, set_msec<&LocConf::proxy_send_timeout>},
+    {"proxy_buffering",      kLoc,       A1, 0, set_flag<&LocConf::proxy_buffering>},
+    {"proxy_request_buffering", kLoc,    A1, 0, set_flag<&LocConf::proxy_request_buffering>},
+    {"proxy_buffer_size",    kLoc,       A1, 0, set_size<&LocConf::proxy_buffer_size>},
+    {"proxy_buffers",        kLoc,       A2, 0, set_bufs<&LocConf::proxy_buffers>},
+    {"proxy_busy_buffers_size", kLoc,    A1, 0, accept_noop},
+    {"proxy_intercept_errors", kLoc,     A1, 0, set_flag<&LocConf::proxy_intercept_errors>},
+    {"proxy_redirect",       kLoc,       A1 | A2, 0, h_proxy_redirect},
+    {"proxy_cache",          kLoc,       A1, 0, h_proxy_cache},
+    // nginx directives that later issues bring; refused clearly until then
+    {"ssl_certificate",      kMain | kLoc, A1, 0, h_not_yet},
+    {"ssl_certificate_key",  kMain | kLoc, A1, 0, h_not_yet},
+    {"ssl_protocols",        kMain | kLoc, kMore1, 0, h_not_yet},
+    {"ssl_ciphers",          kMain | kLoc, A1, 0, h_not_yet},
+    {"ssl_session_cache",    kMain | kLoc, kMore1, 0, h_not_yet},
+    {"ssl_session_timeout",  kMain | kLoc, A1, 0, h_not_yet},
+    {"ssl_prefer_server_ciphers", kMain | kLoc, A1, 0, h_not_yet},
+    {"ssl_dhparam",          kMain | kLoc, A1, 0, h_not_yet},
+    {"http2",                kHttp | kServer, A1, 0, h_not_yet},
+    {"stream",               kMain,      A0, kBlock | kRawBlock, h_not_yet},
+    {"ip_hash",              kUpstream,  A0, 0, h_not_yet},
+    {"hash",                 kUpstream,  A1 | A2, 0, h_not_yet},
+    {"least_conn",           kUpstream,  A0, 0, h_not_yet},
+    {"random",               kUpstream,  A0 | A1 | A2, 0, h_not_yet},
+    {"sticky",               kUpstream,  kMore1, 0, h_not_yet},
+    {"resolver",             kLoc,       kMore1, 0, h_not_yet},
+    {"proxy_next_upstream",  kLoc,       kMore1, 0, h_not_yet},
+    {"proxy_next_upstream_tries", kLoc,  A1, 0, h_not_yet},
+    {"proxy_next_upstream_timeout", kLoc, A1, 0, h_not_yet},
+    {"proxy_ssl_verify",     kLoc,       A1, 0, h_not_yet},
+    {"proxy_ssl_server_name", kLoc,      A1, 0, h_not_yet},
+    {"if",                   kServer | kLocation, kMore1, kBlock | kRawBlock, h_not_yet},
+    {"set",                  kServer | kLocation, A2, 0, h_not_yet},
+    {"alias",                kLocation,  A1, 0, h_not_yet},
+    {"try_files",            kServer | kLocation, kMore2, 0, h_not_yet},
+    {"limit_except",         kLocation,  kMore1, kBlock | kRawBlock, h_not_yet},
+    {"gzip",                 kLoc,       A1, 0, h_not_yet},
+    {"stub_status",          kServer | kLocation, A0 | A1, 0, h_not_yet},
+    {"fastcgi_pass",         kLocation,  A1, 0, h_not_yet},
+    {"uwsgi_pass",           kLocation,  A1, 0, h_not_yet},
+    {"grpc_pass",            kLocation,  A1, 0, h_not_yet},
+    {"auth_basic",           kLoc,       A1, 0, h_not_yet},
+    {"allow",                kLoc,       A1, 0, h_not_yet},
+    {"deny",                 kLoc,       A1, 0, h_not_yet},
+    {"limit_req",            kLoc,       kMore1, 0, h_not_yet},
+    {"limit_conn",           kLoc,       A2, 0, h_not_yet},
+    {"real_ip_header",       kLoc,       A1, 0, h_not_yet},
+    {"set_real_ip_from",     kLoc,       A1, 0, h_not_yet},
+};
+// clang-format on
+
+}  // namespace
+
+std::span<const Spec> directive_table() { return {kTable, sizeof kTable / sizeof kTable[0]}; }
+
+}  // namespace sy::conf

@@ -1,0 +1,371 @@
+// Walks the syntax tree against the directive table, then finishes the
+// snapshot: links proxy_pass to upstreams, merges levels, orders locations.
+#include "config/loader.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "config/directives.h"
+#include "config/parser.h"
+
+namespace sy::conf {
+
+bool Scope::lookup(std::string_view name, VarRef& ref) const {
+    if (http) {
+        auto it = http->map_index.find(std::string(name));
+        if (it != http->map_index.end()) {
+            ref.kind = Var::Map;
+            ref.index = uint32_t(it->second);
+            return true;
+        }
+    }
+    for (auto& n : named_captures)
+        if (n == name) {
+            ref.kind = Var::NamedCapture;
+            ref.arg = n;
+            return true;
+        }
+    return false;
+}
+
+void Ctx::note_named_captures(const Regex& re) {
+    for (auto& [n, num] : re.names()) {
+        (void)num;
+        if (std::find(scope.named_captures.begin(), scope.named_captures.end(), n) == scope.named_captures.end())
+            scope.named_captures.push_back(n);
+    }
+}
+
+std::string Ctx::full_path(const std::string& p) const {
+    if (!p.empty() && p[0] == '/') return p;
+    return cfg.prefix + p;
+}
+
+// Map targets and named captures must be known before any template that uses
+// them compiles, wherever they are written (nginx resolves variables late).
+void Ctx::prescan_http(const std::vector<Directive>& list) {
+    scope.http = http;
+    std::vector<const std::vector<Directive>*> stack{&list};
+    while (!stack.empty()) {
+        auto* l = stack.back();
+        stack.pop_back();
+        for (auto& d : *l) {
+            if (d.name == "map" && d.args.size() == 2 && d.args[1].value.size() > 1 && d.args[1].value[0] == '$') {
+                std::string v = d.args[1].value.substr(1);
+                if (!http->map_index.count(v)) {
+                    http->map_index[v] = int(http->maps.size());
+                    http->maps.push_back(std::make_unique<MapConf>());
+                }
+            }
+            if ((d.name == "location" || d.name == "rewrite" || d.name == "server_name") && !d.args.empty()) {
+                for (auto& a : d.args) {
+                    std::string err;
+                    std::string_view pat = a.value;
+                    if (d.name != "rewrite") {
+                        if (pat.substr(0, 2) == "~*") pat.remove_prefix(2);
+                        else if (!pat.empty() && pat[0] == '~') pat.remove_prefix(1);
+                        else continue;
+                    }
+                    if (auto re = Regex::compile(pat, false, err)) note_named_captures(*re);
+                    if (d.name == "rewrite") break;
+                }
+            }
+            if (d.has_block && d.name != "map" && d.name != "types") stack.push_back(&d.children);
+        }
+    }
+}
+
+static bool arity_ok(uint32_t arity, size_t n) {
+    if (n <= 7 && (arity & (1u << n))) return true;
+    if ((arity & kMore1) && n >= 1) return true;
+    if ((arity & kMore2) && n >= 2) return true;
+    return false;
+}
+
+bool Ctx::walk(const std::vector<Directive>& list, uint32_t ctx) {
+    auto table = directive_table();
+    for (auto& d : list) {
+        const Spec* found = nullptr;
+        bool known = false;
+        for (auto& s : table) {
+            if (s.name != d.name) continue;
+            known = true;
+            if (s.contexts & ctx) { found = &s; break; }
+        }
+        auto fail = [&](std::string msg) {
+            err = std::move(msg);
+            err_where = d.where;
+            return false;
+        };
+        if (!known) return fail("unknown directive \"" + d.name + "\"");
+        if (!found) return fail("\"" + d.name + "\" directive is not allowed here");
+        if ((found->shape & kBlock) && !d.has_block) return fail("directive \"" + d.name + "\" has no opening \"{\"");
+        if (!(found->shape & kBlock) && d.has_block) return fail("directive \"" + d.name + "\" is not terminated by \";\"");
+        if (!arity_ok(found->arity, d.args.size())) return fail("invalid number of arguments in \"" + d.name + "\" directive");
+        uint32_t saved = context;
+        context = ctx;
+        err_where = {};
+        bool ok = found->handler(*this, d);
+        context = saved;
+        if (!ok) {
+            if (!err_where.file) err_where = d.where;
+            return false;
+        }
+    }
+    return true;
+}
+
+// ---- merge -----------------------------------------------------------------
+
+template <typename T>
+static void fill(std::optional<T>& child, const std::optional<T>& parent) {
+    if (!child && parent) child = parent;
+}
+
+void LocConf::merge_from(const LocConf& p) {
+    fill(proxy_connect_timeout, p.proxy_connect_timeout);
+    fill(proxy_read_timeout, p.proxy_read_timeout);
+    fill(proxy_send_timeout, p.proxy_send_timeout);
+    fill(send_timeout, p.send_timeout);
+    fill(client_header_timeout, p.client_header_timeout);
+    fill(client_body_timeout, p.client_body_timeout);
+    fill(keepalive_timeout, p.keepalive_timeout);
+    fill(proxy_http_version, p.proxy_http_version);
+    fill(proxy_set_header, p.proxy_set_header);
+    fill(proxy_pass_request_headers, p.proxy_pass_request_headers);
+    fill(proxy_pass_request_body, p.proxy_pass_request_body);
+    fill(proxy_buffering, p.proxy_buffering);
+    fill(proxy_request_buffering, p.proxy_request_buffering);
+    fill(tcp_nodelay, p.tcp_nodelay);
+    fill(server_tokens, p.server_tokens);
+    fill(proxy_intercept_errors, p.proxy_intercept_errors);
+    fill(absolute_redirect, p.absolute_redirect);
+    fill(port_in_redirect, p.port_in_redirect);
+    fill(merge_slashes, p.merge_slashes);
+    fill(log_not_found, p.log_not_found);
+    fill(proxy_hide_header, p.proxy_hide_header);
+    fill(proxy_pass_header, p.proxy_pass_header);
+    fill(proxy_buffer_size, p.proxy_buffer_size);
+    fill(client_max_body_size, p.client_max_body_size);
+    fill(client_body_buffer_size, p.client_body_buffer_size);
+    fill(client_header_buffer_size, p.client_header_buffer_size);
+    fill(proxy_buffers, p.proxy_buffers);
+    fill(large_client_header_buffers, p.large_client_header_buffers);
+    fill(proxy_redirect, p.proxy_redirect);
+    fill(root, p.root);
+    fill(index, p.index);
+    fill(error_page, p.error_page);
+    fill(add_header, p.add_header);
+    fill(access_log, p.access_log);
+    fill(keepalive_requests, p.keepalive_requests);
+    fill(default_type, p.default_type);
+    fill(types, p.types);
+}
+
+void LocConf::apply_defaults(const std::string& prefix) {
+    auto def = [](auto& f, auto v) { if (!f) f = v; };
+    def(proxy_connect_timeout, Msec(60000));
+    def(proxy_read_timeout, Msec(60000));
+    def(proxy_send_timeout, Msec(60000));
+    def(send_timeout, Msec(60000));
+    def(client_header_timeout, Msec(60000));
+    def(client_body_timeout, Msec(60000));
+    def(keepalive_timeout, Msec(75000));
+    def(proxy_http_version, 11);  // nginx >= 1.29.7
+    if (!proxy_set_header) proxy_set_header.emplace();
+    def(proxy_pass_request_headers, true);
+    def(proxy_pass_request_body, true);
+    def(proxy_buffering, true);
+    def(proxy_request_buffering, true);
+    def(tcp_nodelay, true);
+    def(server_tokens, true);
+    def(proxy_intercept_errors, false);
+    def(absolute_redirect, true);
+    def(port_in_redirect, true);
+    def(merge_slashes, true);
+    def(log_not_found, true);
+    if (!proxy_hide_header) proxy_hide_header.emplace();
+    if (!proxy_pass_header) proxy_pass_header.emplace();
+    long page = sysconf(_SC_PAGESIZE);
+    def(proxy_buffer_size, size_t(page > 0 ? page : 4096));
+    def(proxy_buffers, std::make_pair(8, size_t(page > 0 ? page : 4096)));
+    def(client_max_body_size, size_t(1024 * 1024));
+    def(client_body_buffer_size, size_t(16384));
+    def(client_header_buffer_size, size_t(1024));
+    def(large_client_header_buffers, std::make_pair(4, size_t(8192)));
+    if (!proxy_redirect) proxy_redirect.emplace();
+    if (!root) {
+        Template t;
+        t.segs.push_back(Segment{prefix + "html", {}});
+        t.source = "html";
+        root = t;
+    }
+    if (!index) {
+        Template t;
+        t.segs.push_back(Segment{"index.html", {}});
+        t.source = "index.html";
+        index = std::vector<Template>{t};
+    }
+    if (!error_page) error_page.emplace();
+    if (!add_header) add_header.emplace();
+    if (!keepalive_requests) keepalive_requests = 1000;
+    def(default_type, std::string("text/plain"));
+    if (!types) {
+        auto m = std::make_shared<std::unordered_map<std::string, std::string>>();
+        (*m)["html"] = "text/html";
+        (*m)["gif"] = "image/gif";
+        (*m)["jpg"] = "image/jpeg";
+        types = std::shared_ptr<const std::unordered_map<std::string, std::string>>(m);
+    }
+}
+
+// A relative literal root resolves against the prefix once, at load.
+static void absolutize_root(LocConf& lc, const std::string& prefix) {
+    if (!lc.root || lc.root->has_vars()) return;
+    std::string r = lc.root->literal();
+    if (!r.empty() && r[0] != '/') {
+        lc.root->segs.clear();
+        lc.root->segs.push_back(Segment{prefix + r, {}});
+    }
+}
+
+static void finish_tree(LocationTree& t, const LocConf& parent, const std::string& prefix) {
+    for (auto& l : t.all) {
+        absolutize_root(l->conf, prefix);
+        l->conf.merge_from(parent);
+        if (l->match == Location::Match::Named) t.named[l->name] = l.get();
+        else if (l->regex) t.regex.push_back(l.get());
+        else t.prefix.push_back(l.get());
+        if (l->proxy_pass && !l->regex && !l->name.empty() && l->name.back() == '/' &&
+            l->match != Location::Match::Exact)
+            l->auto_redirect = true;
+        if (l->nested) finish_tree(*l->nested, l->conf, prefix);
+    }
+    std::stable_sort(t.prefix.begin(), t.prefix.end(),
+                     [](const Location* a, const Location* b) { return a->name.size() > b->name.size(); });
+}
+
+static std::string port_of(const std::string& host_port) {
+    if (!host_port.empty() && host_port[0] == '[') {
+        size_t c = host_port.find("]:");
+        return c == std::string::npos ? "80" : host_port.substr(c + 2);
+    }
+    size_t c = host_port.rfind(':');
+    return c == std::string::npos ? "80" : host_port.substr(c + 1);
+}
+
+static bool link_upstreams(Ctx& c, std::string& err) {
+    Http& h = *c.http;
+    for (auto& site : c.proxy_sites) {
+        ProxyPass& pp = *site.loc->proxy_pass;
+        pp.port_text = port_of(pp.host_port);
+        for (auto& u : h.upstreams)
+            if (u->name == pp.host_port) { pp.upstream = u.get(); break; }
+        if (pp.upstream) continue;
+        auto up = std::make_unique<Upstream>();
+        up->name = pp.host_port;
+        up->implicit = true;
+        up->where = site.where;
+        std::vector<SockAddr> addrs;
+        std::string e;
+        if (!parse_addr(pp.host_port, 80, addrs, e)) {
+            err = (e == "host not found" ? "host not found in upstream \"" + pp.host_port + "\""
+                                         : e + " in upstream \"" + pp.host_port + "\"") + " in " + site.where.str();
+            return false;
+        }
+        for (auto& a : addrs) {
+            Peer p;
+            p.addr = a;
+            p.name = a.text;
+            up->peers.push_back(p);
+        }
+        pp.upstream = up.get();
+        h.upstreams.push_back(std::move(up));
+    }
+    return true;
+}
+
+static void add_combined(Http& h) {
+    for (auto& f : h.log_formats)
+        if (f->name == "combined") return;
+    auto lf = std::make_unique<LogFormat>();
+    lf->name = "combined";
+    std::string err;
+    compile_template("$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "
+                     "\"$http_referer\" \"$http_user_agent\"",
+                     nullptr, lf->fmt, err);
+    h.log_formats.insert(h.log_formats.begin(), std::move(lf));
+}
+
+static bool resolve_formats(Ctx& c, std::string& err) {
+    for (auto& p : c.pending_formats) {
+        const LogFormat* f = nullptr;
+        for (auto& lf : c.http->log_formats)
+            if (lf->name == p.name) f = lf.get();
+        if (!f) {
+            err = "unknown log format \"" + p.name + "\" in " + p.where.str();
+            return false;
+        }
+        (*p.lc->access_log)[p.index].format = f;
+    }
+    return true;
+}
+
+std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) {
+    auto cfg = std::make_shared<Config>();
+    cfg->prefix = opt.prefix;
+    if (cfg->prefix.empty()) cfg->prefix = "./";
+    if (cfg->prefix.back() != '/') cfg->prefix += '/';
+    cfg->conf_file = opt.conf_file;
+    if (cfg->conf_file.empty() || cfg->conf_file[0] != '/') cfg->conf_file = cfg->prefix + cfg->conf_file;
+    cfg->conf_prefix = cfg->conf_file.substr(0, cfg->conf_file.rfind('/') + 1);
+    cfg->pid_path = cfg->prefix + "logs/nginx.pid";
+
+    ParseOptions po;
+    po.conf_prefix = cfg->conf_prefix;
+    std::vector<Directive> root;
+    if (!opt.global_directives.empty()) {
+        auto g = parse_string(opt.global_directives, "command line", po);
+        if (auto* e = std::get_if<ParseError>(&g)) return e->str();
+        auto& out = std::get<ParseOutput>(g);
+        root = std::move(out.root);
+    }
+    auto parsed = parse_file(cfg->conf_file, po);
+    if (auto* e = std::get_if<ParseError>(&parsed)) return e->str();
+    auto& out = std::get<ParseOutput>(parsed);
+    for (auto& d : out.root) root.push_back(std::move(d));
+    cfg->files = std::move(out.files);
+
+    Ctx c(*cfg);
+    if (!c.walk(root, kMain)) return c.err + " in " + c.err_where.str();
+    if (!cfg->http) return std::shared_ptr<Config>(cfg);
+
+    Http& h = *cfg->http;
+    add_combined(h);
+    std::string err;
+    if (!resolve_formats(c, err)) return err;
+    if (!link_upstreams(c, err)) return err;
+    for (auto& m : h.maps)
+        if (m->var_name.empty()) return std::string("internal error: map without definition");
+
+    absolutize_root(h.conf, cfg->prefix);
+    h.conf.apply_defaults(cfg->prefix);
+    if (!h.conf.access_log || h.conf.access_log->empty()) {
+        AccessLogConf a;
+        a.path = cfg->prefix + "logs/access.log";
+        a.format = h.log_formats.front().get();
+        h.conf.access_log = std::vector<AccessLogConf>{a};
+    }
+    for (auto& s : h.servers) {
+        absolutize_root(s->conf, cfg->prefix);
+        s->conf.merge_from(h.conf);
+        s->fallback.conf = s->conf;
+        s->fallback.name = "";
+        finish_tree(s->locations, s->conf, cfg->prefix);
+    }
+    return std::shared_ptr<Config>(cfg);
+}
+
+}  // namespace sy::conf

@@ -1,0 +1,100 @@
+#include "config/template.h"
+
+#include <cctype>
+#include <utility>
+
+namespace sy::conf {
+namespace {
+
+struct Named { std::string_view name; Var var; };
+
+constexpr Named kVars[] = {
+    {"host", Var::Host}, {"remote_addr", Var::RemoteAddr}, {"remote_port", Var::RemotePort},
+    {"binary_remote_addr", Var::BinaryRemoteAddr}, {"server_addr", Var::ServerAddr}, {"server_port", Var::ServerPort},
+    {"server_name", Var::ServerName}, {"server_protocol", Var::ServerProtocol}, {"scheme", Var::Scheme},
+    {"https", Var::Https}, {"request", Var::Request}, {"request_uri", Var::RequestUri}, {"uri", Var::Uri},
+    {"document_uri", Var::DocumentUri}, {"args", Var::Args}, {"query_string", Var::QueryString},
+    {"is_args", Var::IsArgs}, {"request_method", Var::RequestMethod}, {"content_length", Var::ContentLength},
+    {"content_type", Var::ContentType}, {"request_length", Var::RequestLength}, {"request_body", Var::RequestBody},
+    {"remote_user", Var::RemoteUser}, {"document_root", Var::DocumentRoot}, {"request_filename", Var::RequestFilename},
+    {"hostname", Var::Hostname}, {"pid", Var::Pid}, {"nginx_version", Var::NginxVersion},
+    {"connection", Var::Connection}, {"connection_requests", Var::ConnectionRequests}, {"pipe", Var::Pipe},
+    {"proxy_host", Var::ProxyHost}, {"proxy_port", Var::ProxyPort},
+    {"proxy_add_x_forwarded_for", Var::ProxyAddXForwardedFor},
+    {"proxy_internal_body_length", Var::ProxyInternalBodyLength}, {"proxy_internal_chunked", Var::ProxyInternalChunked},
+    {"status", Var::Status}, {"body_bytes_sent", Var::BodyBytesSent}, {"bytes_sent", Var::BytesSent},
+    {"request_time", Var::RequestTime}, {"msec", Var::Msec}, {"time_local", Var::TimeLocal},
+    {"time_iso8601", Var::TimeIso8601}, {"upstream_addr", Var::UpstreamAddr}, {"upstream_status", Var::UpstreamStatus},
+    {"upstream_response_time", Var::UpstreamResponseTime}, {"upstream_connect_time", Var::UpstreamConnectTime},
+    {"upstream_header_time", Var::UpstreamHeaderTime}, {"upstream_bytes_received", Var::UpstreamBytesReceived},
+    {"upstream_bytes_sent", Var::UpstreamBytesSent},
+};
+
+struct Prefix { std::string_view prefix; Var var; bool header; };
+constexpr Prefix kPrefixes[] = {
+    {"http_", Var::HttpHeader, true}, {"sent_http_", Var::SentHttp, true},
+    {"upstream_http_", Var::UpstreamHttp, true}, {"arg_", Var::Arg, false}, {"cookie_", Var::Cookie, false},
+};
+
+bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+}  // namespace
+
+bool resolve_var(std::string_view name, const VarScope* scope, VarRef& out) {
+    out = VarRef{};
+    if (scope && scope->lookup(name, out)) return true;
+    if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
+        out.kind = Var::Capture;
+        out.index = uint32_t(std::stoul(std::string(name)));
+        return true;
+    }
+    for (auto& v : kVars)
+        if (v.name == name) { out.kind = v.var; return true; }
+    for (auto& p : kPrefixes) {
+        if (name.size() > p.prefix.size() && name.substr(0, p.prefix.size()) == p.prefix) {
+            out.kind = p.var;
+            out.arg = std::string(name.substr(p.prefix.size()));
+            if (p.header)
+                for (auto& c : out.arg) c = c == '_' ? '-' : char(std::tolower(static_cast<unsigned char>(c)));
+            return true;
+        }
+    }
+    return false;
+}
+
+bool compile_template(std::string_view text, const VarScope* scope, Template& out, std::string& err) {
+    out = Template{};
+    out.source = std::string(text);
+    std::string lit;
+    size_t i = 0;
+    while (i < text.size()) {
+        char c = text[i];
+        if (c != '$') { lit += c; ++i; continue; }
+        ++i;
+        std::string_view name;
+        if (i < text.size() && text[i] == '{') {
+            size_t close = text.find('}', i + 1);
+            if (close == std::string_view::npos) { err = "the closing bracket in \"" + std::string(text.substr(i + 1)) + "\" variable is missing"; return false; }
+            name = text.substr(i + 1, close - i - 1);
+            i = close + 1;
+        } else if (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+            name = text.substr(i, 1);  // $1..$9: one digit, like nginx
+            ++i;
+        } else {
+            size_t s = i;
+            while (i < text.size() && name_char(text[i])) ++i;
+            name = text.substr(s, i - s);
+        }
+        if (name.empty()) { err = "invalid variable name"; return false; }
+        for (char ch : name)
+            if (!name_char(ch)) { err = "invalid variable name"; return false; }
+        Segment seg;
+        if (!resolve_var(name, scope, seg.var)) { err = "unknown \"" + std::string(name) + "\" variable"; return false; }
+        if (!lit.empty()) { out.segs.push_back(Segment{std::move(lit), {}}); lit.clear(); }
+        out.segs.push_back(std::move(seg));
+    }
+    if (!lit.empty()) out.segs.push_back(Segment{std::move(lit), {}});
+    return true;
+}
+
+}  // namespace sy::conf

@@ -1,0 +1,78 @@
+// One HTTP request as the server sees it: the parsed head (views into the
+// connection's head buffer), routing results and the facts the access log
+// and variables need. Owned by its HttpSession; lives until the response (or
+// the tunnel that replaced it) is finished and logged.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/conf.h"
+
+namespace sy::http {
+
+struct Header {
+    std::string_view name;
+    std::string_view value;
+};
+
+struct RequestHead {
+    std::string_view method;
+    std::string_view target;          // request-target as sent
+    std::string_view request_line;    // "GET / HTTP/1.1"
+    int version = 11;                 // 10 or 11 (9 for HTTP/0.9: refused)
+    std::vector<Header> headers;      // in order, original case
+    int64_t content_length = -1;
+    bool chunked = false;
+    bool keep_alive = false;          // client's wish, per version + Connection
+    bool upgrade = false;             // client sent Upgrade (and Connection: upgrade)
+    bool expect_continue = false;
+    size_t head_bytes = 0;
+
+    const Header* find(std::string_view lname) const;  // case-insensitive
+};
+
+struct UpstreamTry {
+    std::string addr;                 // "127.0.0.1:3000"
+    int status = 0;                   // 0 = none ("-" in logs), 502/504 on failure
+    uint64_t connect_ms = 0, header_ms = 0, response_ms = 0;
+    bool connected = false, got_header = false;
+    uint64_t bytes_received = 0, bytes_sent = 0;
+};
+
+struct Request {
+    std::string raw;                  // the head as received; RequestHead views point here
+    RequestHead head;
+    std::string uri;                  // normalized, decoded path ($uri)
+    std::string args;                 // query string without '?'
+    bool uri_changed = false;         // by rewrite
+    bool internal = false;            // after an error_page redirect
+    const conf::Server* server = nullptr;
+    const conf::Location* loc = nullptr;
+    const conf::LocConf* lc = nullptr;
+    std::string host;                 // $host: Host header without port, lowercased
+    uint64_t start_ms = 0;            // wall clock at first byte
+    uint64_t start_mono = 0;
+    int status = 0;
+    int forced_status = 0;            // error_page: the status the redirected response keeps
+    bool logged = false;
+    uint64_t bytes_sent = 0;          // all bytes to the client
+    uint64_t body_bytes_sent = 0;
+    uint64_t request_length = 0;
+    std::vector<UpstreamTry> upstream;
+    std::string proxy_host, proxy_port;
+    // Regex captures: subject copy plus offsets.
+    std::string cap_subject;
+    std::vector<int> caps;
+    const conf::Regex* cap_regex = nullptr;
+    // map results, computed once per request
+    std::vector<std::string> map_cache;
+    std::vector<uint8_t> map_done;
+    // response headers sent (for $sent_http_*): name/value copies
+    std::vector<std::pair<std::string, std::string>> sent_headers;
+    std::vector<std::pair<std::string, std::string>> upstream_headers;
+};
+
+}  // namespace sy::http

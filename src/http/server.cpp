@@ -1,0 +1,160 @@
+#include "http/server.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "http/session.h"
+
+namespace sy::http {
+
+Generation::~Generation() {
+    for (auto& [p, fd] : access_fds) if (fd >= 0) ::close(fd);
+}
+
+static void collect_logs(const conf::LocConf& lc, std::vector<std::string>& out) {
+    if (!lc.access_log) return;
+    for (auto& a : *lc.access_log)
+        if (!a.off) out.push_back(a.path);
+}
+
+static void collect_tree(const conf::LocationTree& t, std::vector<std::string>& out) {
+    for (auto& l : t.all) {
+        collect_logs(l->conf, out);
+        if (l->nested) collect_tree(*l->nested, out);
+    }
+}
+
+bool Generation::open_logs(std::string& err) {
+    if (!cfg->http) return true;
+    std::vector<std::string> paths;
+    collect_logs(cfg->http->conf, paths);
+    for (auto& s : cfg->http->servers) {
+        collect_logs(s->conf, paths);
+        collect_tree(s->locations, paths);
+    }
+    for (auto& p : paths) {
+        if (access_fds.count(p)) continue;
+        int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            err = fmt::format("open() \"{}\" failed ({}: {})", p, errno, strerror(errno));
+            return false;
+        }
+        access_fds[p] = fd;
+    }
+    return true;
+}
+
+int Generation::log_fd(const std::string& path) const {
+    auto it = access_fds.find(path);
+    return it == access_fds.end() ? -1 : it->second;
+}
+
+Listener::~Listener() {
+    if (io_.fd >= 0) ::close(io_.fd);
+}
+
+int Listener::release_fd() {
+    int fd = io_.fd;
+    w_.loop().remove(io_);
+    io_.fd = -1;
+    return fd;
+}
+
+void Listener::on_io(int, uint32_t) {
+    for (int i = 0; i < 64; ++i) {
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        int fd = ::accept4(io_.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+            SY_LOG(Level::Alert, 0, "accept4() failed ({}: {})", errno, strerror(errno));
+            return;
+        }
+        const ServerGroup* g = w_.group_for(addr_);
+        auto& gen = w_.current();
+        if (!g || !gen) { ::close(fd); continue; }
+        if (w_.connections() >= size_t(gen->cfg->worker_connections)) {
+            SY_LOG(Level::Alert, 0, "{} worker_connections are not enough", gen->cfg->worker_connections);
+            ::close(fd);
+            continue;
+        }
+        if (peer.ss_family != AF_UNIX && *g->default_server->conf.tcp_nodelay) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        auto* s = new Session(w_, fd, peer, g);
+        s->start();
+    }
+}
+
+bool Worker::bind_socket(const conf::Listen& l, int& fd, std::string& err) {
+    const conf::SockAddr& a = l.addr;
+    fd = ::socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        err = fmt::format("socket() {} failed ({}: {})", a.text, errno, strerror(errno));
+        return false;
+    }
+    int one = 1;
+    if (a.family() != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (l.reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (a.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (a.family() == AF_UNIX) ::unlink(reinterpret_cast<const sockaddr_un*>(&a.ss)->sun_path);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) != 0) {
+        err = fmt::format("bind() to {} failed ({}: {})", a.text, errno, strerror(errno));
+        ::close(fd);
+        fd = -1;
+        return false;
+    }
+    if (::listen(fd, l.backlog) != 0) {
+        err = fmt::format("listen() to {}, backlog {} failed ({}: {})", a.text, l.backlog, errno, strerror(errno));
+        ::close(fd);
+        fd = -1;
+        return false;
+    }
+    return true;
+}
+
+bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
+    std::vector<std::unique_ptr<Listener>> next;
+    for (auto& g : gen->groups) {
+        std::unique_ptr<Listener> l;
+        for (auto& old : listeners_)
+            if (old && old->addr().text == g.addr.text) l = std::move(old);
+        if (!l) {
+            int fd;
+            if (!bind_socket(*g.listen, fd, err)) return false;
+            l = std::make_unique<Listener>(*this, fd, g.addr);
+            loop_.add_level_read(l->io());
+        }
+        next.push_back(std::move(l));
+    }
+    for (auto& old : listeners_)
+        if (old) loop_.remove(old->io());
+    listeners_ = std::move(next);
+    gen_ = std::move(gen);
+    return true;
+}
+
+const ServerGroup* Worker::group_for(const conf::SockAddr& a) const {
+    if (!gen_) return nullptr;
+    for (auto& g : gen_->groups)
+        if (g.addr.text == a.text) return &g;
+    return nullptr;
+}
+
+void Worker::stop_accepting() {
+    for (auto& l : listeners_) loop_.remove(l->io());
+    listeners_.clear();
+}
+
+}  // namespace sy::http

@@ -1,0 +1,73 @@
+// The serving side of one worker: listening sockets, the current config
+// generation, and the count of live connections.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/conf.h"
+#include "core/event_loop.h"
+#include "http/router.h"
+
+namespace sy::http {
+
+// One loaded configuration with everything derived from it. Connections keep
+// the generation they started with alive (shared_ptr) across reloads.
+struct Generation {
+    std::shared_ptr<const conf::Config> cfg;
+    std::vector<ServerGroup> groups;
+    std::map<std::string, int> access_fds;   // path -> fd, opened by open_logs()
+    ~Generation();
+    bool open_logs(std::string& err);
+    int log_fd(const std::string& path) const;
+};
+
+class Worker;
+
+class Listener : public IoHandler {
+public:
+    Listener(Worker& w, int fd, conf::SockAddr addr) : w_(w), addr_(std::move(addr)) { io_.fd = fd; io_.owner = this; }
+    ~Listener() override;
+    void on_io(int tag, uint32_t events) override;
+    const conf::SockAddr& addr() const { return addr_; }
+    Io& io() { return io_; }
+    int release_fd();             // hands the socket to someone else
+
+private:
+    Worker& w_;
+    conf::SockAddr addr_;
+    Io io_;
+};
+
+class Worker {
+public:
+    explicit Worker(EventLoop& loop) : loop_(loop) {}
+    EventLoop& loop() { return loop_; }
+
+    // Binds every listen address of `gen` (reusing sockets this worker already
+    // has for the same address) and makes it current. Errors in nginx wording.
+    bool activate(std::shared_ptr<Generation> gen, std::string& err);
+    // Binds without activating (to fail early in the master before the pid file).
+    static bool bind_socket(const conf::Listen& l, int& fd, std::string& err);
+
+    const std::shared_ptr<Generation>& current() const { return gen_; }
+    const ServerGroup* group_for(const conf::SockAddr& a) const;
+
+    uint64_t next_conn_number() { return ++conn_seq_; }
+    size_t connections() const { return conns_; }
+    void conn_opened() { ++conns_; }
+    void conn_closed() { --conns_; }
+    void stop_accepting();   // graceful shutdown: close listeners
+
+private:
+    EventLoop& loop_;
+    std::shared_ptr<Generation> gen_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    uint64_t conn_seq_ = 0;
+    size_t conns_ = 0;
+};
+
+}  // namespace sy::http

@@ -1,0 +1,927 @@
+#include "http/session.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/access_log.h"
+#include "proxy/proxy.h"
+#include "tunnel/tunnel.h"
+
+namespace sy::http {
+
+namespace {
+enum TimerTag { kReadTimer = 0, kWriteTimer = 1 };
+constexpr size_t kBodyReadSize = 16384;
+
+void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+        inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+        inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+        port = ntohs(a->sin6_port);
+    } else {
+        std::strcpy(buf, "unix:");
+        port = 0;
+    }
+    addr = buf;
+}
+}  // namespace
+
+std::string_view to_string(SessionState s) {
+    switch (s) {
+    case SessionState::ReadHead: return "ReadHead";
+    case SessionState::Handling: return "Handling";
+    case SessionState::KeepAlive: return "KeepAlive";
+    case SessionState::Lingering: return "Lingering";
+    case SessionState::Closed: return "Closed";
+    }
+    return "?";
+}
+
+Session::Session(Worker& w, int fd, const sockaddr_storage& peer, const ServerGroup* group)
+    : w_(w), gen_(w.current()), group_(group) {
+    io_.fd = fd;
+    io_.owner = this;
+    read_timer_.owner = this;
+    read_timer_.tag = kReadTimer;
+    write_timer_.owner = this;
+    write_timer_.tag = kWriteTimer;
+    info_.number = w.next_conn_number();
+    addr_to(peer, info_.remote_addr, info_.remote_port);
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) addr_to(local, info_.server_addr, info_.server_port);
+    w.conn_opened();
+}
+
+Session::~Session() {
+    if (hbuf_) std::free(hbuf_);
+    if (file_fd_ >= 0) ::close(file_fd_);
+}
+
+void Session::start() {
+    if (!loop().add(io_)) {
+        SY_LOG(Level::Alert, info_.number, "epoll_ctl() failed ({}: {})", errno, strerror(errno));
+        close();
+        return;
+    }
+    const conf::LocConf& lc = group_->default_server->conf;
+    loop().arm(read_timer_, *lc.client_header_timeout);
+}
+
+// ---- event dispatch ---------------------------------------------------------
+
+void Session::on_io(int, uint32_t events) {
+    if (state_ == SessionState::Closed) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+    if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && state_ == SessionState::Handling && !reading_body_) {
+        // The client went away while its request is being handled (nginx: 499).
+        char c;
+        ssize_t n = ::recv(io_.fd, &c, 1, MSG_PEEK);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            if (!head_sent_) {
+                req_->status = 499;
+                log_error(Level::Info, "client prematurely closed connection", proxy_ ? proxy_->peer_name() : "");
+            }
+            peer_eof_ = true;
+            close();
+            return;
+        }
+    }
+    drive();
+}
+
+void Session::drive() {
+    if (in_drive_ || state_ == SessionState::Closed) return;
+    in_drive_ = true;
+    if (writable_ && (!out_.empty() || file_fd_ >= 0)) flush();
+    switch (state_) {
+    case SessionState::ReadHead:
+    case SessionState::KeepAlive:
+        parse_head();
+        break;
+    case SessionState::Handling:
+        if (reading_body_ && !body_paused_) feed_body();
+        break;
+    case SessionState::Lingering:
+        linger();
+        break;
+    case SessionState::Closed:
+        break;
+    }
+    in_drive_ = false;
+}
+
+void Session::on_timer(int tag) {
+    if (state_ == SessionState::Closed) return;
+    if (tag == kWriteTimer) {
+        log_error(Level::Info, "client timed out (110: Connection timed out) while sending response to client");
+        if (req_ && !req_->status) req_->status = 408;
+        close();
+        return;
+    }
+    switch (state_) {
+    case SessionState::ReadHead:
+        if (hlen_ > 0 || parser_.in_message()) {
+            SY_LOG(Level::Info, info_.number,
+                   "client timed out (110: Connection timed out) while reading client request headers, client: {}, server: {}",
+                   info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
+            if (req_) { req_->status = 408; write_access_log(); }
+        }
+        close();
+        break;
+    case SessionState::KeepAlive:
+    case SessionState::Lingering:
+        close();
+        break;
+    case SessionState::Handling:
+        log_error(Level::Info, "client timed out (110: Connection timed out) while reading client request body");
+        if (!head_sent_) finalize_error(408);
+        else close();
+        break;
+    case SessionState::Closed:
+        break;
+    }
+}
+
+// ---- reading the head -------------------------------------------------------
+
+bool Session::fill_head() {
+    const conf::LocConf& lc = group_->default_server->conf;
+    size_t limit = size_t(lc.large_client_header_buffers->first) * lc.large_client_header_buffers->second;
+    if (state_ == SessionState::Handling) limit = std::max(limit, kBodyReadSize);
+    while (readable_) {
+        if (hlen_ == hcap_) {
+            if (hparsed_ > 0 && state_ == SessionState::Handling) {
+                std::memmove(hbuf_, hbuf_ + hparsed_, hlen_ - hparsed_);
+                hlen_ -= hparsed_;
+                hparsed_ = 0;
+            }
+            if (hlen_ == hcap_) {
+                if (hcap_ >= limit) return true;  // full: the caller decides
+                size_t ncap = hcap_ ? hcap_ * 2 : *lc.client_header_buffer_size;
+                if (state_ == SessionState::Handling) ncap = std::max(ncap, kBodyReadSize);
+                if (ncap > limit) ncap = limit;
+                char* nb = static_cast<char*>(std::realloc(hbuf_, ncap));
+                if (!nb) return false;
+                hbuf_ = nb;
+                hcap_ = ncap;
+            }
+        }
+        ssize_t n = ::read(io_.fd, hbuf_ + hlen_, hcap_ - hlen_);
+        if (n > 0) {
+            hlen_ += size_t(n);
+            if (hlen_ < hcap_) readable_ = false;  // a short read drained the socket
+            return true;
+        }
+        if (n == 0) {
+            peer_eof_ = true;
+            readable_ = false;
+            return true;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) {
+            peer_eof_ = true;
+            SY_LOG(Level::Info, info_.number, "recv() failed ({}: {}) while reading client request, client: {}", errno,
+                   strerror(errno), info_.remote_addr);
+        }
+        readable_ = false;
+        return true;
+    }
+    return true;
+}
+
+void Session::release_head_buffer() {
+    if (hparsed_ == hlen_ && hbuf_) {
+        std::free(hbuf_);
+        hbuf_ = nullptr;
+        hcap_ = hlen_ = hparsed_ = 0;
+    }
+}
+
+void Session::parse_head() {
+    const conf::LocConf& dlc = group_->default_server->conf;
+    const size_t large = dlc.large_client_header_buffers->second;
+    const size_t total = size_t(dlc.large_client_header_buffers->first) * large;
+    for (;;) {
+        if (state_ != SessionState::ReadHead && state_ != SessionState::KeepAlive) return;
+        if (hparsed_ == hlen_) {
+            if (!readable_) {
+                if (peer_eof_) close();
+                return;
+            }
+            if (!fill_head()) { close(); return; }
+            if (hparsed_ == hlen_) {
+                if (peer_eof_) {
+                    if (hlen_ > 0 || parser_.in_message())
+                        SY_LOG(Level::Info, info_.number,
+                               "client prematurely closed connection while reading client request headers, client: {}",
+                               info_.remote_addr);
+                    close();
+                }
+                return;
+            }
+        }
+        if (state_ == SessionState::KeepAlive) {
+            state_ = SessionState::ReadHead;
+            loop().arm(read_timer_, *dlc.client_header_timeout);
+        }
+        if (!req_) {
+            req_ = std::make_unique<Request>();
+            req_->start_mono = clock::now_ms();
+            req_->start_ms = clock::wall_ms();
+        }
+        size_t consumed = 0;
+        H1Parser::Event ev = parser_.feed(hbuf_, hparsed_, hlen_, consumed);
+        hparsed_ += consumed;
+        if (ev == H1Parser::Event::HeadDone || ev == H1Parser::Event::MessageDone) {
+            begin_request();
+            return;
+        }
+        if (ev == H1Parser::Event::Error) {
+            llhttp_errno_t e = parser_.error();
+            if (e == HPE_UNEXPECTED_CONTENT_LENGTH || e == HPE_INVALID_TRANSFER_ENCODING)
+                bad_request(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
+            else if (parser_.headers().empty() && parser_.url().len == 0 && e == HPE_INVALID_METHOD)
+                bad_request(400, "client sent invalid method while reading client request line");
+            else if (parser_.headers().empty() && e != HPE_INVALID_HEADER_TOKEN)
+                bad_request(400, "client sent invalid request while reading client request line");
+            else
+                bad_request(400, "client sent invalid header line while reading client request headers");
+            return;
+        }
+        // Need more: enforce nginx's header buffer limits.
+        size_t start = parser_.head_start();
+        if (parser_.headers().empty()) {
+            if (hlen_ - start > large) {
+                bad_request(414, "client sent too long URI while reading client request line");
+                return;
+            }
+        } else {
+            const auto& last = parser_.headers().back();
+            if (hlen_ - last.name.off > large) {
+                bad_request(494, "client sent too long header line while reading client request headers");
+                return;
+            }
+        }
+        if (hlen_ - start >= total) {
+            bad_request(494, "client sent too large request while reading client request headers");
+            return;
+        }
+    }
+}
+
+// The head is copied out of the buffer so the buffer can be reused for the body.
+void Session::begin_request() {
+    loop().disarm(read_timer_);
+    state_ = SessionState::Handling;
+    Request& r = *req_;
+    ++info_.requests;
+    size_t start = parser_.head_start();
+    size_t end = hparsed_;
+    r.request_length = end - start;
+    r.head.head_bytes = end - start;
+    r.raw.assign(hbuf_ + start, end - start);
+    const char* base = r.raw.data();
+    auto view = [&](const H1Parser::Span& s) { return std::string_view(base + (s.off - start), s.len); };
+    r.head.method = view(parser_.method());
+    r.head.target = view(parser_.url());
+    size_t line_end = r.raw.find_first_of("\r\n");
+    r.head.request_line = std::string_view(base, line_end == std::string::npos ? r.raw.size() : line_end);
+    r.head.version = parser_.version();
+    for (auto& h : parser_.headers()) r.head.headers.push_back({view(h.name), view(h.value)});
+    r.head.chunked = parser_.chunked();
+    r.head.content_length = parser_.has_length() ? int64_t(parser_.content_length()) : -1;
+    r.head.keep_alive = parser_.keep_alive();
+    // compact: what follows the head is body or the next request
+    std::memmove(hbuf_, hbuf_ + hparsed_, hlen_ - hparsed_);
+    hlen_ -= hparsed_;
+    hparsed_ = 0;
+
+    r.server = group_->default_server;
+    r.lc = &r.server->conf;
+    if (r.head.version >= 20) { bad_request(505, "client sent unsupported HTTP version"); return; }
+    if (r.head.version < 10) { bad_request(400, "client sent invalid request while reading client request line"); return; }
+
+    const Header* host = nullptr;
+    for (auto& h : r.head.headers) {
+        if (ieq(h.name, "host")) {
+            if (host) { bad_request(400, "client sent duplicate host header: \"" + std::string(h.name) + ": " + std::string(h.value) + "\", previous value: \"Host: " + std::string(host->value) + "\" while reading client request headers"); return; }
+            host = &h;
+        } else if (ieq(h.name, "upgrade")) {
+            r.head.upgrade = true;
+        } else if (ieq(h.name, "expect")) {
+            r.head.expect_continue = ieq(h.value, "100-continue");
+        } else if (ieq(h.name, "transfer-encoding") && !r.head.chunked) {
+            bad_request(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(h.value) + "\" while reading client request headers");
+            return;
+        }
+    }
+    if (host) {
+        if (!parse_host(host->value, r.host)) { bad_request(400, "client sent invalid host header while reading client request headers"); return; }
+    } else if (r.head.version == 11) {
+        bad_request(400, "client sent HTTP/1.1 request without \"Host\" header while reading client request headers");
+        return;
+    }
+    if (r.head.target.size() > 0 && r.head.target[0] != '/') {
+        // absolute-form carries the host
+        std::string_view t = r.head.target;
+        size_t p = t.find("://");
+        if (p != std::string_view::npos) {
+            std::string_view auth = t.substr(p + 3);
+            auth = auth.substr(0, auth.find_first_of("/?"));
+            if (!parse_host(auth, r.host)) { bad_request(400, "client sent invalid host in request line"); return; }
+        }
+    }
+    r.server = group_->find(r.host, &r);
+    r.lc = &r.server->conf;
+    if (!normalize_uri(r.head.target, *r.server->conf.merge_slashes, r.uri, r.args)) {
+        bad_request(400, "client sent invalid request while reading client request line");
+        return;
+    }
+    keepalive_ = r.head.keep_alive && *r.server->conf.keepalive_timeout > 0 &&
+                 info_.requests < *r.server->conf.keepalive_requests;
+    body_done_ = !r.head.chunked && r.head.content_length <= 0;
+    body_received_ = 0;
+    reading_body_ = false;
+    body_consumer_ = nullptr;
+    sent_continue_ = false;
+    response_done_ = head_sent_ = false;
+    redirects_ = 0;
+    route();
+}
+
+// ---- routing and handlers ---------------------------------------------------
+
+void Session::route() {
+    Request& r = *req_;
+    bool first = true;
+    for (;;) {
+        if (++redirects_ > 10) {
+            log_error(Level::Error, "rewrite or internal redirection cycle while processing \"" + r.uri + "\"");
+            finalize_error(500);
+            return;
+        }
+        bool stop = false, restart = false;
+        if (first && !r.internal) {
+            if (!run_rewrites(r.server->rewrites, stop, restart)) return;
+        }
+        first = false;
+        Match m = find_location(*r.server, r);
+        if (m == Match::Redirect) {
+            std::string loc = r.loc->name;
+            if (!r.args.empty()) loc += "?" + r.args;
+            send_redirect(301, absolute_location(loc));
+            return;
+        }
+        if (r.lc->client_max_body_size && *r.lc->client_max_body_size > 0 && r.head.content_length > 0 &&
+            uint64_t(r.head.content_length) > *r.lc->client_max_body_size) {
+            log_error(Level::Error, "client intended to send too large body: " + std::to_string(r.head.content_length) + " bytes");
+            keepalive_ = false;
+            finalize_error(413);
+            return;
+        }
+        stop = restart = false;
+        if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
+        if (restart) continue;
+        break;
+    }
+    run_handler();
+}
+
+// Runs rewrite/return steps. Returns false when a response was produced.
+bool Session::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart) {
+    Request& r = *req_;
+    for (auto& st : steps) {
+        if (st.kind == conf::RewriteStep::Kind::Return) {
+            handle_return(st);
+            return false;
+        }
+        std::vector<int> caps;
+        if (!st.regex->match(r.uri, caps)) continue;
+        set_captures(r, *st.regex, r.uri, caps);
+        VarCtx vc = vars();
+        std::string target = eval(st.replacement, vc);
+        bool redirect = st.flag == conf::RewriteStep::Flag::Redirect || st.flag == conf::RewriteStep::Flag::Permanent ||
+                        target.compare(0, 7, "http://") == 0 || target.compare(0, 8, "https://") == 0;
+        if (redirect) {
+            int code = st.flag == conf::RewriteStep::Flag::Permanent ? 301 : 302;
+            if (target.find('?') == std::string::npos && !r.args.empty()) target += "?" + r.args;
+            else if (!target.empty() && target.back() == '?') target.pop_back();
+            send_redirect(code, absolute_location(target));
+            return false;
+        }
+        size_t q = target.find('?');
+        if (q != std::string::npos) {
+            std::string nargs = target.substr(q + 1);
+            bool drop = q == target.size() - 1;
+            target.resize(q);
+            if (!drop && !r.args.empty() && !nargs.empty()) nargs += "&" + r.args;
+            r.args = nargs;
+        }
+        r.uri = target;
+        r.uri_changed = true;
+        if (st.flag == conf::RewriteStep::Flag::Last) { restart = true; return true; }
+        if (st.flag == conf::RewriteStep::Flag::Break) { stop = true; return true; }
+    }
+    return true;
+}
+
+void Session::handle_return(const conf::RewriteStep& st) {
+    Request& r = *req_;
+    VarCtx vc = vars();
+    if (st.code == 444) {
+        r.status = 444;
+        keepalive_ = false;
+        write_access_log();
+        req_.reset();
+        close();
+        return;
+    }
+    std::string text = st.has_text ? eval(st.replacement, vc) : std::string();
+    bool redirect = st.code == 301 || st.code == 302 || st.code == 303 || st.code == 307 || st.code == 308;
+    if (redirect && st.has_text) {
+        if (!value_ok(text, "Location")) return;
+        send_redirect(st.code, absolute_location(text));
+        return;
+    }
+    if (!st.has_text && st.code >= 300) {
+        finalize_error(st.code);
+        return;
+    }
+    send_simple(st.code, *r.lc->default_type, text);
+}
+
+void Session::run_handler() {
+    Request& r = *req_;
+    if (r.loc->proxy_pass) {
+        proxy_ = std::make_unique<proxy::Proxy>(*this, *r.loc->proxy_pass);
+        proxy_->start();
+        return;
+    }
+    if (!body_done_) read_body(nullptr);  // discard what the client sends
+    if (state_ == SessionState::Closed) return;
+    handle_static();
+}
+
+bool Session::value_ok(std::string_view v, std::string_view what) {
+    for (char c : v)
+        if (c == '\r' || c == '\n' || c == '\0') {
+            log_error(Level::Info, "client sent invalid characters that would end up in the \"" + std::string(what) + "\" header");
+            keepalive_ = false;
+            finalize_error(400);
+            return false;
+        }
+    return true;
+}
+
+std::string Session::absolute_location(std::string_view loc) {
+    if (loc.empty() || loc[0] != '/' || !*req_->lc->absolute_redirect) return std::string(loc);
+    std::string host = req_->host.empty() ? req_->server->first_name : req_->host;
+    if (host.empty()) host = info_.server_addr;
+    std::string out = std::string(info_.ssl ? "https://" : "http://") + host;
+    uint16_t port = info_.server_port;
+    if (*req_->lc->port_in_redirect && port != (info_.ssl ? 443 : 80)) out += ":" + std::to_string(port);
+    out += loc;
+    return out;
+}
+
+void Session::send_redirect(int status, const std::string& location) {
+    if (!value_ok(location, "Location")) return;
+    send_simple(status, "text/html", error_page_body(status, *req_->lc->server_tokens), &location);
+}
+
+void Session::send_simple(int status, std::string_view ctype, std::string_view body, const std::string* location) {
+    Request& r = *req_;
+    HeadBuilder h(status, "", *r.lc->server_tokens);
+    h.add("Content-Type", ctype);
+    h.add("Content-Length", std::to_string(body.size()));
+    if (location) h.add("Location", *location);
+    r.status = status;
+    send_head(h, true);
+    if (state_ == SessionState::Closed) return;
+    if (r.head.method != "HEAD") {
+        send(body);
+        r.body_bytes_sent += body.size();
+    }
+    end_response(true);
+}
+
+void Session::bad_request(int status, std::string_view why) {
+    log_error(Level::Info, why);
+    keepalive_ = false;
+    if (!req_) req_ = std::make_unique<Request>();
+    if (!req_->server) {
+        req_->server = group_->default_server;
+        req_->lc = &req_->server->conf;
+    }
+    state_ = SessionState::Handling;
+    body_done_ = true;
+    finalize_error(status);
+}
+
+void Session::finalize_error(int status) {
+    if (state_ == SessionState::Closed) return;
+    Request& r = *req_;
+    if (head_sent_) {
+        abort_response();
+        return;
+    }
+    if (proxy_) {
+        loop().defer_delete(proxy_.release());
+    }
+    if (status == 400 || status == 413 || status == 414 || status == 494 || status == 500 || status == 501 || status == 505)
+        keepalive_ = false;
+    if (!r.internal && r.lc && r.lc->error_page) {
+        for (auto& ep : *r.lc->error_page) {
+            bool hit = false;
+            for (int c : ep.codes) hit |= c == status;
+            if (!hit) continue;
+            VarCtx vc = vars();
+            std::string uri = eval(ep.uri, vc);
+            int code = ep.overwrite > 0 ? ep.overwrite : status;
+            if (uri.compare(0, 7, "http://") == 0 || uri.compare(0, 8, "https://") == 0) {
+                send_redirect(ep.overwrite > 0 ? code : 302, uri);
+                return;
+            }
+            r.internal = true;
+            r.forced_status = ep.overwrite == 0 ? 0 : code;
+            size_t q = uri.find('?');
+            if (q != std::string::npos) { r.args = uri.substr(q + 1); uri.resize(q); }
+            if (!uri.empty() && uri[0] == '@') {
+                auto it = r.server->locations.named.find(uri);
+                if (it == r.server->locations.named.end()) break;
+                r.loc = it->second;
+                r.lc = &r.loc->conf;
+                run_handler();
+                return;
+            }
+            r.uri = uri;
+            r.uri_changed = true;
+            route();
+            return;
+        }
+    }
+    int shown = status == 494 ? 400 : status;
+    std::string body = error_page_body(status, r.lc ? *r.lc->server_tokens : true);
+    if (status == 494) {
+        // nginx shows the 494 page under a 400 status line
+        body = error_page_body(494, r.lc ? *r.lc->server_tokens : true);
+        size_t p;
+        while ((p = body.find("494 ")) != std::string::npos) body.replace(p, 4, "400 ");
+    }
+    r.forced_status = 0;
+    send_simple(shown, "text/html", body);
+}
+
+// ---- request body -----------------------------------------------------------
+
+void Session::read_body(BodyConsumer* c) {
+    body_consumer_ = c;
+    if (body_done_) {
+        if (c) c->on_body_end();
+        return;
+    }
+    reading_body_ = true;
+    if (c && req_->head.expect_continue && !sent_continue_ && req_->head.version == 11 && hlen_ == 0) {
+        sent_continue_ = true;
+        out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+        flush();
+        if (state_ == SessionState::Closed) return;
+    }
+    feed_body();
+}
+
+void Session::pause_body(bool paused) {
+    if (body_paused_ == paused) return;
+    body_paused_ = paused;
+    if (!paused && !in_drive_) loop().post([this, n = info_.number] {
+        (void)n;
+        if (state_ != SessionState::Closed) drive();
+    });
+}
+
+void Session::on_body_data(std::string_view data) {
+    body_received_ += data.size();
+    if (body_consumer_) body_consumer_->on_body(data);
+}
+
+void Session::feed_body() {
+    Request& r = *req_;
+    while (reading_body_ && !body_paused_ && state_ != SessionState::Closed) {
+        if (hparsed_ < hlen_) {
+            parser_.set_sink(this);
+            size_t consumed = 0;
+            H1Parser::Event ev = parser_.feed(hbuf_, hparsed_, hlen_, consumed);
+            parser_.set_sink(nullptr);
+            hparsed_ += consumed;
+            if (state_ == SessionState::Closed) return;
+            if (r.lc->client_max_body_size && *r.lc->client_max_body_size > 0 && body_received_ > *r.lc->client_max_body_size) {
+                log_error(Level::Error, "client intended to send too large chunked body: " + std::to_string(body_received_) + " bytes");
+                reading_body_ = false;
+                body_done_ = true;
+                keepalive_ = false;
+                if (!head_sent_) finalize_error(413);
+                else close();
+                return;
+            }
+            if (ev == H1Parser::Event::MessageDone) {
+                reading_body_ = false;
+                body_done_ = true;
+                loop().disarm(read_timer_);
+                std::memmove(hbuf_, hbuf_ + hparsed_, hlen_ - hparsed_);
+                hlen_ -= hparsed_;
+                hparsed_ = 0;
+                if (body_consumer_) body_consumer_->on_body_end();
+                if (state_ == SessionState::Closed) return;
+                if (response_done_ && out_.empty() && file_fd_ < 0) finish_request();
+                return;
+            }
+            if (ev == H1Parser::Event::Error) {
+                reading_body_ = false;
+                body_done_ = true;
+                keepalive_ = false;
+                log_error(Level::Info, "client sent invalid chunked body");
+                if (!head_sent_) finalize_error(400);
+                else close();
+                return;
+            }
+            if (hparsed_ == hlen_) hparsed_ = hlen_ = 0;
+            continue;
+        }
+        if (!readable_) break;
+        if (!fill_head()) { close(); return; }
+        if (hparsed_ == hlen_ && peer_eof_) {
+            reading_body_ = false;
+            log_error(Level::Info, "client prematurely closed connection while reading client request body");
+            r.status = 400;
+            if (proxy_) proxy_->on_client_abort();
+            close();
+            return;
+        }
+    }
+    if (reading_body_ && !body_paused_) loop().arm(read_timer_, *r.lc->client_body_timeout);
+}
+
+// ---- response output --------------------------------------------------------
+
+void Session::send_head(HeadBuilder& h, bool body_framed) {
+    Request& r = *req_;
+    if (!body_framed) keepalive_ = false;
+    if (r.status == 101) {
+        h.finish();
+    } else {
+        if (r.lc && r.lc->add_header) {
+            bool ok_status = r.status == 200 || r.status == 201 || r.status == 204 || r.status == 206 ||
+                             r.status == 301 || r.status == 302 || r.status == 303 || r.status == 304 ||
+                             r.status == 307 || r.status == 308;
+            VarCtx vc = vars();
+            for (auto& a : *r.lc->add_header) {
+                if (!ok_status && !a.always) continue;
+                std::string v = eval(a.value, vc);
+                if (v.empty()) continue;
+                bool bad = false;
+                for (char c : v) bad |= c == '\r' || c == '\n' || c == '\0';
+                if (bad) continue;
+                h.add(a.name, v);
+            }
+        }
+        h.add("Connection", keepalive_ ? "keep-alive" : "close");
+        h.finish();
+    }
+    head_sent_ = true;
+    r.bytes_sent += h.out.size();
+    out_.append(h.out);
+    if (writable_) flush();
+}
+
+void Session::send(std::string_view bytes) {
+    if (state_ == SessionState::Closed || bytes.empty()) return;
+    req_->bytes_sent += bytes.size();
+    out_.append(bytes);
+    if (writable_) flush();
+}
+
+void Session::send(Buf&& b) {
+    if (state_ == SessionState::Closed || b.empty()) return;
+    req_->bytes_sent += b.size();
+    out_.push(std::move(b));
+    if (writable_) flush();
+}
+
+void Session::end_response(bool keepalive_ok) {
+    if (state_ == SessionState::Closed) return;
+    if (!keepalive_ok) keepalive_ = false;
+    response_done_ = true;
+    if (!body_done_ && !reading_body_) read_body(nullptr);
+    if (state_ == SessionState::Closed) return;
+    if (out_.empty() && file_fd_ < 0 && body_done_) finish_request();
+}
+
+void Session::abort_response() {
+    keepalive_ = false;
+    close();
+}
+
+void Session::flush() {
+    if (state_ == SessionState::Closed) return;
+    for (;;) {
+        if (!out_.empty()) {
+            ssize_t n = out_.write_to(io_.fd);
+            if (n < 0) {
+                if (req_ && !req_->status) req_->status = 499;
+                SY_LOG(Level::Info, info_.number, "writev() failed ({}: {}) while sending to client, client: {}", errno,
+                       strerror(errno), info_.remote_addr);
+                close();
+                return;
+            }
+            if (!out_.empty()) {
+                writable_ = false;
+                if (req_) loop().arm(write_timer_, *req_->lc->send_timeout);
+                return;
+            }
+        }
+        if (file_fd_ >= 0) {
+            if (file_off_ < file_end_) {
+                ssize_t n = ::sendfile(io_.fd, file_fd_, &file_off_, size_t(file_end_ - file_off_));
+                if (n < 0 && errno == EAGAIN) {
+                    writable_ = false;
+                    if (req_) loop().arm(write_timer_, *req_->lc->send_timeout);
+                    return;
+                }
+                if (n <= 0) {
+                    SY_LOG(Level::Info, info_.number, "sendfile() failed ({}: {}) while sending response to client", errno, strerror(errno));
+                    close();
+                    return;
+                }
+                continue;
+            }
+            ::close(file_fd_);
+            file_fd_ = -1;
+        }
+        break;
+    }
+    loop().disarm(write_timer_);
+    if (proxy_ && state_ == SessionState::Handling) proxy_->on_client_drained();
+    if (state_ == SessionState::Closed) return;
+    if (response_done_ && body_done_ && out_.empty() && file_fd_ < 0 && state_ == SessionState::Handling) finish_request();
+}
+
+void Session::finish_request() {
+    if (state_ != SessionState::Handling) return;
+    write_access_log();
+    if (proxy_) loop().defer_delete(proxy_.release());
+    req_.reset();
+    body_consumer_ = nullptr;
+    response_done_ = head_sent_ = false;
+    if (!keepalive_ || peer_eof_) {
+        if (hlen_ > hparsed_ || readable_) {
+            linger();
+            return;
+        }
+        close();
+        return;
+    }
+    parser_.reset();
+    state_ = SessionState::KeepAlive;
+    if (hlen_ > hparsed_) {
+        // pipelined request already buffered: parse it on the next turn
+        loop().post([this] {
+            if (state_ == SessionState::KeepAlive) drive();
+        });
+        return;
+    }
+    release_head_buffer();
+    loop().arm(read_timer_, *group_->default_server->conf.keepalive_timeout);
+    if (readable_) loop().post([this] {
+        if (state_ == SessionState::KeepAlive) drive();
+    });
+}
+
+// Lingering close: stop writing, drain what the client still sends for a
+// while, so our last response is not destroyed by a reset.
+void Session::linger() {
+    if (state_ != SessionState::Lingering) {
+        state_ = SessionState::Lingering;
+        ::shutdown(io_.fd, SHUT_WR);
+        loop().arm(read_timer_, 5000);
+    }
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(io_.fd, buf, sizeof buf);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+            readable_ = false;
+            return;
+        }
+        close();
+        return;
+    }
+}
+
+void Session::close() {
+    if (state_ == SessionState::Closed) return;
+    if (req_ && (req_->status || head_sent_)) write_access_log();
+    else if (req_ && state_ == SessionState::Handling) {
+        req_->status = req_->status ? req_->status : 499;
+        write_access_log();
+    }
+    state_ = SessionState::Closed;
+    loop().disarm(read_timer_);
+    loop().disarm(write_timer_);
+    if (proxy_) {
+        proxy_->on_client_abort();
+        loop().defer_delete(proxy_.release());
+    }
+    if (io_.fd >= 0) {
+        loop().remove(io_);
+        ::close(io_.fd);
+        io_.fd = -1;
+        w_.conn_closed();
+    }
+    loop().defer_delete(this);
+}
+
+void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr) {
+    Request& r = *req_;
+    const conf::LocConf& lc = *r.lc;
+    tunnel::Tunnel::Params p;
+    p.read_timeout = *lc.proxy_read_timeout;
+    p.send_timeout = *lc.proxy_send_timeout;
+    p.client_send_timeout = *lc.send_timeout;
+    p.upstream_addr = std::move(upstream_addr);
+    OutQueue to_upstream;
+    if (hlen_ > hparsed_) to_upstream.append(std::string_view(hbuf_ + hparsed_, hlen_ - hparsed_));
+    // what the session had not yet written goes first, then upstream's extra bytes
+    OutQueue to_client = std::move(out_);
+    auto* t = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);
+    loop().remove(io_);
+    int cfd = io_.fd;
+    io_.fd = -1;
+    state_ = SessionState::Closed;
+    loop().disarm(read_timer_);
+    loop().disarm(write_timer_);
+    if (proxy_) loop().defer_delete(proxy_.release());
+    loop().defer_delete(this);
+    t->start(cfd, upstream_fd, std::move(to_client), std::move(from_upstream), std::move(to_upstream));
+}
+
+// ---- logging ----------------------------------------------------------------
+
+std::string Session::log_context(std::string_view upstream) const {
+    std::string s = ", client: " + info_.remote_addr + ", server: ";
+    if (req_ && req_->server) s += req_->server->first_name;
+    if (req_ && !req_->head.request_line.empty()) {
+        s += ", request: \"";
+        s += req_->head.request_line;
+        s += "\"";
+    }
+    if (!upstream.empty()) {
+        s += ", upstream: \"";
+        s += upstream;
+        s += "\"";
+    }
+    if (req_) {
+        for (auto& h : req_->head.headers)
+            if (ieq(h.name, "host")) {
+                s += ", host: \"";
+                s += h.value;
+                s += "\"";
+                break;
+            }
+    }
+    return s;
+}
+
+void Session::log_error(Level lvl, std::string_view msg, std::string_view upstream) {
+    if (!errlog().enabled(lvl)) return;
+    std::string line(msg);
+    line += log_context(upstream);
+    errlog().write(lvl, info_.number, line);
+}
+
+void Session::write_access_log() {
+    if (!req_ || req_->logged) return;
+    req_->logged = true;
+    VarCtx vc = vars();
+    http::write_access_log(*gen_, vc);
+}
+
+}  // namespace sy::http

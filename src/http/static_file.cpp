@@ -1,0 +1,138 @@
+// Static files from `root` with `index`: enough to serve a front end and its
+// WebSocket from one server block. GET/HEAD only; no ranges.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "http/session.h"
+
+namespace sy::http {
+
+namespace {
+
+std::string http_time(time_t t) {
+    struct tm g;
+    gmtime_r(&t, &g);
+    char buf[64];
+    size_t n = strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &g);
+    return std::string(buf, n);
+}
+
+std::string content_type(const conf::LocConf& lc, std::string_view path) {
+    size_t slash = path.rfind('/');
+    size_t dot = path.rfind('.');
+    if (dot != std::string_view::npos && (slash == std::string_view::npos || dot > slash)) {
+        std::string ext(path.substr(dot + 1));
+        for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+        auto it = (*lc.types)->find(ext);
+        if (it != (*lc.types)->end()) return it->second;
+    }
+    return *lc.default_type;
+}
+
+}  // namespace
+
+void Session::handle_static() {
+    Request& r = *req_;
+    const conf::LocConf& lc = *r.lc;
+    if (r.head.method != "GET" && r.head.method != "HEAD") {
+        finalize_error(405);
+        return;
+    }
+    VarCtx vc = vars();
+    std::string root = eval(*lc.root, vc);
+    std::string path = root + r.uri;
+    int fd = -1;
+    struct stat st{};
+    if (!r.uri.empty() && r.uri.back() == '/') {
+        bool found = false;
+        for (auto& idx : *lc.index) {
+            std::string name = eval(idx, vc);
+            std::string p = path + name;
+            fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+            if (fd < 0) continue;
+            if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+                path = p;
+                found = true;
+                break;
+            }
+            ::close(fd);
+            fd = -1;
+        }
+        if (!found) {
+            struct stat ds{};
+            if (::stat(path.c_str(), &ds) == 0 && S_ISDIR(ds.st_mode)) {
+                log_error(Level::Error, "directory index of \"" + path + "\" is forbidden");
+                finalize_error(403);
+            } else {
+                if (*lc.log_not_found)
+                    log_error(Level::Error, fmt::format("\"{}{}\" is not found (2: No such file or directory)", path,
+                                                        lc.index->empty() ? "" : eval((*lc.index)[0], vc)));
+                finalize_error(404);
+            }
+            return;
+        }
+    } else {
+        fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) {
+            int e = errno;
+            int status = (e == EACCES) ? 403 : 404;
+            if (status == 403 || *lc.log_not_found)
+                log_error(Level::Error, fmt::format("open() \"{}\" failed ({}: {})", path, e, strerror(e)));
+            finalize_error(status);
+            return;
+        }
+        if (fstat(fd, &st) != 0) {
+            ::close(fd);
+            finalize_error(500);
+            return;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            ::close(fd);
+            std::string loc = r.uri + "/";
+            if (!r.args.empty()) loc += "?" + r.args;
+            send_redirect(301, absolute_location(loc));
+            return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            ::close(fd);
+            finalize_error(404);
+            return;
+        }
+    }
+    int status = r.forced_status ? r.forced_status : 200;
+    r.status = status;
+    HeadBuilder h(status, "", *lc.server_tokens);
+    h.add("Content-Type", content_type(lc, path));
+    h.add("Content-Length", std::to_string(st.st_size));
+    if (status == 200) {
+        h.add("Last-Modified", http_time(st.st_mtime));
+        h.add("ETag", fmt::format("\"{:x}-{:x}\"", uint64_t(st.st_mtime), uint64_t(st.st_size)));
+        h.add("Accept-Ranges", "bytes");
+    }
+    send_head(h, true);
+    if (state_ == SessionState::Closed) {
+        ::close(fd);
+        return;
+    }
+    if (r.head.method == "HEAD" || st.st_size == 0) {
+        ::close(fd);
+    } else {
+        file_fd_ = fd;
+        file_off_ = 0;
+        file_end_ = st.st_size;
+        r.bytes_sent += uint64_t(st.st_size);
+        r.body_bytes_sent += uint64_t(st.st_size);
+        if (writable_) flush();
+        if (state_ == SessionState::Closed) return;
+    }
+    end_response(true);
+}
+
+}  // namespace sy::http

@@ -1,0 +1,276 @@
+#include "http/variables.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <climits>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "build_info.h"
+#include "core/clock.h"
+
+namespace sy::http {
+namespace {
+
+bool ieq(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+}
+
+// Same-named request headers are joined like nginx >= 1.23 (";" for Cookie).
+bool header_var(const RequestHead& h, std::string_view lname, std::string& out) {
+    bool found = false;
+    std::string_view sep = ieq(lname, "cookie") ? "; " : ", ";
+    for (auto& hd : h.headers) {
+        if (!ieq(hd.name, lname)) continue;
+        if (found) out += sep;
+        out += hd.value;
+        found = true;
+    }
+    return found;
+}
+
+bool arg_var(std::string_view args, std::string_view name, std::string& out) {
+    while (!args.empty()) {
+        size_t amp = args.find('&');
+        std::string_view kv = args.substr(0, amp);
+        size_t eq = kv.find('=');
+        std::string_view k = kv.substr(0, eq);
+        if (ieq(k, name)) {
+            if (eq != std::string_view::npos) out += kv.substr(eq + 1);
+            return true;
+        }
+        if (amp == std::string_view::npos) break;
+        args.remove_prefix(amp + 1);
+    }
+    return false;
+}
+
+bool cookie_var(const RequestHead& h, std::string_view name, std::string& out) {
+    for (auto& hd : h.headers) {
+        if (!ieq(hd.name, "cookie")) continue;
+        std::string_view v = hd.value;
+        while (!v.empty()) {
+            while (!v.empty() && (v[0] == ' ' || v[0] == ';')) v.remove_prefix(1);
+            size_t semi = v.find(';');
+            std::string_view kv = v.substr(0, semi);
+            size_t eq = kv.find('=');
+            if (eq != std::string_view::npos && ieq(kv.substr(0, eq), name)) {
+                out += kv.substr(eq + 1);
+                return true;
+            }
+            if (semi == std::string_view::npos) break;
+            v.remove_prefix(semi + 1);
+        }
+    }
+    return false;
+}
+
+template <typename F>
+bool upstream_list(const Request& r, std::string& out, F f) {
+    if (r.upstream.empty()) return false;
+    for (size_t i = 0; i < r.upstream.size(); ++i) {
+        if (i) out += ", ";
+        f(r.upstream[i], out);
+    }
+    return true;
+}
+
+bool capture(const Request& r, uint32_t n, std::string& out) {
+    size_t i = size_t(n) * 2;
+    if (i + 1 >= r.caps.size() || r.caps[i] < 0) return n == 0 ? false : true;
+    out.append(r.cap_subject, size_t(r.caps[i]), size_t(r.caps[i + 1] - r.caps[i]));
+    return true;
+}
+
+bool wildcard_match(std::string_view host, std::string_view pat, bool head) {
+    if (head) {  // ".example.com" matches "a.example.com" (and not "example.com")
+        return host.size() > pat.size() && host.substr(host.size() - pat.size()) == pat;
+    }
+    return host.size() > pat.size() && host.substr(0, pat.size()) == pat;  // "www.example."
+}
+
+}  // namespace
+
+std::string format_msec(uint64_t ms) { return fmt::format("{}.{:03}", ms / 1000, ms % 1000); }
+
+void set_captures(Request& r, const conf::Regex& re, std::string_view subject, const std::vector<int>& caps) {
+    r.cap_subject.assign(subject);
+    r.caps = caps;
+    r.cap_regex = &re;
+}
+
+const std::string& map_value(uint32_t id, VarCtx& ctx) {
+    Request& r = ctx.req;
+    if (r.map_cache.size() <= id) {
+        r.map_cache.resize(ctx.http.maps.size());
+        r.map_done.resize(ctx.http.maps.size());
+    }
+    if (r.map_done[id] == 1) return r.map_cache[id];
+    if (r.map_done[id] == 2) {  // a map that depends on itself
+        r.map_cache[id].clear();
+        return r.map_cache[id];
+    }
+    r.map_done[id] = 2;
+    const conf::MapConf& m = *ctx.http.maps[id];
+    std::string key = eval(m.source, ctx);
+    if (m.hostnames) {
+        for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
+        if (!key.empty() && key.back() == '.') key.pop_back();
+    }
+    const conf::Template* val = nullptr;
+    auto it = m.exact.find(key);
+    if (it != m.exact.end()) val = &it->second;
+    if (!val && m.hostnames) {
+        size_t best = 0;
+        for (auto& [pat, v] : m.wild_head)
+            if (pat.size() > best && wildcard_match(key, pat, true)) { best = pat.size(); val = &v; }
+        if (!val)
+            for (auto& [pat, v] : m.wild_tail)
+                if (pat.size() > best && wildcard_match(key, pat, false)) { best = pat.size(); val = &v; }
+    }
+    std::string out;
+    if (!val) {
+        std::vector<int> caps;
+        for (auto& [re, v] : m.regexes)
+            if (re->match(key, caps)) {
+                set_captures(r, *re, key, caps);
+                val = &v;
+                break;
+            }
+    }
+    if (!val && m.has_default) val = &m.default_value;
+    if (val) eval(*val, ctx, out);
+    r.map_cache[id] = std::move(out);
+    r.map_done[id] = 1;
+    return r.map_cache[id];
+}
+
+bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
+    using conf::Var;
+    Request& r = ctx.req;
+    const RequestHead& h = r.head;
+    switch (v.kind) {
+    case Var::None: return false;
+    case Var::HttpHeader: return header_var(h, v.arg, out);
+    case Var::SentHttp:
+        for (auto& [n, val] : r.sent_headers)
+            if (ieq(n, v.arg)) { out += val; return true; }
+        return false;
+    case Var::UpstreamHttp:
+        for (auto& [n, val] : r.upstream_headers)
+            if (ieq(n, v.arg)) { out += val; return true; }
+        return false;
+    case Var::Arg: return arg_var(r.args, v.arg, out);
+    case Var::Cookie: return cookie_var(h, v.arg, out);
+    case Var::Capture: return capture(r, v.index, out);
+    case Var::NamedCapture:
+        if (!r.cap_regex) return false;
+        for (auto& [n, num] : r.cap_regex->names())
+            if (n == v.arg) return capture(r, uint32_t(num), out);
+        return false;
+    case Var::Map: out += map_value(v.index, ctx); return true;
+    case Var::Host:
+        if (!r.host.empty()) out += r.host;
+        else if (r.server) out += r.server->first_name;
+        return true;
+    case Var::RemoteAddr: out += ctx.conn.remote_addr; return true;
+    case Var::RemotePort: out += std::to_string(ctx.conn.remote_port); return true;
+    case Var::BinaryRemoteAddr: out += ctx.conn.remote_addr; return true;
+    case Var::ServerAddr: out += ctx.conn.server_addr; return true;
+    case Var::ServerPort: out += std::to_string(ctx.conn.server_port); return true;
+    case Var::ServerName: if (r.server) out += r.server->first_name; return true;
+    case Var::ServerProtocol: out += h.version == 10 ? "HTTP/1.0" : "HTTP/1.1"; return true;
+    case Var::Scheme: out += ctx.conn.ssl ? "https" : "http"; return true;
+    case Var::Https: if (ctx.conn.ssl) out += "on"; return true;
+    case Var::Request: out += h.request_line; return true;
+    case Var::RequestUri: out += h.target; return true;
+    case Var::Uri: case Var::DocumentUri: out += r.uri; return true;
+    case Var::Args: case Var::QueryString: out += r.args; return true;
+    case Var::IsArgs: if (!r.args.empty()) out += '?'; return true;
+    case Var::RequestMethod: out += h.method; return true;
+    case Var::ContentLength:
+        if (h.content_length < 0) return false;
+        out += std::to_string(h.content_length);
+        return true;
+    case Var::ContentType: return header_var(h, "content-type", out);
+    case Var::RequestLength: out += std::to_string(r.request_length); return true;
+    case Var::RequestBody: return false;
+    case Var::RemoteUser: return false;
+    case Var::DocumentRoot:
+        if (r.lc && r.lc->root) eval(*r.lc->root, ctx, out);
+        return true;
+    case Var::RequestFilename:
+        if (r.lc && r.lc->root) eval(*r.lc->root, ctx, out);
+        out += r.uri;
+        return true;
+    case Var::Hostname: {
+        char buf[HOST_NAME_MAX + 1] = {0};
+        gethostname(buf, sizeof buf - 1);
+        out += buf;
+        return true;
+    }
+    case Var::Pid: out += std::to_string(getpid()); return true;
+    case Var::NginxVersion: out += SY_NGINX_COMPAT_VERSION; return true;
+    case Var::Connection: out += std::to_string(ctx.conn.number); return true;
+    case Var::ConnectionRequests: out += std::to_string(ctx.conn.requests); return true;
+    case Var::Pipe: out += '.'; return true;
+    case Var::ProxyHost: out += r.proxy_host; return true;
+    case Var::ProxyPort: out += r.proxy_port; return true;
+    case Var::ProxyAddXForwardedFor:
+        if (header_var(h, "x-forwarded-for", out)) out += ", ";
+        out += ctx.conn.remote_addr;
+        return true;
+    case Var::ProxyInternalBodyLength: case Var::ProxyInternalChunked: return false;
+    case Var::Status: out += fmt::format("{:03}", r.status); return true;
+    case Var::BodyBytesSent: out += std::to_string(r.body_bytes_sent); return true;
+    case Var::BytesSent: out += std::to_string(r.bytes_sent); return true;
+    case Var::RequestTime: {
+        uint64_t now = clock::now_ms();
+        out += format_msec(now >= r.start_mono ? now - r.start_mono : 0);
+        return true;
+    }
+    case Var::Msec: out += format_msec(clock::wall_ms()); return true;
+    case Var::TimeLocal: out += clock::time_local(); return true;
+    case Var::TimeIso8601: out += clock::time_iso8601(); return true;
+    case Var::UpstreamAddr: return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += t.addr; });
+    case Var::UpstreamStatus:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) {
+            if (t.status) o += std::to_string(t.status); else o += '-';
+        });
+    case Var::UpstreamResponseTime:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += format_msec(t.response_ms); });
+    case Var::UpstreamConnectTime:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) {
+            if (t.connected) o += format_msec(t.connect_ms); else o += '-';
+        });
+    case Var::UpstreamHeaderTime:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) {
+            if (t.got_header) o += format_msec(t.header_ms); else o += '-';
+        });
+    case Var::UpstreamBytesReceived:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.bytes_received); });
+    case Var::UpstreamBytesSent:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.bytes_sent); });
+    }
+    return false;
+}
+
+void eval(const conf::Template& t, VarCtx& ctx, std::string& out) {
+    for (auto& s : t.segs) {
+        if (s.var.kind == conf::Var::None) out += s.literal;
+        else get_var(s.var, ctx, out);
+    }
+}
+
+std::string eval(const conf::Template& t, VarCtx& ctx) {
+    std::string out;
+    eval(t, ctx, out);
+    return out;
+}
+
+}  // namespace sy::http

@@ -1,0 +1,45 @@
+// Runtime side of variables: evaluates compiled templates for one request.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "config/conf.h"
+#include "http/request.h"
+
+namespace sy::http {
+
+// Facts about the client connection a request arrived on.
+struct ConnInfo {
+    std::string remote_addr;
+    uint16_t remote_port = 0;
+    std::string server_addr;
+    uint16_t server_port = 0;
+    uint64_t number = 0;       // $connection, "*N" in the error log
+    uint32_t requests = 0;     // $connection_requests
+    bool ssl = false;
+};
+
+struct VarCtx {
+    const ConnInfo& conn;
+    Request& req;
+    const conf::Http& http;
+};
+
+// Appends the variable's value to `out`; false when nginx would call it
+// "not found" (the access log prints "-" for those).
+bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out);
+
+// Appends the whole template. Not-found variables contribute nothing.
+void eval(const conf::Template& t, VarCtx& ctx, std::string& out);
+std::string eval(const conf::Template& t, VarCtx& ctx);
+
+// Looks up a map for the request (cached per request).
+const std::string& map_value(uint32_t map_id, VarCtx& ctx);
+
+// Stores captures of a successful regex match as $1..$9 / named captures.
+void set_captures(Request& r, const conf::Regex& re, std::string_view subject, const std::vector<int>& caps);
+
+std::string format_msec(uint64_t ms);   // "1.234"
+
+}  // namespace sy::http

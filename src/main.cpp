@@ -1,0 +1,362 @@
+// switchyard: nginx's command line in front of one event-loop worker.
+#include <fcntl.h>
+#include <openssl/opensslv.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "build_info.h"
+#include "config/loader.h"
+#include "core/clock.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "http/router.h"
+
+#ifndef SY_DEFAULT_PREFIX
+#define SY_DEFAULT_PREFIX "/usr/local/switchyard/"
+#endif
+
+namespace {
+
+struct Options {
+    std::string prefix = SY_DEFAULT_PREFIX;
+    std::string conf = "conf/switchyard.conf";
+    std::string globals;
+    std::string error_log;      // -e
+    bool test = false, dump = false, quiet = false;
+    std::string signal;
+};
+
+void usage(FILE* out) {
+    fmt::print(out,
+               "Usage: switchyard [-?hvVtTq] [-s signal] [-p prefix]\n"
+               "             [-e filename] [-c filename] [-g directives]\n\n"
+               "Options:\n"
+               "  -?,-h         : this help\n"
+               "  -v            : show version and exit\n"
+               "  -V            : show version and configure options then exit\n"
+               "  -t            : test configuration and exit\n"
+               "  -T            : test configuration, dump it and exit\n"
+               "  -q            : suppress non-error messages during configuration testing\n"
+               "  -s signal     : send signal to a master process: stop, quit, reopen, reload\n"
+               "  -p prefix     : set prefix path (default: {})\n"
+               "  -e filename   : set error log file (default: logs/error.log)\n"
+               "  -c filename   : set configuration file (default: {})\n"
+               "  -g directives : set global directives out of configuration file\n\n",
+               SY_DEFAULT_PREFIX, "conf/switchyard.conf");
+}
+
+void version(bool full) {
+    fmt::print(stderr, "nginx version: nginx/{} (switchyard/{})\n", SY_NGINX_COMPAT_VERSION, SY_VERSION);
+    if (!full) return;
+    fmt::print(stderr, "built by {} (switchyard {})\n", SY_CXX_COMPILER, SY_VERSION);
+    fmt::print(stderr, "built with {}\n", OPENSSL_VERSION_TEXT);
+    fmt::print(stderr, "TLS SNI support enabled\n");
+    fmt::print(stderr,
+               "configure arguments: --prefix={} --conf-path=conf/switchyard.conf --error-log-path=logs/error.log "
+               "--pid-path=logs/nginx.pid --with-pcre-jit --with-http_upstream_module --with-http_map_module "
+               "--with-http_rewrite_module --with-http_proxy_module --with-http_log_module "
+               "--program=switchyard-{}\n",
+               SY_DEFAULT_PREFIX, SY_VERSION);
+}
+
+bool parse_args(int argc, char** argv, Options& o, int& exit_code) {
+    for (int i = 1; i < argc; ++i) {
+        const char* a = argv[i];
+        if (a[0] != '-') {
+            fmt::print(stderr, "switchyard: invalid option: \"{}\"\n", a);
+            exit_code = 1;
+            return false;
+        }
+        for (const char* p = a + 1; *p; ++p) {
+            auto take = [&](std::string& dst, const char* what) {
+                if (p[1]) { dst = p + 1; }
+                else if (i + 1 < argc) { dst = argv[++i]; }
+                else {
+                    fmt::print(stderr, "switchyard: option \"-{}\" requires {}\n", *p, what);
+                    return false;
+                }
+                return true;
+            };
+            switch (*p) {
+            case '?': case 'h': usage(stderr); exit_code = 0; return false;
+            case 'v': version(false); exit_code = 0; return false;
+            case 'V': version(true); exit_code = 0; return false;
+            case 't': o.test = true; continue;
+            case 'T': o.test = o.dump = true; continue;
+            case 'q': o.quiet = true; continue;
+            case 'p': if (!take(o.prefix, "directory name")) { exit_code = 1; return false; } break;
+            case 'c': if (!take(o.conf, "file name")) { exit_code = 1; return false; } break;
+            case 'g': if (!take(o.globals, "directives")) { exit_code = 1; return false; } break;
+            case 'e': if (!take(o.error_log, "file name")) { exit_code = 1; return false; } break;
+            case 's':
+                if (!take(o.signal, "signal number")) { exit_code = 1; return false; }
+                if (o.signal != "stop" && o.signal != "quit" && o.signal != "reopen" && o.signal != "reload") {
+                    fmt::print(stderr, "switchyard: invalid option: \"-s {}\"\n", o.signal);
+                    exit_code = 1;
+                    return false;
+                }
+                break;
+            default:
+                fmt::print(stderr, "switchyard: invalid option: \"{}\"\n", *p);
+                exit_code = 1;
+                return false;
+            }
+            break;
+        }
+    }
+    if (!o.prefix.empty() && o.prefix.back() != '/') o.prefix += '/';
+    return true;
+}
+
+std::variant<std::shared_ptr<sy::conf::Config>, std::string> load(const Options& o) {
+    sy::conf::LoadOptions lo;
+    lo.prefix = o.prefix;
+    lo.conf_file = o.conf;
+    lo.global_directives = o.globals;
+    return sy::conf::load(lo);
+}
+
+std::string default_error_log(const Options& o) {
+    if (o.error_log.empty()) return o.prefix + "logs/error.log";
+    if (o.error_log == "stderr" || o.error_log[0] == '/') return o.error_log;
+    return o.prefix + o.error_log;
+}
+
+bool apply_error_logs(const sy::conf::Config& cfg, const Options& o, bool to_stderr_too, std::string& err) {
+    std::vector<sy::ErrorLog::Target> t;
+    auto entries = cfg.error_logs;
+    if (entries.empty()) entries.push_back({default_error_log(o), sy::Level::Error});
+    for (auto& e : entries) {
+        sy::ErrorLog::Target x;
+        x.path = e.path;
+        x.level = e.level;
+        if (e.path == "stderr") x.fd = 2;
+        else {
+            x.fd = ::open(e.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (x.fd < 0) {
+                err = fmt::format("open() \"{}\" failed ({}: {})", e.path, errno, strerror(errno));
+                for (auto& o2 : t) if (o2.fd > 2) ::close(o2.fd);
+                return false;
+            }
+        }
+        t.push_back(x);
+    }
+    if (to_stderr_too) t.push_back({"stderr", 2, sy::Level::Emerg});
+    sy::errlog().set_targets(std::move(t));
+    return true;
+}
+
+std::shared_ptr<sy::http::Generation> make_generation(std::shared_ptr<sy::conf::Config> cfg, std::string& err) {
+    auto g = std::make_shared<sy::http::Generation>();
+    g->cfg = cfg;
+    if (cfg->http) g->groups = sy::http::build_groups(*cfg->http);
+    if (!g->open_logs(err)) return nullptr;
+    return g;
+}
+
+int send_signal(const Options& o) {
+    auto r = load(o);
+    if (auto* e = std::get_if<std::string>(&r)) {
+        fmt::print(stderr, "switchyard: [emerg] {}\n", *e);
+        return 1;
+    }
+    auto cfg = std::get<std::shared_ptr<sy::conf::Config>>(r);
+    FILE* f = fopen(cfg->pid_path.c_str(), "r");
+    if (!f) {
+        fmt::print(stderr, "switchyard: [error] open() \"{}\" failed ({}: {})\n", cfg->pid_path, errno, strerror(errno));
+        return 1;
+    }
+    char buf[64] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    std::string s(buf, n);
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    char* end = nullptr;
+    long pid = strtol(s.c_str(), &end, 10);
+    if (s.empty() || *end || pid <= 0) {
+        fmt::print(stderr, "switchyard: [error] invalid PID number \"{}\" in \"{}\"\n", s, cfg->pid_path);
+        return 1;
+    }
+    int sig = o.signal == "stop" ? SIGTERM : o.signal == "quit" ? SIGQUIT : o.signal == "reopen" ? SIGUSR1 : SIGHUP;
+    if (kill(pid_t(pid), sig) != 0) {
+        fmt::print(stderr, "switchyard: [error] kill({}, {}) failed ({}: {})\n", pid, sig, errno, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+// Signals arrive through a signalfd on the loop, so handlers run as ordinary events.
+class Signals : public sy::IoHandler {
+public:
+    Signals(sy::EventLoop& loop, sy::http::Worker& w, Options o) : loop_(loop), w_(w), o_(std::move(o)) {
+        sigset_t set;
+        sigemptyset(&set);
+        for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1}) sigaddset(&set, s);
+        sigprocmask(SIG_BLOCK, &set, nullptr);
+        io_.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        io_.owner = this;
+        loop_.add_level_read(io_);
+    }
+    ~Signals() override { if (io_.fd >= 0) ::close(io_.fd); }
+    bool quitting() const { return quitting_; }
+
+    void on_io(int, uint32_t) override {
+        signalfd_siginfo si;
+        while (::read(io_.fd, &si, sizeof si) == sizeof si) {
+            switch (si.ssi_signo) {
+            case SIGTERM:
+            case SIGINT:
+                SY_LOG(sy::Level::Notice, 0, "signal {} ({}) received, exiting", si.ssi_signo, strsignal(int(si.ssi_signo)));
+                loop_.stop();
+                break;
+            case SIGQUIT:
+                SY_LOG(sy::Level::Notice, 0, "gracefully shutting down");
+                quitting_ = true;
+                w_.stop_accepting();
+                break;
+            case SIGHUP: reload(); break;
+            case SIGUSR1:
+                SY_LOG(sy::Level::Notice, 0, "reopening logs");
+                sy::errlog().reopen();
+                break;
+            }
+        }
+    }
+
+private:
+    void reload() {
+        SY_LOG(sy::Level::Notice, 0, "signal 1 (SIGHUP) received from {}, reconfiguring", "kill");
+        auto r = load(o_);
+        if (auto* e = std::get_if<std::string>(&r)) {
+            SY_LOG(sy::Level::Emerg, 0, "{}", *e);
+            return;
+        }
+        std::string err;
+        auto cfg = std::get<std::shared_ptr<sy::conf::Config>>(r);
+        auto gen = make_generation(cfg, err);
+        if (!gen || !w_.activate(gen, err)) {
+            SY_LOG(sy::Level::Emerg, 0, "{}", err);
+            return;
+        }
+        if (!apply_error_logs(*cfg, o_, false, err)) SY_LOG(sy::Level::Emerg, 0, "{}", err);
+        SY_LOG(sy::Level::Notice, 0, "configuration reloaded");
+    }
+
+    sy::EventLoop& loop_;
+    sy::http::Worker& w_;
+    Options o_;
+    sy::Io io_;
+    bool quitting_ = false;
+};
+
+bool write_pid(const std::string& path, std::string& err) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = fmt::format("open() \"{}\" failed ({}: {})", path, errno, strerror(errno));
+        return false;
+    }
+    std::string s = std::to_string(getpid()) + "\n";
+    bool ok = ::write(fd, s.data(), s.size()) == ssize_t(s.size());
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    int code = 0;
+    if (!parse_args(argc, argv, o, code)) return code;
+    sy::clock::update();
+    signal(SIGPIPE, SIG_IGN);
+    if (!o.signal.empty()) return send_signal(o);
+
+    auto r = load(o);
+    std::string conf_path = (o.conf[0] == '/' ? o.conf : o.prefix + o.conf);
+    if (auto* e = std::get_if<std::string>(&r)) {
+        fmt::print(stderr, "switchyard: [emerg] {}\n", *e);
+        if (o.test) fmt::print(stderr, "switchyard: configuration file {} test failed\n", conf_path);
+        return 1;
+    }
+    auto cfg = std::get<std::shared_ptr<sy::conf::Config>>(r);
+    std::string err;
+    if (o.test) {
+        auto gen = make_generation(cfg, err);
+        if (!gen) {
+            fmt::print(stderr, "switchyard: [emerg] {}\nswitchyard: configuration file {} test failed\n", err, cfg->conf_file);
+            return 1;
+        }
+        if (!o.quiet) {
+            fmt::print(stderr, "switchyard: the configuration file {} syntax is ok\n", cfg->conf_file);
+            fmt::print(stderr, "switchyard: configuration file {} test is successful\n", cfg->conf_file);
+        }
+        if (o.dump)
+            for (auto& f : cfg->files) fmt::print(stdout, "# configuration file {}:\n{}\n", f.path, f.text);
+        return 0;
+    }
+    if (!apply_error_logs(*cfg, o, true, err)) {
+        fmt::print(stderr, "switchyard: [emerg] {}\n", err);
+        return 1;
+    }
+    if (cfg->worker_rlimit_nofile) {
+        rlimit rl{rlim_t(*cfg->worker_rlimit_nofile), rlim_t(*cfg->worker_rlimit_nofile)};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            SY_LOG(sy::Level::Alert, 0, "setrlimit(RLIMIT_NOFILE, {}) failed ({}: {})", *cfg->worker_rlimit_nofile, errno, strerror(errno));
+    }
+    sy::EventLoop loop;
+    sy::http::Worker worker(loop);
+    auto gen = make_generation(cfg, err);
+    if (!gen || !worker.activate(gen, err)) {
+        SY_LOG(sy::Level::Emerg, 0, "{}", err);
+        return 1;
+    }
+    if (cfg->daemon) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            SY_LOG(sy::Level::Emerg, 0, "fork() failed ({}: {})", errno, strerror(errno));
+            return 1;
+        }
+        if (pid > 0) return 0;
+        setsid();
+        int nul = ::open("/dev/null", O_RDWR);
+        if (nul >= 0) {
+            dup2(nul, 0);
+            dup2(nul, 1);
+            dup2(nul, 2);
+            if (nul > 2) ::close(nul);
+        }
+    }
+    // only the configured targets from here on (stderr was for start-up errors)
+    apply_error_logs(*cfg, o, false, err);
+    if (!write_pid(cfg->pid_path, err)) {
+        SY_LOG(sy::Level::Emerg, 0, "{}", err);
+        return 1;
+    }
+    std::string pid_path = cfg->pid_path;
+    Signals sigs(loop, worker, o);
+    SY_LOG(sy::Level::Notice, 0, "switchyard/{} started", SY_VERSION);
+    // Graceful quit ends the loop once the last connection is gone.
+    struct QuitCheck : sy::TimerHandler {
+        sy::EventLoop& loop; sy::http::Worker& w; Signals& s; sy::Timer t;
+        QuitCheck(sy::EventLoop& l, sy::http::Worker& w_, Signals& s_) : loop(l), w(w_), s(s_) { t.owner = this; loop.arm(t, 100); }
+        void on_timer(int) override {
+            if (s.quitting() && w.connections() == 0) { loop.stop(); return; }
+            loop.arm(t, 100);
+        }
+    } quit(loop, worker, sigs);
+    loop.run();
+    ::unlink(pid_path.c_str());
+    SY_LOG(sy::Level::Notice, 0, "exit");
+    return 0;
+}

@@ -1,0 +1,783 @@
+#include "proxy/proxy.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/response.h"
+#include "http/router.h"
+#include "config/loader.h"
+#include "upstream/round_robin.h"
+
+namespace sy::proxy {
+
+using http::ieq;
+
+namespace {
+enum { kTimerConnect = 0, kTimerSend = 1, kTimerRead = 2 };
+
+// Request headers the proxy never copies from the client: nginx's default
+// proxy_set_header list overrides them (Host, Connection, and the hop-by-hop
+// and framing headers, which are regenerated).
+constexpr std::string_view kDefaultOverridden[] = {"host", "connection", "keep-alive", "te", "expect", "upgrade",
+                                                   "content-length", "transfer-encoding"};
+
+// Upstream response headers never passed to the client (framing, hop-by-hop)
+// and hidden by default (nginx's proxy_hide_header defaults).
+constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-encoding", "content-length"};
+constexpr std::string_view kHiddenByDefault[] = {"date", "server", "x-pad", "x-accel-expires", "x-accel-redirect",
+                                                 "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset"};
+
+bool bad_value(std::string_view v) {
+    for (char c : v)
+        if (c == '\r' || c == '\n' || c == '\0') return true;
+    return false;
+}
+}  // namespace
+
+std::string_view to_string(ProxyState s) {
+    switch (s) {
+    case ProxyState::Init: return "Init";
+    case ProxyState::WaitBody: return "WaitBody";
+    case ProxyState::Connecting: return "Connecting";
+    case ProxyState::Sending: return "Sending";
+    case ProxyState::ReadHead: return "ReadHead";
+    case ProxyState::ReadBody: return "ReadBody";
+    case ProxyState::Done: return "Done";
+    case ProxyState::Dead: return "Dead";
+    }
+    return "?";
+}
+
+Proxy::Proxy(http::Session& s, const conf::ProxyPass& pp) : s_(s), pp_(pp) {
+    io_.owner = this;
+    timer_.owner = this;
+}
+
+Proxy::~Proxy() { close_upstream(); }
+
+void Proxy::close_upstream() {
+    s_.loop().disarm(timer_);
+    if (io_.fd >= 0) {
+        s_.loop().remove(io_);
+        ::close(io_.fd);
+        io_.fd = -1;
+        if (up_) {
+            const conf::Peer& p = up_->peers[peer_];
+            if (p.conns > 0) --p.conns;
+        }
+    }
+}
+
+// ---- target -------------------------------------------------------------------
+
+bool Proxy::resolve_target(std::string& err) {
+    http::Request& r = s_.req();
+    bool has_uri = pp_.has_uri;
+    std::string uri_part = pp_.uri;
+    if (pp_.has_vars) {
+        http::VarCtx vc = s_.vars();
+        std::string url = http::eval(pp_.url_tpl, vc);
+        if (url.compare(0, 7, "http://") != 0) {
+            err = "invalid URL prefix in \"" + url + "\"";
+            return false;
+        }
+        std::string rest = url.substr(7);
+        size_t slash = rest.find('/');
+        host_port_ = rest.substr(0, slash);
+        has_uri = slash != std::string::npos;
+        uri_part = has_uri ? rest.substr(slash) : "";
+        up_ = nullptr;
+        for (auto& u : s_.gen_->cfg->http->upstreams)
+            if (!u->implicit && u->name == host_port_) up_ = u.get();
+        if (!up_) {
+            std::vector<conf::SockAddr> addrs;
+            std::string e;
+            if (!conf::parse_addr(host_port_, 80, addrs, e, false)) {
+                std::string host = host_port_.substr(0, host_port_.rfind(':'));
+                err = "no resolver defined to resolve " + host;
+                return false;
+            }
+            dyn_up_.name = host_port_;
+            dyn_up_.peers.clear();
+            for (auto& a : addrs) {
+                conf::Peer p;
+                p.addr = a;
+                p.name = a.text;
+                dyn_up_.peers.push_back(p);
+            }
+            up_ = &dyn_up_;
+        }
+        // With variables and a URI, the URI is used as it is.
+        if (has_uri) {
+            uri_ = uri_part;
+        } else if (!r.uri_changed) {
+            uri_ = std::string(r.head.target);
+        } else {
+            http::escape_uri(r.uri, uri_);
+            if (!r.args.empty()) uri_ += "?" + r.args;
+        }
+    } else {
+        up_ = pp_.upstream;
+        host_port_ = pp_.host_port;
+        if (!has_uri) {
+            if (!r.uri_changed && !r.internal) {
+                std::string_view t = r.head.target;
+                if (!t.empty() && t[0] != '/') {  // absolute-form: keep path and query
+                    size_t p = t.find("://");
+                    size_t sl = p == std::string_view::npos ? std::string_view::npos : t.find('/', p + 3);
+                    t = sl == std::string_view::npos ? std::string_view("/") : t.substr(sl);
+                }
+                uri_ = std::string(t);
+            } else {
+                http::escape_uri(r.uri, uri_);
+                if (!r.args.empty()) uri_ += "?" + r.args;
+            }
+        } else {
+            if (r.uri_changed && r.loc->match != conf::Location::Match::Exact) {
+                // rewrite ... break inside this location: the changed URI goes as is
+                http::escape_uri(r.uri, uri_);
+            } else {
+                size_t cut = r.loc->name.size() <= r.uri.size() ? r.loc->name.size() : r.uri.size();
+                if (r.loc->match == conf::Location::Match::Exact) cut = r.uri.size();
+                uri_ = uri_part;
+                http::escape_uri(std::string_view(r.uri).substr(cut), uri_);
+            }
+            if (!r.args.empty()) uri_ += "?" + r.args;
+        }
+    }
+    r.proxy_host = host_port_;
+    size_t colon = host_port_.rfind(':');
+    bool bracket_only = host_port_[0] == '[' && host_port_.find(']') > colon;
+    r.proxy_port = (colon == std::string::npos || bracket_only) ? "80" : host_port_.substr(colon + 1);
+    if (colon != std::string::npos && host_port_.substr(colon + 1) == "80" && host_port_[0] != '[')
+        r.proxy_host = host_port_.substr(0, colon);
+    return true;
+}
+
+void Proxy::start() {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    std::string err;
+    if (!resolve_target(err)) {
+        s_.log_error(Level::Error, err);
+        s_.finalize_error(502);
+        return;
+    }
+    high_water_ = *lc.proxy_buffering
+                      ? std::max<size_t>(65536, size_t(lc.proxy_buffers->first) * lc.proxy_buffers->second)
+                      : std::max<size_t>(*lc.proxy_buffer_size, 16384);
+    bool has_body = (r.head.content_length > 0 || r.head.chunked) && *lc.proxy_pass_request_body;
+    if (!has_body) {
+        body_complete_ = true;
+        connect_next();
+        return;
+    }
+    // Unknown length towards an HTTP/1.0 upstream can only be sent buffered.
+    buffering_body_ = *lc.proxy_request_buffering || (r.head.chunked && *lc.proxy_http_version == 10);
+    if (buffering_body_) {
+        state_ = ProxyState::WaitBody;
+        s_.read_body(this);
+        return;
+    }
+    stream_body_ = true;
+    chunk_body_ = r.head.chunked;
+    connect_next();
+    if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
+    s_.read_body(this);
+}
+
+void Proxy::on_body(std::string_view data) {
+    body_len_ += data.size();
+    if (buffering_body_) {
+        body_.append(data);
+        return;
+    }
+
+    if (chunk_body_) out_.append(fmt::format("{:x}\r\n", data.size()));
+    out_.append(data);
+    if (chunk_body_) out_.append("\r\n");
+    if (out_.bytes() > high_water_) s_.pause_body(true);
+    if (state_ == ProxyState::Sending || state_ == ProxyState::ReadHead || state_ == ProxyState::ReadBody) write_out();
+}
+
+void Proxy::on_body_end() {
+    body_complete_ = true;
+    if (buffering_body_) {
+        connect_next();
+        return;
+    }
+    if (chunk_body_) out_.append("0\r\n\r\n");
+    if (state_ == ProxyState::Sending || state_ == ProxyState::ReadHead || state_ == ProxyState::ReadBody) write_out();
+}
+
+// ---- request head -------------------------------------------------------------
+
+void Proxy::build_request_head() {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    http::VarCtx vc = s_.vars();
+    std::string h;
+    h.reserve(512 + r.raw.size());
+    h += r.head.method;
+    h += ' ';
+    h += uri_;
+    h += *lc.proxy_http_version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+
+    auto overridden = [&](std::string_view name) {
+        for (auto& e : *lc.proxy_set_header)
+            if (ieq(e.name, name)) return true;
+        for (auto d : kDefaultOverridden)
+            if (ieq(d, name)) return true;
+        return false;
+    };
+    bool host_set = false;
+    std::string v;
+    for (auto& e : *lc.proxy_set_header) {
+        v.clear();
+        http::eval(e.value, vc, v);
+        if (ieq(e.name, "host")) host_set = true;
+        if (v.empty()) continue;
+        if (bad_value(v)) continue;  // checked before connecting (see connect_next)
+        h += e.name;
+        h += ": ";
+        h += v;
+        h += "\r\n";
+    }
+    if (!host_set) {
+        h += "Host: ";
+        h += r.proxy_host;
+        h += "\r\n";
+    }
+    // nginx >= 1.29.7 sends no "Connection: close" by default; the upstream
+    // connection is closed after the response all the same.
+    if (buffering_body_) {
+        h += "Content-Length: " + std::to_string(body_len_) + "\r\n";
+    } else if (stream_body_ && chunk_body_) {
+        h += "Transfer-Encoding: chunked\r\n";
+    } else if (r.head.content_length >= 0 && *lc.proxy_pass_request_body && !r.head.chunked) {
+        h += "Content-Length: " + std::to_string(r.head.content_length) + "\r\n";
+    }
+    if (*lc.proxy_pass_request_headers) {
+        for (auto& hd : r.head.headers) {
+            if (overridden(hd.name)) continue;
+            h += hd.name;
+            h += ": ";
+            h += hd.value;
+            h += "\r\n";
+        }
+    }
+    h += "\r\n";
+    out_.append(h);
+    if (!r.upstream.empty()) r.upstream.back().bytes_sent += h.size();
+}
+
+// ---- connecting -----------------------------------------------------------------
+
+void Proxy::connect_next() {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    // A header value carrying CR/LF from a variable would split the request.
+    {
+        http::VarCtx vc = s_.vars();
+        for (auto& e : *lc.proxy_set_header) {
+            std::string v = http::eval(e.value, vc);
+            if (bad_value(v)) {
+                s_.log_error(Level::Info, "client sent invalid characters that would end up in the \"" + e.name +
+                                              "\" header sent to upstream");
+                state_ = ProxyState::Dead;
+                s_.finalize_error(400);
+                return;
+            }
+        }
+    }
+    uint64_t now = clock::now_ms();
+    int i = upstream::pick_round_robin(*up_, tried_, now);
+    if (i < 0) {
+        state_ = ProxyState::Dead;
+        s_.log_error(Level::Error, "no live upstreams while connecting to upstream",
+                     "http://" + up_->name + uri_);
+        r.upstream.push_back({up_->name, 502});
+        s_.finalize_error(502);
+        return;
+    }
+    peer_ = size_t(i);
+    tried_.push_back(peer_);
+    const conf::Peer& p = up_->peers[peer_];
+    peer_url_ = "http://" + p.addr.text + uri_;
+    r.upstream.push_back({p.addr.text});
+    try_start_ = clock::now_ms();
+
+    int fd = ::socket(p.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fail(502, Level::Alert, fmt::format("socket() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), false);
+        return;
+    }
+    if (p.addr.family() != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    io_.fd = fd;
+    ++p.conns;
+    out_.clear();
+    rbuf_.release();
+    hparsed_ = 0;
+    parser_.reset();
+    build_request_head();
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&p.addr.ss), p.addr.len);
+    if (rc != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", e, strerror(e)), true);
+        return;
+    }
+    state_ = ProxyState::Connecting;
+    writable_ = readable_ = false;
+    s_.loop().add(io_);
+    s_.loop().arm(timer_, *lc.proxy_connect_timeout);
+    timer_.tag = kTimerConnect;
+    if (rc == 0) on_connected();
+}
+
+void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
+    http::Request& r = s_.req();
+    s_.log_error(lvl, msg, peer_url_);
+    if (!r.upstream.empty()) {
+        auto& t = r.upstream.back();
+        t.status = status;
+        t.response_ms = clock::now_ms() - try_start_;
+    }
+    if (up_ && peer_ < up_->peers.size()) upstream::report(*up_, peer_, false, clock::now_ms());
+    close_upstream();
+    // nginx's default proxy_next_upstream is "error timeout": try another peer
+    // while the request can be sent again.
+    bool replayable = !stream_body_;
+    if (retryable && replayable && tried_.size() < up_->peers.size() && state_ != ProxyState::ReadBody) {
+        state_ = ProxyState::Init;
+        connect_next();
+        return;
+    }
+    state_ = ProxyState::Dead;
+    if (s_.head_sent()) s_.abort_response();
+    else s_.finalize_error(status);
+}
+
+void Proxy::on_connected() {
+    http::Request& r = s_.req();
+    auto& t = r.upstream.back();
+    t.connected = true;
+    t.connect_ms = clock::now_ms() - try_start_;
+    upstream::report(*up_, peer_, true, clock::now_ms());
+    state_ = ProxyState::Sending;
+    s_.loop().disarm(timer_);
+    // A buffered body stays in body_ so a retry on the next peer can resend it.
+    if (buffering_body_) out_.append(body_);
+    write_out();
+}
+
+void Proxy::write_out() {
+    if (io_.fd < 0) return;
+    http::Request& r = s_.req();
+    if (!out_.empty()) {
+        size_t before = out_.bytes();
+        ssize_t n = out_.write_to(io_.fd);
+        if (n < 0) {
+            int e = errno;
+            fail(502, Level::Error, fmt::format("writev() failed ({}: {}) while sending request to upstream", e, strerror(e)), true);
+            return;
+        }
+        if (!r.upstream.empty()) r.upstream.back().bytes_sent += before - out_.bytes();
+        if (stream_body_ && out_.bytes() < high_water_ / 2) s_.pause_body(false);
+        if (!out_.empty()) {
+            writable_ = false;
+            timer_.tag = kTimerSend;
+            s_.loop().arm(timer_, *r.lc->proxy_send_timeout);
+            return;
+        }
+    }
+    if (state_ == ProxyState::Sending && body_complete_) {
+        state_ = ProxyState::ReadHead;
+        timer_.tag = kTimerRead;
+        s_.loop().arm(timer_, *r.lc->proxy_read_timeout);
+    }
+}
+
+// ---- events ---------------------------------------------------------------------
+
+void Proxy::on_io(int, uint32_t events) {
+    if (io_.fd < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
+    if (state_ == ProxyState::Connecting) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(io_.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", err, strerror(err)), true);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return;
+        on_connected();
+        if (io_.fd < 0 || state_ == ProxyState::Dead) return;
+    }
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable_ = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    if (writable_ && !out_.empty()) write_out();
+    if (io_.fd < 0 || state_ == ProxyState::Dead) return;
+    if (readable_ && !read_paused_) read_upstream();
+}
+
+void Proxy::on_timer(int tag) {
+    if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
+    switch (tag) {
+    case kTimerConnect:
+        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", true);
+        break;
+    case kTimerSend:
+        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while sending request to upstream", true);
+        break;
+    default:
+        if (state_ == ProxyState::ReadBody)
+            fail(504, Level::Error, "upstream timed out (110: Connection timed out) while reading upstream", false);
+        else
+            fail(504, Level::Error, "upstream timed out (110: Connection timed out) while reading response header from upstream", true);
+        break;
+    }
+}
+
+void Proxy::on_client_drained() {
+    if (!read_paused_ || s_.pending_out() > high_water_ / 2) return;
+    read_paused_ = false;
+    if (readable_ && io_.fd >= 0) read_upstream();
+    else if (io_.fd >= 0) {
+        timer_.tag = kTimerRead;
+        s_.loop().arm(timer_, *s_.req().lc->proxy_read_timeout);
+    }
+}
+
+void Proxy::on_client_abort() {
+    if (state_ != ProxyState::Done && state_ != ProxyState::Dead && !s_.req().upstream.empty()) {
+        auto& t = s_.req().upstream.back();
+        t.response_ms = clock::now_ms() - try_start_;
+    }
+    state_ = ProxyState::Dead;
+    close_upstream();
+}
+
+// ---- response -------------------------------------------------------------------
+
+void Proxy::read_upstream() {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    while (readable_ && !read_paused_ && io_.fd >= 0) {
+        if (!rbuf_) rbuf_ = Buf::take();
+        if (rbuf_.room() == 0) {
+            if (state_ == ProxyState::ReadHead || state_ == ProxyState::Sending) {
+                fail(502, Level::Error, "upstream sent too big header while reading response header from upstream", false);
+                return;
+            }
+            rbuf_.compact();
+        }
+        ssize_t n = ::read(io_.fd, rbuf_.tail(), rbuf_.room());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                readable_ = false;
+                break;
+            }
+            int e = errno;
+            if (state_ == ProxyState::ReadBody)
+                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading upstream", e, strerror(e)), false);
+            else
+                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading response header from upstream", e, strerror(e)), true);
+            return;
+        }
+        if (!r.upstream.empty()) r.upstream.back().bytes_received += uint64_t(n);
+        if (n == 0) {
+            readable_ = false;
+            if (state_ == ProxyState::ReadBody && (framing_ == Framing::Close || framing_ == Framing::CloseChunked)) {
+                if (framing_ == Framing::CloseChunked) s_.send(std::string_view("0\r\n\r\n"));
+                finish();
+                return;
+            }
+            if (state_ == ProxyState::ReadBody) {
+                fail(502, Level::Error, "upstream prematurely closed connection while reading upstream", false);
+                return;
+            }
+            if (rbuf_.size() == 0 && r.upstream.back().bytes_received == 0)
+                fail(502, Level::Error, "upstream prematurely closed connection while reading response header from upstream", true);
+            else
+                fail(502, Level::Error, "upstream prematurely closed connection while reading response header from upstream", false);
+            return;
+        }
+        rbuf_.commit(size_t(n));
+        if (state_ == ProxyState::Sending || state_ == ProxyState::ReadHead) {
+            if (state_ == ProxyState::ReadHead) s_.loop().arm(timer_, *lc.proxy_read_timeout);
+            size_t consumed = 0;
+            if (s_.req().head.method == "HEAD") parser_.set_head_only(true);
+            http::H1Parser::Event ev = parser_.feed(rbuf_.data(), hparsed_, rbuf_.size(), consumed);
+            hparsed_ += consumed;
+            if (ev == http::H1Parser::Event::Error) {
+                if (parser_.status_code() == 0)
+                    fail(502, Level::Error, "upstream sent no valid HTTP/1.0 header while reading response header from upstream", false);
+                else
+                    fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\" while reading response header from upstream", parser_.error_reason()), false);
+                return;
+            }
+            if (ev == http::H1Parser::Event::NeedMore) {
+                if (rbuf_.size() > *lc.proxy_buffer_size) {
+                    fail(502, Level::Error, "upstream sent too big header while reading response header from upstream", false);
+                    return;
+                }
+                continue;
+            }
+            on_head();
+            if (state_ != ProxyState::ReadBody) return;
+            // what follows the head in this read is body
+            rbuf_.consume(hparsed_);
+            hparsed_ = 0;
+            if (!process_body(rbuf_)) return;
+            continue;
+        }
+        if (state_ == ProxyState::ReadBody) {
+            s_.loop().arm(timer_, *lc.proxy_read_timeout);
+            if (!process_body(rbuf_)) return;
+        }
+    }
+    if (state_ == ProxyState::ReadBody && read_paused_) s_.loop().disarm(timer_);
+}
+
+void Proxy::on_head() {
+    http::Request& r = s_.req();
+    auto& t = r.upstream.back();
+    status_ = parser_.status_code();
+    t.status = status_;
+    t.got_header = true;
+    t.header_ms = clock::now_ms() - try_start_;
+    const char* base = rbuf_.data();
+    auto view = [&](const http::H1Parser::Span& s) { return std::string_view(base + s.off, s.len); };
+    r.upstream_headers.clear();
+    for (auto& h : parser_.headers()) r.upstream_headers.emplace_back(std::string(view(h.name)), std::string(view(h.value)));
+
+    if (status_ >= 100 && status_ < 200 && status_ != 101) {
+        // interim response: drop it and parse the real one
+        rbuf_.consume(hparsed_);
+        hparsed_ = 0;
+        parser_.reset();
+        return;
+    }
+    if (status_ == 101) {
+        if (!r.head.upgrade) {
+            fail(502, Level::Error, "upstream sent unexpected \"101 Switching Protocols\" to a request that did not ask for an upgrade while reading response header from upstream", false);
+            return;
+        }
+        r.status = 101;
+        http::HeadBuilder h(101, view(parser_.status_text()), *r.lc->server_tokens);
+        for (auto& hd : parser_.headers()) {
+            std::string_view n = view(hd.name);
+            if (ieq(n, "date") || ieq(n, "server")) continue;
+            h.add(n, view(hd.value));
+        }
+        s_.send_head(h, true);
+        if (s_.state_ == http::SessionState::Closed) return;
+        rbuf_.consume(hparsed_);
+        hparsed_ = 0;
+        OutQueue extra;
+        if (!rbuf_.empty()) extra.push(std::move(rbuf_));
+        s_.loop().disarm(timer_);
+        s_.loop().remove(io_);
+        int fd = io_.fd;
+        io_.fd = -1;  // the tunnel owns it now
+        state_ = ProxyState::Done;
+        upstream::report(*up_, peer_, true, clock::now_ms());
+        if (up_->peers[peer_].conns > 0) --up_->peers[peer_].conns;
+        s_.upgrade(fd, std::move(extra), up_->peers[peer_].addr.text);
+        return;
+    }
+    if (*r.lc->proxy_intercept_errors && status_ >= 300 && r.lc->error_page) {
+        for (auto& ep : *r.lc->error_page)
+            for (int c : ep.codes)
+                if (c == status_) {
+                    state_ = ProxyState::Dead;
+                    close_upstream();
+                    s_.finalize_error(status_);
+                    return;
+                }
+    }
+    forward_head_to_client();
+}
+
+void Proxy::forward_head_to_client() {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    const char* base = rbuf_.data();
+    auto view = [&](const http::H1Parser::Span& s) { return std::string_view(base + s.off, s.len); };
+    http::VarCtx vc = s_.vars();
+    r.status = status_;
+    http::HeadBuilder h(status_, view(parser_.status_text()), *lc.server_tokens);
+
+    bool no_body = r.head.method == "HEAD" || status_ == 204 || status_ == 304;
+    bool client11 = r.head.version >= 11;
+    if (no_body) framing_ = Framing::None;
+    else if (parser_.chunked()) framing_ = client11 ? Framing::ChunkedRaw : Framing::ChunkedDecode;
+    else if (parser_.has_length()) framing_ = Framing::Length;
+    else framing_ = client11 ? Framing::CloseChunked : Framing::Close;
+    remaining_ = parser_.has_length() ? parser_.content_length() : 0;
+    if (framing_ == Framing::Length && remaining_ == 0) framing_ = Framing::None;
+
+    auto hidden = [&](std::string_view n) {
+        for (auto& p : *lc.proxy_pass_header)
+            if (ieq(p, n)) return false;
+        for (auto d : kHiddenByDefault)
+            if (ieq(d, n)) return true;
+        for (auto& p : *lc.proxy_hide_header)
+            if (ieq(p, n)) return true;
+        return false;
+    };
+    r.sent_headers.clear();
+    for (auto& hd : parser_.headers()) {
+        std::string_view n = view(hd.name), v = view(hd.value);
+        bool hop = false;
+        for (auto d : kHopByHop) hop |= ieq(d, n);
+        if (hop || hidden(n)) continue;
+        std::string value(v);
+        if (ieq(n, "location") && lc.proxy_redirect->mode != conf::ProxyRedirect::Mode::Off) {
+            if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Default && !pp_.has_vars) {
+                std::string from = "http://" + pp_.host_port + (pp_.has_uri ? pp_.uri : "/");
+                std::string to = pp_.has_uri ? r.loc->name : "/";
+                if (value.compare(0, from.size(), from) == 0) value = to + value.substr(from.size());
+            } else if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Replace) {
+                for (auto& [a, b] : lc.proxy_redirect->rules) {
+                    std::string from = http::eval(a, vc);
+                    if (!from.empty() && value.compare(0, from.size(), from) == 0) {
+                        value = http::eval(b, vc) + value.substr(from.size());
+                        break;
+                    }
+                }
+            }
+        }
+        h.add(n, value);
+        r.sent_headers.emplace_back(std::string(n), std::move(value));
+    }
+    if (framing_ == Framing::Length || (no_body && parser_.has_length() && status_ != 204 && status_ != 304))
+        h.add("Content-Length", std::to_string(parser_.content_length()));
+    else if (framing_ == Framing::ChunkedRaw || framing_ == Framing::CloseChunked)
+        h.add("Transfer-Encoding", "chunked");
+    else if (framing_ == Framing::None && !no_body)
+        h.add("Content-Length", "0");
+    bool framed = framing_ != Framing::Close && framing_ != Framing::ChunkedDecode;
+    s_.send_head(h, framed);
+    if (s_.state_ == http::SessionState::Closed) return;
+    if (framing_ == Framing::None) {
+        finish();
+        return;
+    }
+    state_ = ProxyState::ReadBody;
+    if (framing_ == Framing::ChunkedRaw || framing_ == Framing::ChunkedDecode) {
+        // the parser continues into the chunked body from here
+        start_body_framing();
+    }
+}
+
+void Proxy::start_body_framing() { hparsed_ = 0; }
+
+void Proxy::emit(std::string_view data) {
+    if (data.empty()) return;
+    s_.req().body_bytes_sent += data.size();
+    s_.send(data);
+}
+
+void Proxy::on_body_data(std::string_view data) { emit(data); }
+
+// Forwards what `data` holds according to the framing. Returns false when the
+// exchange ended (finished or failed) and the caller must stop.
+bool Proxy::process_body(Buf& data) {
+    http::Request& r = s_.req();
+    while (!data.empty()) {
+        switch (framing_) {
+        case Framing::Length: {
+            size_t n = data.size() < remaining_ ? data.size() : size_t(remaining_);
+            remaining_ -= n;
+            r.body_bytes_sent += n;
+            if (n == data.size()) {
+                s_.send(std::move(data));
+                data = Buf();
+            } else {
+                s_.send(std::string_view(data.data(), n));
+                data.consume(data.size());
+            }
+            if (remaining_ == 0) {
+                finish();
+                return false;
+            }
+            break;
+        }
+        case Framing::Close:
+            r.body_bytes_sent += data.size();
+            s_.send(std::move(data));
+            data = Buf();
+            break;
+        case Framing::CloseChunked: {
+            std::string head = fmt::format("{:x}\r\n", data.size());
+            r.body_bytes_sent += data.size();
+            s_.send(head);
+            s_.send(std::move(data));
+            data = Buf();
+            s_.send(std::string_view("\r\n"));
+            break;
+        }
+        case Framing::ChunkedRaw:
+        case Framing::ChunkedDecode: {
+            size_t consumed = 0;
+            if (framing_ == Framing::ChunkedDecode) parser_.set_sink(this);
+            http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
+            parser_.set_sink(nullptr);
+            if (ev == http::H1Parser::Event::Error) {
+                fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", false);
+                return false;
+            }
+            if (framing_ == Framing::ChunkedRaw) {
+                r.body_bytes_sent += consumed;
+                if (consumed == data.size()) {
+                    s_.send(std::move(data));
+                    data = Buf();
+                } else {
+                    s_.send(std::string_view(data.data(), consumed));
+                    data.consume(consumed);
+                }
+            } else {
+                data.consume(consumed);
+            }
+            if (ev == http::H1Parser::Event::MessageDone) {
+                data = Buf();
+                finish();
+                return false;
+            }
+            break;
+        }
+        case Framing::None:
+            data = Buf();
+            break;
+        }
+        if (s_.state_ == http::SessionState::Closed || state_ == ProxyState::Dead) return false;
+    }
+    if (s_.pending_out() > high_water_) read_paused_ = true;
+    return true;
+}
+
+void Proxy::finish() {
+    http::Request& r = s_.req();
+    if (!r.upstream.empty()) r.upstream.back().response_ms = clock::now_ms() - try_start_;
+    state_ = ProxyState::Done;
+    close_upstream();
+    rbuf_.release();
+    s_.end_response(true);
+}
+
+}  // namespace sy::proxy

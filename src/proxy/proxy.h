@@ -1,0 +1,89 @@
+// proxy_pass: one upstream exchange for one client request.
+//
+//   Init ─(body buffered?)─> WaitBody ─> Connecting ─> Sending ─> ReadHead ─> ReadBody ─> Done
+//                                          │ error/timeout: next peer or 502/504
+//                                          └───────── 101 to an upgrade request: hand-off ──> Tunnel
+//
+// Owns the upstream socket, the request bytes not yet written and the
+// response parser. Talks to its Session only through Session's public calls.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/conf.h"
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "http/h1_parser.h"
+#include "http/session.h"
+
+namespace sy::proxy {
+
+enum class ProxyState { Init, WaitBody, Connecting, Sending, ReadHead, ReadBody, Done, Dead };
+std::string_view to_string(ProxyState s);
+
+class Proxy final : public IoHandler, public TimerHandler, public Deletable, public http::BodyConsumer,
+                    private http::H1Parser::BodySink {
+public:
+    Proxy(http::Session& s, const conf::ProxyPass& pp);
+    ~Proxy() override;
+
+    void start();
+    void on_io(int tag, uint32_t events) override;
+    void on_timer(int tag) override;
+    void on_client_drained();
+    void on_client_abort();
+    std::string peer_name() const { return peer_url_; }
+
+    void on_body(std::string_view data) override;
+    void on_body_end() override;
+
+private:
+    enum class Framing { None, Length, ChunkedRaw, ChunkedDecode, Close, CloseChunked };
+
+    bool resolve_target(std::string& err);
+    void build_request_head();
+    void connect_next();
+    void on_connected();
+    void fail(int status, Level lvl, std::string_view msg, bool retryable);
+    void write_out();
+    void read_upstream();
+    void on_head();
+    bool process_body(Buf& data);
+    void finish();
+    void close_upstream();
+    void forward_head_to_client();
+    void start_body_framing();
+    void emit(std::string_view data);
+    void on_body_data(std::string_view data) override;  // decoded chunks
+
+    http::Session& s_;
+    const conf::ProxyPass& pp_;
+    ProxyState state_ = ProxyState::Init;
+    Io io_;
+    Timer timer_;
+    const conf::Upstream* up_ = nullptr;
+    conf::Upstream dyn_up_;           // proxy_pass with variables to an address
+    std::string uri_;                 // request-target sent upstream
+    std::string host_port_;           // $proxy_host
+    std::vector<size_t> tried_;
+    size_t peer_ = 0;
+    std::string peer_url_;            // "http://127.0.0.1:3000/x" for the error log
+    uint64_t try_start_ = 0;
+
+    std::string body_;                // buffered request body (<= client_max_body_size)
+    bool buffering_body_ = false, body_complete_ = false, stream_body_ = false, chunk_body_ = false;
+    uint64_t body_len_ = 0;
+    OutQueue out_;                    // bytes for the upstream socket
+    bool writable_ = false, readable_ = false, read_paused_ = false;
+
+    http::H1Parser parser_{false};
+    Buf rbuf_;
+    size_t hparsed_ = 0;
+    Framing framing_ = Framing::None;
+    uint64_t remaining_ = 0;
+    size_t high_water_ = 65536;
+    int status_ = 0;
+};
+
+}  // namespace sy::proxy

@@ -1,0 +1,190 @@
+#include "tunnel/tunnel.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/access_log.h"
+
+namespace sy::tunnel {
+
+namespace {
+enum { kClient = 0, kUpstream = 1 };
+enum { kIdle = 0, kStall = 1 };
+size_t g_live = 0;
+// Reads land here and are written straight on; only the part the other side
+// could not take is copied into a pooled chunk.
+alignas(64) char g_scratch[65536];
+}  // namespace
+
+size_t Tunnel::live() { return g_live; }
+
+Tunnel::Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::unique_ptr<http::Request> req,
+               http::ConnInfo info, Params p)
+    : w_(w), gen_(std::move(gen)), req_(std::move(req)), info_(std::move(info)), p_(std::move(p)) {
+    client_.io.owner = upstream_.io.owner = this;
+    client_.io.tag = kClient;
+    upstream_.io.tag = kUpstream;
+    idle_.owner = stall_.owner = this;
+    idle_.tag = kIdle;
+    stall_.tag = kStall;
+    ++g_live;
+}
+
+Tunnel::~Tunnel() { --g_live; }
+
+void Tunnel::start(int cfd, int ufd, OutQueue&& to_client, OutQueue&& extra, OutQueue&& to_upstream) {
+    client_.io.fd = cfd;
+    upstream_.io.fd = ufd;
+    client_.pending = std::move(to_client);
+    client_.pending.splice(std::move(extra));  // bytes the upstream sent right after its 101
+    upstream_.pending = std::move(to_upstream);
+    w_.loop().add(client_.io);
+    w_.loop().add(upstream_.io);
+    w_.loop().arm(idle_, p_.read_timeout);
+    flush(client_);
+    if (!closed_) flush(upstream_);
+}
+
+void Tunnel::on_io(int tag, uint32_t events) {
+    if (closed_) return;
+    Side& s = tag == kClient ? client_ : upstream_;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
+    if (s.writable && !s.pending.empty() && !flush(s)) return;
+    pump(client_, upstream_);
+    if (closed_) return;
+    pump(upstream_, client_);
+    if (closed_) return;
+    check_done();
+}
+
+bool Tunnel::flush(Side& to) {
+    if (to.pending.empty()) return true;
+    ssize_t n = to.pending.write_to(to.io.fd);
+    if (n < 0) {
+        int e = errno;
+        close(Level::Info, fmt::format("writev() failed ({}: {}) while proxying upgraded connection", e, strerror(e)));
+        return false;
+    }
+    if (!to.pending.empty()) to.writable = false;
+    arm_write_timer();
+    if (to.pending.empty()) {
+        Side& from = &to == &client_ ? upstream_ : client_;
+        if (from.eof && !to.shut) {
+            ::shutdown(to.io.fd, SHUT_WR);
+            to.shut = true;
+        }
+    }
+    return true;
+}
+
+void Tunnel::pump(Side& from, Side& to) {
+    while (from.readable && !from.eof && to.pending.empty() && !closed_) {
+        ssize_t n = ::read(from.io.fd, g_scratch, sizeof g_scratch);
+        if (n > 0) {
+            from.received += uint64_t(n);
+            if (&from == &upstream_) req_->body_bytes_sent += uint64_t(n), req_->bytes_sent += uint64_t(n);
+            w_.loop().arm(idle_, p_.read_timeout);
+            size_t done = 0;
+            while (done < size_t(n)) {
+                ssize_t w = ::write(to.io.fd, g_scratch + done, size_t(n) - done);
+                if (w > 0) { done += size_t(w); continue; }
+                if (w < 0 && errno == EINTR) continue;
+                if (w < 0 && errno == EAGAIN) break;
+                int e = errno;
+                close(Level::Info, fmt::format("send() failed ({}: {}) while proxying upgraded connection", e, strerror(e)));
+                return;
+            }
+            if (done < size_t(n)) {
+                to.pending.append(std::string_view(g_scratch + done, size_t(n) - done));
+                to.writable = false;
+                arm_write_timer();
+                return;
+            }
+            if (size_t(n) < sizeof g_scratch) from.readable = false;  // drained
+            continue;
+        }
+        if (n == 0) {
+            from.eof = true;
+            from.readable = false;
+            if (to.pending.empty() && !to.shut) {
+                ::shutdown(to.io.fd, SHUT_WR);
+                to.shut = true;
+            }
+            return;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {
+            from.readable = false;
+            return;
+        }
+        int e = errno;
+        close(Level::Info, fmt::format("recv() failed ({}: {}) while proxying upgraded connection", e, strerror(e)));
+        return;
+    }
+}
+
+void Tunnel::arm_write_timer() {
+    if (!client_.pending.empty()) w_.loop().arm(stall_, p_.client_send_timeout);
+    else if (!upstream_.pending.empty()) w_.loop().arm(stall_, p_.send_timeout);
+    else w_.loop().disarm(stall_);
+}
+
+void Tunnel::check_done() {
+    if (client_.eof && upstream_.eof && client_.pending.empty() && upstream_.pending.empty()) close(Level::Debug, "");
+}
+
+void Tunnel::on_timer(int tag) {
+    if (closed_) return;
+    if (tag == kIdle)
+        close(Level::Error, "upstream timed out (110: Connection timed out) while proxying upgraded connection");
+    else if (!client_.pending.empty())
+        close(Level::Info, "client timed out (110: Connection timed out) while proxying upgraded connection");
+    else
+        close(Level::Error, "upstream timed out (110: Connection timed out) while proxying upgraded connection");
+}
+
+void Tunnel::close(Level lvl, std::string_view why) {
+    if (closed_) return;
+    closed_ = true;
+    if (!why.empty() && errlog().enabled(lvl)) {
+        std::string line(why);
+        line += ", client: " + info_.remote_addr + ", server: " + (req_->server ? req_->server->first_name : "");
+        line += ", request: \"" + std::string(req_->head.request_line) + "\"";
+        line += ", upstream: \"http://" + p_.upstream_addr + std::string(req_->head.target) + "\"";
+        for (auto& h : req_->head.headers)
+            if (h.name.size() == 4 && strncasecmp(h.name.data(), "host", 4) == 0) {
+                line += ", host: \"" + std::string(h.value) + "\"";
+                break;
+            }
+        errlog().write(lvl, info_.number, line);
+    }
+    w_.loop().disarm(idle_);
+    w_.loop().disarm(stall_);
+    for (Side* s : {&client_, &upstream_}) {
+        if (s->io.fd < 0) continue;
+        w_.loop().remove(s->io);
+        ::close(s->io.fd);
+        s->io.fd = -1;
+    }
+    if (!req_->upstream.empty()) {
+        auto& t = req_->upstream.back();
+        t.bytes_received += upstream_.received;
+        t.bytes_sent += client_.received;
+        t.response_ms = clock::now_ms() - req_->start_mono;
+    }
+    http::VarCtx vc{info_, *req_, *gen_->cfg->http};
+    http::write_access_log(*gen_, vc);
+    w_.conn_closed();
+    w_.loop().defer_delete(this);
+}
+
+}  // namespace sy::tunnel

@@ -1,0 +1,72 @@
+// The byte tunnel an upgraded connection becomes: two sockets, bytes both
+// ways, nothing interpreted. Hand-written because it is the product's core
+// path: one symmetric pump, reads into a shared scratch area, and a pooled
+// chunk only when the other side cannot take the bytes yet — an idle tunnel
+// holds no userspace buffer at all.
+//
+//   Open ──EOF from A, A->B flushed──> shutdown(B, WR) (half-closed)
+//     │                                   └──EOF from B too──> Closed
+//     └──error / reset / idle timeout──> Closed (both sockets)
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "http/request.h"
+#include "http/server.h"
+#include "http/variables.h"
+
+namespace sy::tunnel {
+
+class Tunnel final : public IoHandler, public TimerHandler, public Deletable {
+public:
+    struct Params {
+        uint64_t read_timeout = 60000;        // proxy_read_timeout: idle in both directions
+        uint64_t send_timeout = 60000;        // proxy_send_timeout: upstream not taking bytes
+        uint64_t client_send_timeout = 60000; // send_timeout: client not taking bytes
+        std::string upstream_addr;
+    };
+
+    Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::unique_ptr<http::Request> req,
+           http::ConnInfo info, Params p);
+    ~Tunnel() override;
+
+    // Takes both sockets. `to_client` and `extra_from_upstream` are delivered to
+    // the client first; `to_upstream` (bytes the client pipelined) to the upstream.
+    void start(int client_fd, int upstream_fd, OutQueue&& to_client, OutQueue&& extra_from_upstream,
+               OutQueue&& to_upstream);
+
+    void on_io(int tag, uint32_t events) override;
+    void on_timer(int tag) override;
+
+    static size_t live();   // tunnels open in this worker
+
+private:
+    struct Side {
+        Io io;
+        OutQueue pending;     // bytes waiting to be written to this side
+        bool readable = false, writable = true;
+        bool eof = false;     // this side sent FIN
+        bool shut = false;    // we sent FIN to this side
+        uint64_t received = 0;
+    };
+
+    void pump(Side& from, Side& to);
+    bool flush(Side& to);
+    void check_done();
+    void close(Level lvl, std::string_view why);
+    void arm_write_timer();
+
+    http::Worker& w_;
+    std::shared_ptr<http::Generation> gen_;
+    std::unique_ptr<http::Request> req_;
+    http::ConnInfo info_;
+    Params p_;
+    Side client_, upstream_;
+    Timer idle_, stall_;
+    bool closed_ = false;
+};
+
+}  // namespace sy::tunnel

@@ -1,0 +1,59 @@
+#include "upstream/round_robin.h"
+
+#include <algorithm>
+
+namespace sy::upstream {
+
+namespace {
+bool usable(const conf::Peer& p, uint64_t now) {
+    if (p.down) return false;
+    if (p.max_fails && p.fails >= p.max_fails && now - p.checked_ms <= p.fail_timeout) return false;
+    if (p.max_conns && p.conns >= p.max_conns) return false;
+    return true;
+}
+
+int pick(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, bool backup) {
+    const conf::Peer* best = nullptr;
+    int best_i = -1;
+    int total = 0;
+    for (size_t i = 0; i < u.peers.size(); ++i) {
+        const conf::Peer& p = u.peers[i];
+        if (p.backup != backup) continue;
+        if (std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
+        if (!usable(p, now)) continue;
+        p.current_weight += p.weight;
+        total += p.weight;
+        if (!best || p.current_weight > best->current_weight) {
+            best = &p;
+            best_i = int(i);
+        }
+    }
+    if (best) best->current_weight -= total;
+    return best_i;
+}
+}  // namespace
+
+int pick_round_robin(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now) {
+    size_t primaries = 0;
+    for (auto& p : u.peers) primaries += !p.backup;
+    if (primaries == 1 && tried.empty()) {
+        // nginx never marks a lone server unavailable
+        for (size_t i = 0; i < u.peers.size(); ++i)
+            if (!u.peers[i].backup && !u.peers[i].down) return int(i);
+    }
+    int i = pick(u, tried, now, false);
+    if (i < 0) i = pick(u, tried, now, true);
+    return i;
+}
+
+void report(const conf::Upstream& u, size_t i, bool ok, uint64_t now) {
+    const conf::Peer& p = u.peers[i];
+    if (ok) {
+        if (p.fails && now - p.checked_ms > p.fail_timeout) p.fails = 0;
+        return;
+    }
+    ++p.fails;
+    p.checked_ms = now;
+}
+
+}  // namespace sy::upstream

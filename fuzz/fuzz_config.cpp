@@ -75,12 +75,11 @@ void check_lexer(std::string_view text) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    make_fixture();
-    return 0;
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    // Made on first use: a fork-mode parent runs no input and exits without
+    // atexit handlers, so it must not own a fixture.
+    static const bool fixture_made = (make_fixture(), true);
+    (void)fixture_made;
     std::string_view text(reinterpret_cast<const char*>(data), size);
     check_lexer(text);
 

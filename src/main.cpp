@@ -133,6 +133,18 @@ std::string default_error_log(const Options& o) {
     return o.prefix + o.error_log;
 }
 
+// Before a configuration is in force, nginx reports to stderr and to the
+// default error log (-e or logs/error.log) alike.
+void startup_error(const Options& o, const std::string& msg) {
+    fmt::print(stderr, "switchyard: [emerg] {}\n", msg);
+    std::string path = default_error_log(o);
+    if (path == "stderr") return;
+    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    sy::errlog().set_targets({{path, fd, sy::Level::Emerg}});
+    SY_LOG(sy::Level::Emerg, 0, "{}", msg);
+}
+
 bool apply_error_logs(const sy::conf::Config& cfg, const Options& o, bool to_stderr_too, std::string& err) {
     std::vector<sy::ErrorLog::Target> t;
     auto entries = cfg.error_logs;
@@ -285,7 +297,7 @@ int main(int argc, char** argv) {
     auto r = load(o);
     std::string conf_path = (o.conf[0] == '/' ? o.conf : o.prefix + o.conf);
     if (auto* e = std::get_if<std::string>(&r)) {
-        fmt::print(stderr, "switchyard: [emerg] {}\n", *e);
+        startup_error(o, *e);
         if (o.test) fmt::print(stderr, "switchyard: configuration file {} test failed\n", conf_path);
         return 1;
     }
@@ -294,7 +306,8 @@ int main(int argc, char** argv) {
     if (o.test) {
         auto gen = make_generation(cfg, err);
         if (!gen) {
-            fmt::print(stderr, "switchyard: [emerg] {}\nswitchyard: configuration file {} test failed\n", err, cfg->conf_file);
+            startup_error(o, err);
+            fmt::print(stderr, "switchyard: configuration file {} test failed\n", cfg->conf_file);
             return 1;
         }
         if (!o.quiet) {
@@ -306,7 +319,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (!apply_error_logs(*cfg, o, true, err)) {
-        fmt::print(stderr, "switchyard: [emerg] {}\n", err);
+        startup_error(o, err);
         return 1;
     }
     if (cfg->worker_rlimit_nofile) {

@@ -43,7 +43,11 @@ struct ParseError {
     std::string message;   // nginx wording, without location: `unexpected "}"`
     SrcLoc where;        // file:line the error is reported at
     // "unexpected "}" in /etc/x.conf:12" — the form `-t` prints after "[emerg] "
-    std::string str() const { return message + " in " + where.str(); }
+    std::string str() const {
+        if (where.file && *where.file == "command line") return message + " in command line";
+        if (where.line == 0) return message;
+        return message + " in " + where.str();
+    }
 };
 
 }  // namespace sy::conf

@@ -22,8 +22,11 @@ namespace {
 // (and ours) bounded whatever the input.
 constexpr int kMaxBlockDepth = 64;
 
-std::string errno_suffix(int err) {
-    return " (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+// `err` is taken by value so errno is read before any allocation here.
+std::string failed(const char* call, const std::string& path, int err) {
+    std::string s = std::string(call) + " \"" + path + "\" failed";
+    if (err != 0) s += " (" + std::to_string(err) + ": " + std::strerror(err) + ")";
+    return s;
 }
 
 class Fd {
@@ -57,16 +60,16 @@ private:
 // in nginx's wording, or nothing.
 std::optional<std::string> read_file(const std::string& path, std::string& text) {
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) return "open() \"" + path + "\" failed" + errno_suffix(errno);
+    if (fd.get() < 0) return failed("open()", path, errno);
     struct stat st;
-    if (::fstat(fd.get(), &st) != 0) return "fstat() \"" + path + "\" failed" + errno_suffix(errno);
+    if (::fstat(fd.get(), &st) != 0) return failed("fstat()", path, errno);
     size_t size = st.st_size > 0 ? size_t(st.st_size) : 0;
     text.resize(size);
     size_t got = 0;
     while (got < size) {
         ssize_t n = ::pread(fd.get(), text.data() + got, size - got, off_t(got));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return "pread() \"" + path + "\" failed" + errno_suffix(errno);
+        if (n < 0) return failed("pread()", path, errno);
         if (n == 0) break;
         got += size_t(n);
     }
@@ -116,7 +119,8 @@ std::shared_ptr<const std::string> Parser::record(const std::string& path, std::
     return it->second;
 }
 
-std::optional<ParseError> Parser::parse_block(Source& src, std::vector<Directive>& into, int depth, bool in_block) {
+std::optional<ParseError> Parser::parse_block(Source& src, std::vector<Directive>& into, int depth,
+                                              bool in_block) {
     for (;;) {
         std::vector<Arg> words;
         Token t = src.lexer.next();
@@ -180,15 +184,15 @@ std::optional<ParseError> Parser::include(const Directive& inc, const Source& sr
                               std::to_string(opt_.max_include_depth) + ")",
                           inc.where};
     }
-    if (path.find_first_of("*?[") == std::string::npos) return include_file(path, inc.where, include_depth, into, depth);
+    if (path.find_first_of("*?[") == std::string::npos) {
+        return include_file(path, inc.where, include_depth, into, depth);
+    }
 
     Glob g;
     errno = 0;
     int rc = ::glob(path.c_str(), 0, nullptr, g.get());
     if (rc == GLOB_NOMATCH) return std::nullopt;
-    if (rc != 0) {
-        return ParseError{"glob() \"" + path + "\" failed" + (errno != 0 ? errno_suffix(errno) : ""), inc.where};
-    }
+    if (rc != 0) return ParseError{failed("glob()", path, errno), inc.where};
     for (size_t i = 0; i < g.get()->gl_pathc; ++i) {
         if (auto err = include_file(g.get()->gl_pathv[i], inc.where, include_depth, into, depth)) return err;
     }
@@ -207,7 +211,9 @@ std::optional<ParseError> Parser::include_file(const std::string& path, const Sr
 std::variant<ParseOutput, ParseError> parse_file(const std::string& path, const ParseOptions& opt) {
     std::string text;
     // Nothing to point at but the file itself: line 0 means "no line".
-    if (auto err = read_file(path, text)) return ParseError{std::move(*err), SrcLoc{std::make_shared<const std::string>(path), 0}};
+    if (auto err = read_file(path, text)) {
+        return ParseError{std::move(*err), SrcLoc{std::make_shared<const std::string>(path), 0}};
+    }
     ParseOutput out;
     Parser parser(opt, out);
     if (auto err = parser.parse_text(text, path, 0, out.root, 0)) return std::move(*err);

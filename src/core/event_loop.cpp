@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -128,30 +129,35 @@ void EventLoop::run_timers() {
 
 void EventLoop::run() {
     running_ = true;
+    while (running_) run_once(-1);
+}
+
+void EventLoop::run_once(int max_wait_ms) {
     epoll_event evs[512];
-    while (running_) {
-        int n = epoll_wait(ep_, evs, 512, next_timeout());
-        clock::update();
-        if (n < 0 && errno != EINTR) {
-            SY_LOG(Level::Alert, 0, "epoll_wait() failed ({}: {})", errno, strerror(errno));
-            break;
-        }
-        for (int i = 0; i < n; ++i) {
-            Io* io = static_cast<Io*>(evs[i].data.ptr);
-            if (!io->registered) continue;  // closed earlier in this batch
-            io->owner->on_io(io->tag, evs[i].events);
-        }
-        run_timers();
-        while (!posted_.empty()) {
-            auto fns = std::move(posted_);
-            posted_.clear();
-            for (auto& f : fns) f();
-        }
-        if (!graveyard_.empty()) {
-            auto dead = std::move(graveyard_);
-            graveyard_.clear();
-            for (auto* d : dead) delete d;
-        }
+    int wait = next_timeout();
+    if (max_wait_ms >= 0 && wait > max_wait_ms) wait = max_wait_ms;
+    int n = epoll_wait(ep_, evs, 512, wait);
+    clock::update();
+    if (n < 0 && errno != EINTR) {
+        SY_LOG(Level::Alert, 0, "epoll_wait() failed ({}: {})", errno, strerror(errno));
+        running_ = false;
+        return;
+    }
+    for (int i = 0; i < n; ++i) {
+        Io* io = static_cast<Io*>(evs[i].data.ptr);
+        if (!io->registered) continue;  // closed earlier in this batch
+        io->owner->on_io(io->tag, evs[i].events);
+    }
+    run_timers();
+    while (!posted_.empty()) {
+        auto fns = std::move(posted_);
+        posted_.clear();
+        for (auto& f : fns) f();
+    }
+    while (!graveyard_.empty()) {
+        auto dead = std::move(graveyard_);
+        graveyard_.clear();
+        for (auto* d : dead) delete d;
     }
 }
 

@@ -76,6 +76,8 @@ public:
 
     // Runs until stop(); returns when no more work should be done.
     void run();
+    // One iteration: wait (at most max_wait_ms, -1 = until the next timer), dispatch, reap.
+    void run_once(int max_wait_ms);
     void stop() { running_ = false; }
     bool running() const { return running_; }
 

@@ -54,6 +54,8 @@ public:
     static bool bind_socket(const conf::Listen& l, int& fd, std::string& err);
 
     const std::shared_ptr<Generation>& current() const { return gen_; }
+    // Makes `gen` current without binding anything (fuzzers, tests over socketpairs).
+    void adopt(std::shared_ptr<Generation> gen) { gen_ = std::move(gen); }
     const ServerGroup* group_for(const conf::SockAddr& a) const;
 
     uint64_t next_conn_number() { return ++conn_seq_; }

@@ -14,7 +14,6 @@ Seeds:
 Also here: `-t` (configuration test) on every seed and on broken configs.
 """
 
-import asyncio
 import http.client
 import re
 from pathlib import Path
@@ -404,7 +403,7 @@ needs_tls = pending(4, "TLS termination (listen ... ssl)")
 needs_ip_hash = pending(3, "ip_hash balancing")
 
 
-def ws_echo(url, path_check=None, **kw):
+def ws_echo(url, **kw):
     """Opens a WebSocket, checks an echo, returns the handshake the backend saw."""
     async def body():
         async with connect(url, **kw) as ws:
@@ -575,7 +574,7 @@ def test_002_protip_map_one_line(proxy, ws_backend):
     assert header_values(seen["headers"], "Connection") == ["upgrade"]
 
 
-def test_002_fix2_timeouts_and_unbuffered(proxy, ws_backend, http_backend):
+def test_002_fix2_timeouts_and_unbuffered(proxy, ws_backend):
     wsb = ws_backend()
     proxy.start(S002_FIX2, backend=wsb.port)
     ws_echo(proxy.url("/socket/", "ws"))

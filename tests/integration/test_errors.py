@@ -1,8 +1,6 @@
 """Failures: unreachable, slow and broken upstreams, and malformed client
 input. Statuses and error.log texts are nginx's, which switchyard reproduces."""
 
-import asyncio
-
 import pytest
 import websockets
 

@@ -360,7 +360,8 @@ def test_response_headers_relayed(proxy, http_backend):
     assert resp.header("Cache-Control") == "no-store"
 
 
-@only_switchyard("nginx 1.22 defaults to proxy_http_version 1.0 and sends Connection: close")
+@only_switchyard("nginx 1.29.7 defaults to proxy_http_version 1.1 without Connection: close; "
+                 "1.22 sends HTTP/1.0 and Connection: close")
 def test_defaults_http11_without_connection_close(proxy, http_backend):
     be = http_backend()
     proxy.start("""
@@ -373,6 +374,26 @@ def test_defaults_http11_without_connection_close(proxy, http_backend):
     got = be.last()
     assert got["request_line"] == "GET /defaults HTTP/1.1"
     assert header_values(got["headers"], "Connection") == []
+
+
+@only_switchyard("nginx 1.29.7 gives every upstream{} block `keepalive 32 local` by default; 1.22 has no "
+                 "upstream keepalive unless configured")
+def test_default_upstream_keepalive(proxy, http_backend):
+    be = http_backend()
+    proxy.start("""
+        upstream pool {
+            server 127.0.0.1:{backend};
+        }
+        server {
+            listen 127.0.0.1:{listen};
+            location / { proxy_pass http://pool; }
+        }
+    """, backend=be.port)
+    for i in range(3):
+        assert get(proxy.port, "/d%d" % i).status == 200
+    reqs = be.wait_requests(3)
+    assert [r["request_line"] for r in reqs] == ["GET /d%d HTTP/1.1" % i for i in range(3)]
+    assert be.connections() == 1 and [r["seq"] for r in reqs] == [1, 2, 3]
 
 
 def test_nginx122_defaults(proxy, http_backend):

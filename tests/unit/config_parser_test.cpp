@@ -799,6 +799,8 @@ TEST(ConfigParser, IncludeNameIsCutAtNul) {
     ParseOptions opt;
     opt.conf_prefix = dir.path();
     ASSERT_EQ(names(parse_ok("include n.conf\0junk;"sv, opt).root), Strings{"n"});
+    auto e = parse_err("include m.conf\0junk;"sv, opt);
+    EXPECT_EQ(e.message, "open() \"" + dir.file("m.conf") + "\" failed (2: No such file or directory)");
 }
 
 // ------------------------------------------------------------ parse_file

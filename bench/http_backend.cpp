@@ -12,6 +12,8 @@
 // over 16 KiB get 431; a malformed request line gets 400. While a connection
 // has unsent output its input is not read (bounded memory).
 // Exits after LIFETIME_S seconds (default 3600) or on SIGINT/SIGTERM.
+// SIGUSR1 prints "STATS accepted=N requests=N errors=N live=N" on stdout
+// (accepted = connections opened to this backend, i.e. by the proxy).
 #include <signal.h>
 #include <sys/epoll.h>
 
@@ -51,10 +53,18 @@ std::vector<uint8_t> g_obuf;
 std::vector<Resp> g_resp;
 std::vector<int> g_lfds;
 uint64_t g_requests = 0, g_errors = 0, g_accepted = 0;
-volatile sig_atomic_t g_stop = 0;
+volatile sig_atomic_t g_stop = 0, g_dump = 0;
 int g_reserve_fd = -1;
 
 void on_signal(int) { g_stop = 1; }
+void on_usr1(int) { g_dump = 1; }
+
+void dump_stats() {
+    printf("STATS accepted=%llu requests=%llu errors=%llu live=%zu\n",
+           (unsigned long long)g_accepted, (unsigned long long)g_requests,
+           (unsigned long long)g_errors, g_live);
+    fflush(stdout);
+}
 
 void close_conn(Conn* c) {
     if (c->fd < 0) return;
@@ -335,6 +345,9 @@ int main(int argc, char** argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    struct sigaction su{};
+    su.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &su, nullptr);
     raise_nofile();
     g_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     g_ep = epoll_create1(EPOLL_CLOEXEC);
@@ -373,6 +386,10 @@ int main(int argc, char** argv) {
         if (now_ns() >= deadline) {
             fprintf(stderr, "http_backend: lifetime (%.0fs) reached, exiting\n", lifetime);
             break;
+        }
+        if (g_dump) {
+            g_dump = 0;
+            dump_stats();
         }
         int n = epoll_wait(g_ep, evs.data(), int(evs.size()), 500);
         if (n < 0) {

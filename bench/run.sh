@@ -201,6 +201,17 @@ mem_kb() {  # "PSS RSS" in KiB summed over the given pids (smaps_rollup)
     echo "$pss $rss"
 }
 
+# Busy ticks of cpu N from /proc/stat: user+nice+system+irq+softirq+steal.
+# (Loopback softirq work done while the proxy runs is charged to the proxy's
+# utime+stime too, so on a quiet core this equals the proxy's ticks.)
+core_busy() {
+    local k u n s irq sirq steal rest
+    while read -r k u n s _ _ irq sirq steal rest; do
+        [[ $k == "cpu$1" ]] && { echo $((u + n + s + irq + sirq + steal)); return 0; }
+    done </proc/stat
+    echo 0
+}
+
 port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
 wait_port() {  # port pid timeout_s
@@ -461,14 +472,32 @@ scenario_ws_echo() {
 register_metric http_rate "HTTP req/s" h
 register_metric http_p99 "HTTP p99 ms" l
 register_metric http_cpu "HTTP proxy CPU µs/req" l
-SCEN_METRICS[http]="http_rate http_p99 http_cpu"
+register_metric http_upconn "HTTP upstream conns /1k req" l
+SCEN_METRICS[http]="http_rate http_p99 http_cpu http_upconn"
 scenario_http() { run_wrk "$1" / http; }
 
 register_metric http4_rate "HTTP 4-backend req/s" h
 register_metric http4_p99 "HTTP 4-backend p99 ms" l
 register_metric http4_cpu "HTTP 4-backend CPU µs/req" l
-SCEN_METRICS[http4]="http4_rate http4_p99 http4_cpu"
+register_metric http4_upconn "HTTP 4-backend upstream conns /1k req" l
+SCEN_METRICS[http4]="http4_rate http4_p99 http4_cpu http4_upconn"
 scenario_http4() { run_wrk "$1" /b4/ http4; }
+
+# Connections the HTTP backend has accepted so far (it prints STATS on SIGUSR1).
+http_backend_accepted() {
+    local out="$WORK/logs/http_backend.out" n0 n i
+    n0=$(grep -c '^STATS ' "$out")
+    kill_tracked USR1 "$HTTP_BE_PID"
+    for ((i = 0; i < 50; i++)); do
+        n=$(grep -c '^STATS ' "$out")
+        if ((n > n0)); then
+            kv "$(grep '^STATS ' "$out" | tail -n 1)" accepted
+            return 0
+        fi
+        sleep 0.02
+    done
+    return 1
+}
 
 # run_wrk PROXY PATH METRIC_PREFIX
 run_wrk() {
@@ -479,12 +508,14 @@ run_wrk() {
         wait "$SPAWNED"
     fi
     read -ra pids <<<"$(proc_tree "$PROXY_PID")"
-    local c0 c1
+    local c0 c1 a0 a1
+    a0=$(http_backend_accepted)
     c0=$(cpu_ticks "${pids[@]}")
     spawn "wrk.$m.$proxy" "$LOAD_CPU" wrk -t1 -c"$HTTP_CONNS" -d"${DURATION}s" --latency "$url"
     wait "$SPAWNED"
     local rc=$?
     c1=$(cpu_ticks "${pids[@]}")
+    a1=$(http_backend_accepted)
     local out="$WORK/logs/wrk.$m.$proxy.out"
     local reqs rps p99 non2xx sockerr
     reqs=$(awk '/requests in/ {print $1; exit}' "$out")
@@ -502,9 +533,10 @@ run_wrk() {
     [[ -n $sockerr ]] && add_note "$proxy" "$m: wrk ${sockerr# }"
     set_result "$proxy" "${m}_rate" "$(fmt "$rps" 0)"
     [[ -n $p99 ]] && set_result "$proxy" "${m}_p99" "$(fmt "$p99" 2)"
+    [[ -n $a0 && -n $a1 ]] && set_result "$proxy" "${m}_upconn" "$(fdiv $(( (a1 - a0) * 1000 )) "$reqs" 1)"
     set_result "$proxy" "${m}_cpu" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
-    DETAILS+=("$proxy $m: $(grep -E 'Latency|99%|requests in|Requests/sec|Socket|Non-2xx' "$out" | tr -s ' \n' ' ') proxy_cpu_ticks=$((c1 - c0))")
-    log "$proxy $m: $rps req/s, p99 ${p99:-?} ms, proxy cpu $(( (c1 - c0) * 1000 / CLK_TCK )) ms for $reqs requests"
+    DETAILS+=("$proxy $m: $(grep -E 'Latency|99%|requests in|Requests/sec|Socket|Non-2xx' "$out" | tr -s ' \n' ' ') proxy_cpu_ticks=$((c1 - c0)) upstream_conns_opened=$(( ${a1:-0} - ${a0:-0} ))")
+    log "$proxy $m: $rps req/s, p99 ${p99:-?} ms, proxy cpu $(( (c1 - c0) * 1000 / CLK_TCK )) ms for $reqs requests, $(( ${a1:-0} - ${a0:-0} )) upstream connections opened"
     proxy_alive_or_note "$proxy"
 }
 
@@ -601,14 +633,19 @@ background_load() {
 }
 
 versions() {
-    local vers=()
-    [[ -x $NGINX_BIN ]] && vers+=("$("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //')")
-    [[ -x $HAPROXY_BIN ]] && vers+=("$("$HAPROXY_BIN" -v 2>/dev/null | awk 'NR == 1 {print "HAProxy " $3}')")
-    if [[ -x $SWITCHYARD_BIN ]]; then
-        vers+=("switchyard $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo '+local changes')")
-    else
-        vers+=("switchyard not built")
-    fi
+    local vers=() p
+    for p in $PROXIES; do
+        case $p in
+            nginx) [[ -x $NGINX_BIN ]] && vers+=("$("$NGINX_BIN" -v 2>&1 | sed 's/.*version: //')") ;;
+            haproxy) [[ -x $HAPROXY_BIN ]] && vers+=("$("$HAPROXY_BIN" -v 2>/dev/null | awk 'NR == 1 {print "HAProxy " $3}')") ;;
+            switchyard)
+                if [[ -x $SWITCHYARD_BIN ]]; then
+                    vers+=("switchyard $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')")
+                else
+                    vers+=("switchyard not built")
+                fi ;;
+        esac
+    done
     local IFS=,
     echo "${vers[*]}" | sed 's/,/, /g'
 }
@@ -664,6 +701,7 @@ main() {
     [[ " $SCENARIOS " == *" http4 "* ]] && hports=$HTTP4_PORTS
     spawn http_backend "$LOAD_CPU" "$BUILD_DIR/http_backend" -p "$hports" -b "$HTTP_BODY" -T "$life"
     local http_be=$SPAWNED
+    HTTP_BE_PID=$SPAWNED
     wait_port "$WS_PORT" "$ws_be" 5 || die "ws_echo_backend did not start: $(cat "$WORK/logs/ws_echo_backend.err")"
     wait_port "$HTTP_PORT" "$http_be" 5 || die "http_backend did not start: $(cat "$WORK/logs/http_backend.err")"
 
@@ -694,7 +732,19 @@ main() {
                 stop_proxy
                 continue
             fi
+            # interference: CPU time on the proxy core not used by the proxy
+            local ppids b0 p0 t0 b1 p1 t1 foreign
+            read -ra ppids <<<"$(proc_tree "$PROXY_PID")"
+            b0=$(core_busy "$PROXY_CPU"); p0=$(cpu_ticks "${ppids[@]}"); t0=$(date +%s%N)
             "scenario_$scen" "$proxy"
+            b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}"); t1=$(date +%s%N)
+            foreign=$(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v ns=$((t1 - t0)) -v hz="$CLK_TCK" \
+                'BEGIN { f = (b - p) / (ns / 1e9 * hz) * 100; if (f < 0) f = 0; printf "%.0f", f }')
+            DETAILS+=("$proxy $scen: other processes used $foreign% of the proxy core (cpu$PROXY_CPU) during the scenario")
+            if ((foreign >= 5)); then
+                add_note "$proxy" "$scen: other processes used $foreign% of the proxy core (noisy)"
+                log "WARNING: other processes used $foreign% of cpu$PROXY_CPU during $proxy $scen"
+            fi
             stop_proxy
         done
     done
@@ -721,11 +771,12 @@ main() {
         for m in "${metrics[@]}"; do hdr+=" ${METRIC_HDR[$m]} |"; sep+="---:|"; done
         echo "$hdr"
         echo "$sep"
-        local -A best=()
+        local -A best=() nval=()
         for m in "${metrics[@]}"; do
             for proxy in $PROXIES; do
                 local v=${R["$proxy|$m"]:-}
                 [[ -z $v ]] && continue
+                nval[$m]=$(( ${nval[$m]:-0} + 1 ))
                 if [[ -z ${best[$m]:-} ]] || awk -v a="$v" -v b="${best[$m]}" -v d="${METRIC_DIR[$m]}" \
                     'BEGIN { exit !((d == "h") ? a > b : a < b) }'; then
                     best[$m]=$v
@@ -739,7 +790,7 @@ main() {
                 local v=${R["$proxy|$m"]:-—}
                 [[ $first == 1 && " ${skipped[*]} " == *" $proxy "* ]] && v="skipped"
                 first=0
-                [[ $v == "${best[$m]:-}" ]] && v="**$v**"
+                [[ $v == "${best[$m]:-}" && ${nval[$m]:-0} -ge 2 ]] && v="**$v**"
                 row+=" $v |"
             done
             echo "$row"
@@ -807,6 +858,7 @@ main() {
 }
 
 RATIO_ROWS=()
+HTTP_BE_PID=""
 CUR_SCEN=""
 NCPU=2
 main "$@"

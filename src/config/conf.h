@@ -159,6 +159,7 @@ struct Location {
     std::vector<RewriteStep> rewrites;
     std::optional<ProxyPass> proxy_pass;
     bool auto_redirect = false;   // "/ws/" with proxy_pass also catches "/ws" with a 301
+    bool internal = false;        // only error_page / rewrite targets may land here
     std::unique_ptr<LocationTree> nested;
     SrcLoc where;
 };

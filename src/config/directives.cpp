@@ -22,6 +22,18 @@ bool invalid(Ctx& c, const Directive& d, const std::string& v) {
     return false;
 }
 
+// ngx_conf_set_{msec,size,num}_slot: `"name" directive invalid value`
+bool invalid_slot(Ctx& c, const Directive& d) {
+    c.err = "\"" + d.name + "\" directive invalid value";
+    return false;
+}
+
+// ngx_conf_set_enum_slot: `invalid value "x"`
+bool invalid_enum(Ctx& c, const std::string& v) {
+    c.err = "invalid value \"" + v + "\"";
+    return false;
+}
+
 bool compile(Ctx& c, const std::string& text, Template& t) {
     std::string err;
     if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
@@ -35,7 +47,7 @@ bool set_msec(Ctx& c, const Directive& d) {
     auto& f = c.lc->*M;
     if (f) return dup(c, d);
     Msec v;
-    if (!parse_msec(d.args[0].value, v)) return invalid(c, d, d.args[0].value);
+    if (!parse_msec(d.args[0].value, v)) return invalid_slot(c, d);
     f = v;
     return true;
 }
@@ -45,7 +57,7 @@ bool set_size(Ctx& c, const Directive& d) {
     auto& f = c.lc->*M;
     if (f) return dup(c, d);
     size_t v;
-    if (!parse_size(d.args[0].value, v)) return invalid(c, d, d.args[0].value);
+    if (!parse_size(d.args[0].value, v)) return invalid_slot(c, d);
     f = v;
     return true;
 }
@@ -396,7 +408,7 @@ bool h_proxy_http_version(Ctx& c, const Directive& d) {
     else if (d.args[0].value == "2") {
         c.err = "\"proxy_http_version 2\" is not supported yet by switchyard";
         return false;
-    } else return invalid(c, d, d.args[0].value);
+    } else return invalid_enum(c, d.args[0].value);
     return true;
 }
 
@@ -558,10 +570,10 @@ bool h_rewrite(Ctx& c, const Directive& d) {
 bool h_keepalive_timeout(Ctx& c, const Directive& d) {
     if (c.lc->keepalive_timeout) return dup(c, d);
     Msec v;
-    if (!parse_msec(d.args[0].value, v)) return invalid(c, d, d.args[0].value);
+    if (!parse_msec(d.args[0].value, v)) return invalid_slot(c, d);
     c.lc->keepalive_timeout = v;
     // The optional second argument sets a "Keep-Alive: timeout=" header; accepted.
-    if (d.args.size() == 2 && !parse_msec(d.args[1].value, v)) return invalid(c, d, d.args[1].value);
+    if (d.args.size() == 2 && !parse_msec(d.args[1].value, v)) return invalid_slot(c, d);
     return true;
 }
 
@@ -746,6 +758,11 @@ bool h_upstream_keepalive(Ctx& c, const Directive& d) {
     return true;
 }
 
+bool h_internal(Ctx& c, const Directive&) {
+    c.loc->internal = true;
+    return true;
+}
+
 bool h_not_yet(Ctx& c, const Directive& d) {
     c.err = "\"" + d.name + "\" directive is not supported yet by switchyard";
     return false;
@@ -775,6 +792,7 @@ const Spec kTable[] = {
     {"server_name",          kServer,    kMore1, 0, h_server_name},
     {"location",             kServer | kLocation, A1 | A2, kBlock, h_location},
     {"root",                 kLoc,       A1, 0, h_root},
+    {"internal",             kLocation,  A0, 0, h_internal},
     {"index",                kLoc,       kMore1, 0, h_index},
     {"error_page",           kLoc,       kMore2, 0, h_error_page},
     {"keepalive_timeout",    kLoc,       A1 | A2, 0, h_keepalive_timeout},

@@ -251,6 +251,22 @@ void Session::parse_head() {
         H1Parser::Event ev = parser_.feed(hbuf_, hparsed_, hlen_, consumed);
         hparsed_ += consumed;
         if (ev == H1Parser::Event::HeadDone || ev == H1Parser::Event::MessageDone) {
+            // A head that arrived whole is held to the same limits as one in pieces.
+            size_t start = parser_.head_start();
+            const auto& url = parser_.url();
+            if (url.off + url.len - start > large) {
+                bad_request(414, "client sent too long URI while reading client request line");
+                return;
+            }
+            for (auto& h : parser_.headers())
+                if (h.value.off + h.value.len - h.name.off > large) {
+                    too_long_header(h.name.off);
+                    return;
+                }
+            if (hparsed_ - start > total) {
+                bad_request(494, "client sent too large request while reading client request headers");
+                return;
+            }
             begin_request();
             return;
         }
@@ -258,6 +274,8 @@ void Session::parse_head() {
             llhttp_errno_t e = parser_.error();
             if (e == HPE_UNEXPECTED_CONTENT_LENGTH || e == HPE_INVALID_TRANSFER_ENCODING)
                 bad_request(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
+            else if (e == HPE_INVALID_VERSION && unsupported_version())
+                bad_request(505, "client sent invalid version while reading client request line");
             else if (parser_.headers().empty() && parser_.url().len == 0 && e == HPE_INVALID_METHOD)
                 bad_request(400, "client sent invalid method while reading client request line");
             else if (parser_.headers().empty() && e != HPE_INVALID_HEADER_TOKEN)
@@ -276,7 +294,7 @@ void Session::parse_head() {
         } else {
             const auto& last = parser_.headers().back();
             if (hlen_ - last.name.off > large) {
-                bad_request(494, "client sent too long header line while reading client request headers");
+                too_long_header(last.name.off);
                 return;
             }
         }
@@ -285,6 +303,22 @@ void Session::parse_head() {
             return;
         }
     }
+}
+
+// "HTTP/2.0" and up is well-formed but unsupported (505); anything else is 400.
+bool Session::unsupported_version() const {
+    const auto& url = parser_.url();
+    std::string_view rest(hbuf_ + url.off + url.len, hlen_ - (url.off + url.len));
+    if (rest.size() < 10 || rest.substr(0, 6) != " HTTP/") return false;
+    char maj = rest[6], dot = rest[7], min = rest[8];
+    return maj >= '2' && maj <= '9' && dot == '.' && min >= '0' && min <= '9' && (rest[9] == '\r' || rest[9] == '\n');
+}
+
+void Session::too_long_header(size_t off) {
+    size_t n = std::min<size_t>(hlen_ - off, 64);
+    std::string_view line(hbuf_ + off, n);
+    line = line.substr(0, line.find_first_of("\r\n"));
+    bad_request(494, "client sent too long header line: \"" + std::string(line) + "...\" while reading client request headers");
 }
 
 // The head is copied out of the buffer so the buffer can be reused for the body.
@@ -316,7 +350,7 @@ void Session::begin_request() {
 
     r.server = group_->default_server;
     r.lc = &r.server->conf;
-    if (r.head.version >= 20) { bad_request(505, "client sent unsupported HTTP version"); return; }
+    if (r.head.version >= 20) { bad_request(505, "client sent invalid version while reading client request line"); return; }
     if (r.head.version < 10) { bad_request(400, "client sent invalid request while reading client request line"); return; }
 
     const Header* host = nullptr;
@@ -470,6 +504,10 @@ void Session::handle_return(const conf::RewriteStep& st) {
 
 void Session::run_handler() {
     Request& r = *req_;
+    if (r.loc->internal && !r.internal && !r.uri_changed) {
+        finalize_error(404);
+        return;
+    }
     if (r.loc->proxy_pass) {
         proxy_ = std::make_unique<proxy::Proxy>(*this, *r.loc->proxy_pass);
         proxy_->start();
@@ -580,12 +618,6 @@ void Session::finalize_error(int status) {
     }
     int shown = status == 494 ? 400 : status;
     std::string body = error_page_body(status, r.lc ? *r.lc->server_tokens : true);
-    if (status == 494) {
-        // nginx shows the 494 page under a 400 status line
-        body = error_page_body(494, r.lc ? *r.lc->server_tokens : true);
-        size_t p;
-        while ((p = body.find("494 ")) != std::string::npos) body.replace(p, 4, "400 ");
-    }
     r.forced_status = 0;
     send_simple(shown, "text/html", body);
 }
@@ -657,7 +689,7 @@ void Session::feed_body() {
                 reading_body_ = false;
                 body_done_ = true;
                 keepalive_ = false;
-                log_error(Level::Info, "client sent invalid chunked body");
+                log_error(Level::Error, "client sent invalid chunked body");
                 if (!head_sent_) finalize_error(400);
                 else close();
                 return;

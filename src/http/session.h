@@ -97,6 +97,8 @@ private:
     void send_simple(int status, std::string_view content_type, std::string_view body,
                      const std::string* location = nullptr);
     void bad_request(int status, std::string_view why);
+    void too_long_header(size_t off);
+    bool unsupported_version() const;
     void feed_body();
     void finish_request();
     void flush();

@@ -36,6 +36,42 @@ std::string content_type(const conf::LocConf& lc, std::string_view path) {
     return *lc.default_type;
 }
 
+// One "bytes=a-b" range (nginx also serves multipart ranges; those get the
+// whole file here). Returns false for an unsatisfiable range.
+bool parse_range(std::string_view v, off_t size, off_t& from, off_t& to, bool& used) {
+    used = false;
+    if (v.substr(0, 6) != "bytes=" || v.find(',') != std::string_view::npos) return true;
+    v.remove_prefix(6);
+    size_t dash = v.find('-');
+    if (dash == std::string_view::npos) return true;
+    auto num = [](std::string_view s, off_t& out) {
+        if (s.empty() || s.size() > 18) return false;
+        out = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + (c - '0');
+        }
+        return true;
+    };
+    off_t a = 0, b = 0;
+    std::string_view as = v.substr(0, dash), bs = v.substr(dash + 1);
+    if (as.empty()) {
+        if (!num(bs, b)) return true;
+        if (b == 0) return false;
+        from = b >= size ? 0 : size - b;
+        to = size - 1;
+    } else {
+        if (!num(as, a)) return true;
+        if (bs.empty()) b = size - 1;
+        else if (!num(bs, b)) return true;
+        if (a >= size || b < a) return false;
+        from = a;
+        to = b >= size ? size - 1 : b;
+    }
+    used = true;
+    return true;
+}
+
 }  // namespace
 
 void Session::handle_static() {
@@ -107,28 +143,50 @@ void Session::handle_static() {
         }
     }
     int status = r.forced_status ? r.forced_status : 200;
+    off_t from = 0, to = st.st_size - 1;
+    bool ranged = false;
+    if (status == 200) {
+        for (auto& hd : r.head.headers)
+            if (ieq(hd.name, "range") && !parse_range(hd.value, st.st_size, from, to, ranged)) {
+                ::close(fd);
+                r.status = 416;
+                HeadBuilder h(416, "", *lc.server_tokens);
+                std::string body = error_page_body(416, *lc.server_tokens);
+                h.add("Content-Type", "text/html");
+                h.add("Content-Length", std::to_string(body.size()));
+                h.add("Content-Range", fmt::format("bytes */{}", st.st_size));
+                send_head(h, true);
+                if (state_ == SessionState::Closed) return;
+                if (r.head.method != "HEAD") send(body);
+                end_response(true);
+                return;
+            }
+        if (ranged) status = 206;
+    }
     r.status = status;
+    off_t len = ranged ? to - from + 1 : st.st_size;
     HeadBuilder h(status, "", *lc.server_tokens);
     h.add("Content-Type", content_type(lc, path));
-    h.add("Content-Length", std::to_string(st.st_size));
-    if (status == 200) {
+    h.add("Content-Length", std::to_string(len));
+    if (status == 200 || status == 206) {
         h.add("Last-Modified", http_time(st.st_mtime));
         h.add("ETag", fmt::format("\"{:x}-{:x}\"", uint64_t(st.st_mtime), uint64_t(st.st_size)));
-        h.add("Accept-Ranges", "bytes");
+        if (ranged) h.add("Content-Range", fmt::format("bytes {}-{}/{}", from, to, st.st_size));
+        else h.add("Accept-Ranges", "bytes");
     }
     send_head(h, true);
     if (state_ == SessionState::Closed) {
         ::close(fd);
         return;
     }
-    if (r.head.method == "HEAD" || st.st_size == 0) {
+    if (r.head.method == "HEAD" || len == 0) {
         ::close(fd);
     } else {
         file_fd_ = fd;
-        file_off_ = 0;
-        file_end_ = st.st_size;
-        r.bytes_sent += uint64_t(st.st_size);
-        r.body_bytes_sent += uint64_t(st.st_size);
+        file_off_ = from;
+        file_end_ = from + len;
+        r.bytes_sent += uint64_t(len);
+        r.body_bytes_sent += uint64_t(len);
         if (writable_) flush();
         if (state_ == SessionState::Closed) return;
     }

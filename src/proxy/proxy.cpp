@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -36,6 +37,29 @@ constexpr std::string_view kDefaultOverridden[] = {"host", "connection", "keep-a
 constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-encoding", "content-length"};
 constexpr std::string_view kHiddenByDefault[] = {"date", "server", "x-pad", "x-accel-expires", "x-accel-redirect",
                                                  "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset"};
+
+bool tchar(unsigned char c) {
+    return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+}
+
+// Finds the first header line whose name is not a token: returns the line up
+// to the offending byte and that byte (for nginx's "invalid header" message).
+std::pair<std::string, unsigned char> first_bad_header(std::string_view head) {
+    size_t pos = head.find('\n');
+    while (pos != std::string_view::npos && pos + 1 < head.size()) {
+        size_t start = pos + 1;
+        size_t end = head.find('\n', start);
+        std::string_view line = head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+        if (line.empty() || line == "\r") break;
+        for (size_t i = 0; i < line.size(); ++i) {
+            unsigned char c = static_cast<unsigned char>(line[i]);
+            if (c == ':' && i > 0) break;
+            if (!tchar(c)) return {std::string(line.substr(0, i)), c};
+        }
+        pos = end;
+    }
+    return {std::string(), 0};
+}
 
 bool bad_value(std::string_view v) {
     for (char c : v)
@@ -524,10 +548,14 @@ void Proxy::read_upstream() {
             http::H1Parser::Event ev = parser_.feed(rbuf_.data(), hparsed_, rbuf_.size(), consumed);
             hparsed_ += consumed;
             if (ev == http::H1Parser::Event::Error) {
-                if (parser_.status_code() == 0)
+                if (parser_.status_code() == 0 || (parser_.headers().empty() && parser_.error() != HPE_INVALID_HEADER_TOKEN)) {
                     fail(502, Level::Error, "upstream sent no valid HTTP/1.0 header while reading response header from upstream", false);
-                else
-                    fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\" while reading response header from upstream", parser_.error_reason()), false);
+                } else {
+                    // nginx's form: the line up to the bad byte, that byte in hex, "..."
+                    std::string_view all(rbuf_.data(), rbuf_.size());
+                    auto [line, bad] = first_bad_header(all);
+                    fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\\x{:02x}...\" while reading response header from upstream", line, bad), false);
+                }
                 return;
             }
             if (ev == http::H1Parser::Event::NeedMore) {
@@ -581,9 +609,10 @@ void Proxy::on_head() {
         http::HeadBuilder h(101, view(parser_.status_text()), *r.lc->server_tokens);
         for (auto& hd : parser_.headers()) {
             std::string_view n = view(hd.name);
-            if (ieq(n, "date") || ieq(n, "server")) continue;
+            if (ieq(n, "date") || ieq(n, "server") || ieq(n, "connection") || ieq(n, "keep-alive")) continue;
             h.add(n, view(hd.value));
         }
+        h.add("Connection", "upgrade");  // as nginx's header filter writes it
         s_.send_head(h, true);
         if (s_.state_ == http::SessionState::Closed) return;
         rbuf_.consume(hparsed_);
@@ -678,14 +707,8 @@ void Proxy::forward_head_to_client() {
         finish();
         return;
     }
-    state_ = ProxyState::ReadBody;
-    if (framing_ == Framing::ChunkedRaw || framing_ == Framing::ChunkedDecode) {
-        // the parser continues into the chunked body from here
-        start_body_framing();
-    }
+    state_ = ProxyState::ReadBody;  // a chunked body: the parser continues from here
 }
-
-void Proxy::start_body_framing() { hparsed_ = 0; }
 
 void Proxy::emit(std::string_view data) {
     if (data.empty()) return;

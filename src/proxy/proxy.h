@@ -53,7 +53,6 @@ private:
     void finish();
     void close_upstream();
     void forward_head_to_client();
-    void start_body_framing();
     void emit(std::string_view data);
     void on_body_data(std::string_view data) override;  // decoded chunks
 

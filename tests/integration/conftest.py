@@ -119,13 +119,17 @@ def _make_proxy(impl: str, workdir: Path, name: str | None = None) -> Proxy:
 
 
 def _finish_proxies(request, proxies: list[Proxy]) -> None:
+    """Stops the programs; then a test that otherwise passed fails if a log
+    holds an [alert]/[emerg]/sanitizer line. A test that already failed gets
+    the logs printed instead (pytest shows them with the failure)."""
     for p in proxies:
         p.stop()
-    problems = []
-    for p in proxies:
-        if p.prefix is not None and _failed(request):
-            print(p.diagnostics())
-        problems += p.log_problems()
+    problems = [line for p in proxies for line in p.log_problems()]
+    if _failed(request):
+        for p in proxies:
+            if p.prefix is not None:
+                print(p.diagnostics())
+        return
     assert not problems, "logged alert/emerg/sanitizer lines:\n%s" % "\n".join(problems)
 
 

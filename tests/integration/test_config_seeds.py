@@ -703,8 +703,8 @@ def test_config_test_unknown_directive(proxy):
      r'unexpected end of file, expecting "}" in \S+nginx\.conf:\d+'),
     ("server {\n    listen {listen};\n    proxy_pass http://127.0.0.1:1;\n}\n",
      r'"proxy_pass" directive is not allowed here in \S+nginx\.conf:\d+'),
-    ("server {\n    listen {listen};\n    location / {\n        proxy_http_version 2.0;\n    }\n}\n",
-     r'invalid value "2\.0" in \S+nginx\.conf:\d+'),
+    ("server {\n    listen {listen};\n    location / {\n        proxy_http_version 1.2;\n    }\n}\n",
+     r'invalid value "1\.2" in \S+nginx\.conf:\d+'),
     ("server {\n    listen {listen};\n    location / {\n        proxy_pass http://nosuchupstream;\n    }\n}\n",
      r'host not found in upstream "nosuchupstream" in \S+nginx\.conf:\d+'),
 ], ids=["unexpected-eof", "not-allowed-here", "invalid-value", "host-not-found"])

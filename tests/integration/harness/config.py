@@ -14,6 +14,7 @@ program under test as literal text.
 from __future__ import annotations
 
 import re
+import textwrap
 
 PLACEHOLDER = re.compile(r"(?<!\$)\{([a-z][a-z0-9_]*)\}")
 
@@ -54,7 +55,8 @@ def fill(template: str, values: dict[str, object]) -> str:
 
 
 def indent(text: str, by: str = "    ") -> str:
-    return "\n".join((by + line) if line.strip() else line for line in text.strip("\n").splitlines())
+    text = textwrap.dedent(text.strip("\n"))
+    return "\n".join((by + line) if line.strip() else line for line in text.splitlines())
 
 
 def wrap_http(http_snippet: str, main_extra: str = "") -> str:

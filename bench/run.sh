@@ -18,6 +18,9 @@
 #   HAPROXY_BIN [/usr/sbin/haproxy]    BENCH_BUILD_DIR [/tmp/switchyard-bench-build]
 #   RESULTS [bench/results/latest.md]  KEEP_WORK [0] keep logs/configs on success
 #   RATIOS [switchyard/nginx switchyard/haproxy]
+#   REPEAT [1] runs of each scenario (median reported)
+#   NOISE_LIMIT [10] % of the proxy core used by other processes above which
+#   an attempt is discarded and retried, at most NOISY_RETRIES [1] times
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +45,9 @@ BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/switchyard-bench-build}
 RESULTS=${RESULTS:-$BENCH_DIR/results/latest.md}
 KEEP_WORK=${KEEP_WORK:-0}
 RATIOS=${RATIOS:-"switchyard/nginx switchyard/haproxy"}
+REPEAT=${REPEAT:-1}
+NOISE_LIMIT=${NOISE_LIMIT:-10}
+NOISY_RETRIES=${NOISY_RETRIES:-1}
 
 PROXY_PORT=$BASE_PORT
 WS_PORT=$((BASE_PORT + 10))
@@ -240,8 +246,12 @@ fdiv() { awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN { if (b == 0) print "n/a"
 declare -A METRIC_HDR=() METRIC_DIR=() SCEN_METRICS=() R=() NOTE=()
 METRIC_ORDER=()
 register_metric() { METRIC_HDR[$1]=$2; METRIC_DIR[$1]=$3; METRIC_ORDER+=("$1"); }
-set_result() { R["$1|$2"]=$3; }
-add_note() { NOTE[$1]="${NOTE[$1]:-}${NOTE[$1]:+; }$2"; }
+declare -A RALL=() RES_CUR=()
+set_result() { RES_CUR["$1|$2"]=$3; }  # kept only if the attempt is accepted
+add_note() {
+    [[ "; ${NOTE[$1]:-}; " == *"; $2; "* ]] && return 0
+    NOTE[$1]="${NOTE[$1]:-}${NOTE[$1]:+; }$2"
+}
 
 # ------------------------------------------------------------------ configs
 # One nginx.conf text, used verbatim by nginx and by switchyard.
@@ -594,6 +604,48 @@ scenario_idle() {
     proxy_alive_or_note "$proxy"
 }
 
+# run_one PROXY SCENARIO REP: fresh proxy, one scenario, interference check.
+# An attempt during which other processes took >= NOISE_LIMIT % of the proxy
+# core is discarded and retried (at most NOISY_RETRIES times).
+run_one() {
+    local proxy=$1 scen=$2 rep=$3 attempt ppids b0 p0 t0 b1 p1 t1 foreign tag=""
+    ((REPEAT > 1)) && tag=" (run $rep/$REPEAT)"
+    for ((attempt = 0; attempt <= NOISY_RETRIES; attempt++)); do
+        CUR_SCEN=$scen
+        RES_CUR=()
+        log "=== $proxy: $scen$tag$( ((attempt > 0)) && echo " retry $attempt")"
+        # a fresh proxy per scenario: scenarios do not see each other's state
+        if ! start_proxy "$proxy"; then
+            add_note "$proxy" "$scen: proxy failed to start or serve"
+            FAILED_ANY=1
+            stop_proxy
+            return 1
+        fi
+        # interference: CPU time on the proxy core not used by the proxy
+        read -ra ppids <<<"$(proc_tree "$PROXY_PID")"
+        b0=$(core_busy "$PROXY_CPU"); p0=$(cpu_ticks "${ppids[@]}"); t0=$(date +%s%N)
+        "scenario_$scen" "$proxy"
+        b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}"); t1=$(date +%s%N)
+        stop_proxy
+        foreign=$(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v ns=$((t1 - t0)) -v hz="$CLK_TCK" \
+            'BEGIN { f = (b - p) / (ns / 1e9 * hz) * 100; if (f < 0) f = 0; printf "%.0f", f }')
+        if ((foreign >= NOISE_LIMIT && attempt < NOISY_RETRIES)); then
+            log "WARNING: other processes used $foreign% of cpu$PROXY_CPU during $proxy $scen: discarding, retrying"
+            DETAILS+=("$proxy $scen$tag: attempt discarded, other processes used $foreign% of the proxy core")
+            sleep 2
+            continue
+        fi
+        DETAILS+=("$proxy $scen$tag: other processes used $foreign% of the proxy core (cpu$PROXY_CPU) during the scenario")
+        if ((foreign >= 5)); then
+            add_note "$proxy" "$scen$tag: other processes used $foreign% of the proxy core (noisy)"
+            log "WARNING: other processes used $foreign% of cpu$PROXY_CPU during $proxy $scen"
+        fi
+        local k
+        for k in "${!RES_CUR[@]}"; do RALL[$k]+="${RES_CUR[$k]} "; done
+        return 0
+    done
+}
+
 # ------------------------------------------------------------------ main
 ensure_pkg() {  # command package
     command -v "$1" >/dev/null 2>&1 && return 0
@@ -652,6 +704,11 @@ versions() {
 
 main() {
     [[ $(uname -s) == Linux ]] || die "Linux only"
+    local var
+    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
+        [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number (got '${!var}')"
+    done
+    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && REPEAT >= 1)) || die "DURATION, CONNS, IDLE_CONNS and REPEAT must be >= 1"
     NCPU=$(getconf _NPROCESSORS_ONLN)
     if ((NCPU < 2)); then
         log "WARNING: only $NCPU CPU; proxy and load share it"
@@ -706,14 +763,14 @@ main() {
     wait_port "$HTTP_PORT" "$http_be" 5 || die "http_backend did not start: $(cat "$WORK/logs/http_backend.err")"
 
     DETAILS=()
-    local ran=() skipped=() proxy scen
+    local ran=() proxy scen r
     for proxy in $PROXIES; do
         case $proxy in
             switchyard)
                 if [[ ! -x $SWITCHYARD_BIN ]]; then
                     log "switchyard: skipped ($SWITCHYARD_BIN not found; build it first)"
                     skipped+=("switchyard")
-                    NOTE[switchyard]="skipped: ${SWITCHYARD_BIN#$ROOT/} not found"
+                    NOTE[switchyard]="skipped: ${SWITCHYARD_BIN#"$ROOT"/} not found"
                     continue
                 fi ;;
             nginx) [[ -x $NGINX_BIN ]] || { skipped+=(nginx); NOTE[nginx]="skipped: $NGINX_BIN not found"; continue; } ;;
@@ -721,34 +778,27 @@ main() {
             *) die "unknown proxy '$proxy' (nginx, haproxy, switchyard)" ;;
         esac
         ran+=("$proxy")
+    done
+    for scen in $SCENARIOS; do
+        declare -F "scenario_$scen" >/dev/null || die "unknown scenario '$scen'"
+    done
+    # Scenario-major order: the proxies run one scenario back to back, so a
+    # drift in background load hits them alike.
+    for ((r = 1; r <= REPEAT; r++)); do
         for scen in $SCENARIOS; do
-            declare -F "scenario_$scen" >/dev/null || die "unknown scenario '$scen'"
-            CUR_SCEN=$scen
-            log "=== $proxy: $scen"
-            # a fresh proxy per scenario: scenarios do not see each other's state
-            if ! start_proxy "$proxy"; then
-                add_note "$proxy" "$scen: proxy failed to start or serve"
-                FAILED_ANY=1
-                stop_proxy
-                continue
-            fi
-            # interference: CPU time on the proxy core not used by the proxy
-            local ppids b0 p0 t0 b1 p1 t1 foreign
-            read -ra ppids <<<"$(proc_tree "$PROXY_PID")"
-            b0=$(core_busy "$PROXY_CPU"); p0=$(cpu_ticks "${ppids[@]}"); t0=$(date +%s%N)
-            "scenario_$scen" "$proxy"
-            b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}"); t1=$(date +%s%N)
-            foreign=$(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v ns=$((t1 - t0)) -v hz="$CLK_TCK" \
-                'BEGIN { f = (b - p) / (ns / 1e9 * hz) * 100; if (f < 0) f = 0; printf "%.0f", f }')
-            DETAILS+=("$proxy $scen: other processes used $foreign% of the proxy core (cpu$PROXY_CPU) during the scenario")
-            if ((foreign >= 5)); then
-                add_note "$proxy" "$scen: other processes used $foreign% of the proxy core (noisy)"
-                log "WARNING: other processes used $foreign% of cpu$PROXY_CPU during $proxy $scen"
-            fi
-            stop_proxy
+            for proxy in "${ran[@]}"; do
+                run_one "$proxy" "$scen" "$r"
+            done
         done
     done
     CUR_SCEN=""
+    # with REPEAT > 1 each figure is the median of its runs
+    local k
+    for k in "${!RALL[@]}"; do
+        R[$k]=$(tr ' ' '\n' <<<"${RALL[$k]}" | grep . | sort -g |
+            awk '{ v[NR] = $1; if (!d) d = (i = index($1, ".")) ? length($1) - i : 0 }
+                 END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.*f", d, m }')
+    done
 
     # ------------------------------------------------------------ report
     local metrics=() m
@@ -763,7 +813,7 @@ main() {
         echo
         echo "- machine: $NCPU cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
         echo "- pinning: proxy (1 worker / 1 thread) on cpu$PROXY_CPU; backends, load generators and driver on cpu$LOAD_CPU"
-        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS"
+        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
         echo "- versions: $(versions)"
         echo "- background CPU use before the run: $bg"
         echo
@@ -858,6 +908,7 @@ main() {
 }
 
 RATIO_ROWS=()
+skipped=()
 HTTP_BE_PID=""
 CUR_SCEN=""
 NCPU=2

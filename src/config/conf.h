@@ -122,7 +122,9 @@ struct Upstream {
     std::string name;          // block name or "host:port" for an implicit one
     std::vector<Peer> peers;
     bool implicit = false;     // made from a proxy_pass address
-    int keepalive = 0;         // accepted; pooling lands with upstream pools
+    int keepalive = 32;        // idle connections kept (nginx >= 1.29.7 default: 32)
+    Msec keepalive_timeout = 60000;
+    uint32_t keepalive_requests = 1000;
     SrcLoc where;
 };
 

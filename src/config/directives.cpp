@@ -568,6 +568,10 @@ bool h_rewrite(Ctx& c, const Directive& d) {
 }
 
 bool h_keepalive_timeout(Ctx& c, const Directive& d) {
+    if (c.context == kUpstream) {
+        if (!parse_msec(d.args[0].value, c.up->keepalive_timeout)) return invalid_slot(c, d);
+        return true;
+    }
     if (c.lc->keepalive_timeout) return dup(c, d);
     Msec v;
     if (!parse_msec(d.args[0].value, v)) return invalid_slot(c, d);
@@ -578,7 +582,12 @@ bool h_keepalive_timeout(Ctx& c, const Directive& d) {
 }
 
 bool h_keepalive_requests(Ctx& c, const Directive& d) {
-    if (c.context == kUpstream) return true;  // upstream keepalive_requests: pools land later
+    if (c.context == kUpstream) {
+        int n;
+        if (!parse_int(d.args[0].value, n)) return invalid_slot(c, d);
+        c.up->keepalive_requests = uint32_t(n);
+        return true;
+    }
     if (c.lc->keepalive_requests) return dup(c, d);
     int n;
     if (!parse_int(d.args[0].value, n)) return invalid(c, d, d.args[0].value);
@@ -753,7 +762,7 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
 
 bool h_upstream_keepalive(Ctx& c, const Directive& d) {
     int n;
-    if (!parse_int(d.args[0].value, n) || n == 0) return invalid(c, d, d.args[0].value);
+    if (!parse_int(d.args[0].value, n)) return invalid(c, d, d.args[0].value);
     c.up->keepalive = n;
     return true;
 }
@@ -795,7 +804,7 @@ const Spec kTable[] = {
     {"internal",             kLocation,  A0, 0, h_internal},
     {"index",                kLoc,       kMore1, 0, h_index},
     {"error_page",           kLoc,       kMore2, 0, h_error_page},
-    {"keepalive_timeout",    kLoc,       A1 | A2, 0, h_keepalive_timeout},
+    {"keepalive_timeout",    kLoc | kUpstream, A1 | A2, 0, h_keepalive_timeout},
     {"keepalive_requests",   kLoc | kUpstream, A1, 0, h_keepalive_requests},
     {"send_timeout",         kLoc,       A1, 0, set_msec<&LocConf::send_timeout>},
     {"client_header_timeout", kHttp | kServer, A1, 0, set_msec<&LocConf::client_header_timeout>},

@@ -11,6 +11,7 @@
 #include "config/conf.h"
 #include "core/event_loop.h"
 #include "http/router.h"
+#include "upstream/keepalive_pool.h"
 
 namespace sy::http {
 
@@ -44,8 +45,9 @@ private:
 
 class Worker {
 public:
-    explicit Worker(EventLoop& loop) : loop_(loop) {}
+    explicit Worker(EventLoop& loop) : loop_(loop), pool_(loop) {}
     EventLoop& loop() { return loop_; }
+    upstream::KeepalivePool& pool() { return pool_; }
 
     // Binds every listen address of `gen` (reusing sockets this worker already
     // has for the same address) and makes it current. Errors in nginx wording.
@@ -66,6 +68,7 @@ public:
 
 private:
     EventLoop& loop_;
+    upstream::KeepalivePool pool_;
     std::shared_ptr<Generation> gen_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     uint64_t conn_seq_ = 0;

@@ -250,6 +250,7 @@ void Proxy::build_request_head() {
     http::Request& r = s_.req();
     const conf::LocConf& lc = *r.lc;
     http::VarCtx vc = s_.vars();
+    req_keepalive_ok_ = *lc.proxy_http_version == 11;
     std::string h;
     h.reserve(512 + r.raw.size());
     h += r.head.method;
@@ -270,6 +271,7 @@ void Proxy::build_request_head() {
         v.clear();
         http::eval(e.value, vc, v);
         if (ieq(e.name, "host")) host_set = true;
+        if (ieq(e.name, "connection") && !v.empty() && !ieq(v, "keep-alive")) req_keepalive_ok_ = false;
         if (v.empty()) continue;
         if (bad_value(v)) continue;  // checked before connecting (see connect_next)
         h += e.name;
@@ -341,6 +343,29 @@ void Proxy::connect_next() {
     r.upstream.push_back({p.addr.text});
     try_start_ = clock::now_ms();
 
+    out_.clear();
+    rbuf_.release();
+    hparsed_ = 0;
+    parser_.reset();
+    build_request_head();
+    key_ = up_->name + '|' + p.addr.text;
+    reused_ = false;
+    conn_requests_ = 0;
+    if (up_->keepalive > 0 && !no_reuse_) {
+        upstream::KeepalivePool::Conn c = s_.worker().pool().take(key_);
+        if (c.fd >= 0) {
+            io_.fd = c.fd;
+            conn_requests_ = c.requests;
+            reused_ = true;
+            ++p.conns;
+            state_ = ProxyState::Connecting;
+            writable_ = true;
+            readable_ = false;
+            s_.loop().add(io_);
+            on_connected();
+            return;
+        }
+    }
     int fd = ::socket(p.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         fail(502, Level::Alert, fmt::format("socket() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), false);
@@ -352,11 +377,6 @@ void Proxy::connect_next() {
     }
     io_.fd = fd;
     ++p.conns;
-    out_.clear();
-    rbuf_.release();
-    hparsed_ = 0;
-    parser_.reset();
-    build_request_head();
     int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&p.addr.ss), p.addr.len);
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;
@@ -373,6 +393,17 @@ void Proxy::connect_next() {
 
 void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
     http::Request& r = s_.req();
+    if (reused_ && state_ != ProxyState::ReadBody && !stream_body_ && !r.upstream.empty() &&
+        r.upstream.back().bytes_received == 0) {
+        // the backend closed an idle kept-alive connection as we reused it
+        close_upstream();
+        r.upstream.pop_back();
+        tried_.pop_back();
+        no_reuse_ = true;
+        state_ = ProxyState::Init;
+        connect_next();
+        return;
+    }
     s_.log_error(lvl, msg, peer_url_);
     if (!r.upstream.empty()) {
         auto& t = r.upstream.back();
@@ -658,6 +689,7 @@ void Proxy::forward_head_to_client() {
     else if (parser_.has_length()) framing_ = Framing::Length;
     else framing_ = client11 ? Framing::CloseChunked : Framing::Close;
     remaining_ = parser_.has_length() ? parser_.content_length() : 0;
+    resp_keepalive_ = parser_.keep_alive() && parser_.version() == 11;
     if (framing_ == Framing::Length && remaining_ == 0) framing_ = Framing::None;
 
     auto hidden = [&](std::string_view n) {
@@ -733,6 +765,7 @@ bool Proxy::process_body(Buf& data) {
                 data = Buf();
             } else {
                 s_.send(std::string_view(data.data(), n));
+                extra_ = true;  // bytes past the response: the connection is not reusable
                 data.consume(data.size());
             }
             if (remaining_ == 0) {
@@ -778,6 +811,7 @@ bool Proxy::process_body(Buf& data) {
                 data.consume(consumed);
             }
             if (ev == http::H1Parser::Event::MessageDone) {
+                extra_ = !data.empty();
                 data = Buf();
                 finish();
                 return false;
@@ -798,6 +832,17 @@ void Proxy::finish() {
     http::Request& r = s_.req();
     if (!r.upstream.empty()) r.upstream.back().response_ms = clock::now_ms() - try_start_;
     state_ = ProxyState::Done;
+    bool reuse = up_->keepalive > 0 && req_keepalive_ok_ && resp_keepalive_ && !extra_ && rbuf_.empty() &&
+                 framing_ != Framing::Close && framing_ != Framing::CloseChunked && body_complete_ && out_.empty() &&
+                 conn_requests_ + 1 < up_->keepalive_requests && io_.fd >= 0;
+    if (reuse) {
+        s_.loop().disarm(timer_);
+        s_.loop().remove(io_);
+        const conf::Peer& p = up_->peers[peer_];
+        if (p.conns > 0) --p.conns;
+        s_.worker().pool().put(key_, {io_.fd, conn_requests_ + 1}, size_t(up_->keepalive), up_->keepalive_timeout);
+        io_.fd = -1;
+    }
     close_upstream();
     rbuf_.release();
     s_.end_response(true);

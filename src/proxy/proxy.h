@@ -83,6 +83,10 @@ private:
     uint64_t remaining_ = 0;
     size_t high_water_ = 65536;
     int status_ = 0;
+    std::string key_;                 // keep-alive pool key: upstream + peer address
+    bool reused_ = false, no_reuse_ = false;
+    uint32_t conn_requests_ = 0;
+    bool req_keepalive_ok_ = false, resp_keepalive_ = false, extra_ = false;
 };
 
 }  // namespace sy::proxy

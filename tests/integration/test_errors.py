@@ -97,14 +97,19 @@ def test_502_invalid_upstream_header(broken):
     ("badstatus", b"HTTP/1.1 abc Broken\r\nContent-Length: 2\r\n\r\nok"),
 ], ids=["text", "badstatus"])
 def test_non_http_upstream_reply_relayed_as_http09(broken, kind, sent):
-    """nginx does NOT answer 502 to an upstream reply without a valid status
-    line: it logs an error and relays the bytes as an HTTP/0.9 response (no
-    status line, no headers). It does not close the client connection for
-    that (an HTTP/1.1 client cannot tell where the body ends), so the client
-    asks for the close."""
+    """An upstream reply without a valid status line. nginx does NOT answer
+    502: it logs an error and relays the bytes as an HTTP/0.9 response (no
+    status line, no headers), leaving the client unable to tell where the
+    body ends. Switchyard answers 502 instead (the issue asks for 502 on a
+    malformed upstream response; listed in docs/usage.md). Both log the same
+    line."""
     raw = rawhttp.exchange_raw(broken.port, b"GET /g?mode=garbage&kind=%s HTTP/1.1\r\nHost: front\r\n"
                                b"Connection: close\r\n\r\n" % kind.encode())
-    assert raw == sent
+    if broken.impl == "nginx":
+        assert raw == sent
+    else:
+        assert raw.startswith(b"HTTP/1.1 502 Bad Gateway\r\n"), raw[:200]
+        assert b"<title>502 Bad Gateway</title>" in raw
     broken.wait_error_log(r"\[error\] .*upstream sent no valid HTTP/1\.0 header while reading response header "
                           r"from upstream")
 

@@ -218,6 +218,17 @@ core_busy() {
     echo 0
 }
 
+# Ticks used by our load side: backends + this driver + its reaped children
+# (wrk, ws_load, curl... once waited for, their time is in cutime/cstime).
+load_side_ticks() {
+    local line
+    read -r line </proc/$$/stat
+    line=${line##*) }
+    local -a a
+    read -ra a <<<"$line"
+    echo $(( a[11] + a[12] + a[13] + a[14] + $(cpu_ticks "$WS_BE_PID" "$HTTP_BE_PID") ))
+}
+
 port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
 
 wait_port() {  # port pid timeout_s
@@ -243,7 +254,7 @@ fdiv() { awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN { if (b == 0) print "n/a"
 
 # ------------------------------------------------------------------- results
 # Metrics registry: key -> column header; "h" = higher is better, "l" = lower.
-declare -A METRIC_HDR=() METRIC_DIR=() SCEN_METRICS=() R=() NOTE=()
+declare -A METRIC_HDR=() METRIC_DIR=() SCEN_METRICS=() SCEN_CPU_SENSITIVE=() R=() NOTE=()
 METRIC_ORDER=()
 register_metric() { METRIC_HDR[$1]=$2; METRIC_DIR[$1]=$3; METRIC_ORDER+=("$1"); }
 declare -A RALL=() RES_CUR=()
@@ -451,6 +462,7 @@ proxy_alive_or_note() {  # proxy
 # A scenario is a function scenario_NAME PROXY that runs against an already
 # started proxy (PROXY_PID), calls set_result PROXY METRIC VALUE for the
 # metrics it listed in SCEN_METRICS[NAME], and add_note PROXY TEXT on trouble.
+# SCEN_CPU_SENSITIVE[NAME]=0 exempts it from the noise retry (default 1).
 
 register_metric ws_rate "WS echo msg/s" h
 register_metric ws_p99 "WS p99 ms" l
@@ -553,6 +565,7 @@ run_wrk() {
 register_metric idle_pss "Idle tunnel KiB (PSS)" l
 register_metric idle_rss "Idle tunnel KiB (RSS)" l
 SCEN_METRICS[idle]="idle_pss idle_rss"
+SCEN_CPU_SENSITIVE[idle]=0  # memory only: CPU interference does not matter
 scenario_idle() {
     local proxy=$1 pids m0 m1 m2
     sleep 0.5
@@ -604,11 +617,17 @@ scenario_idle() {
     proxy_alive_or_note "$proxy"
 }
 
+# foreign_pct CORE_BUSY_TICKS OUR_TICKS ELAPSED_NS -> % of the core used by others
+foreign_pct() {
+    awk -v b="$1" -v p="$2" -v ns="$3" -v hz="$CLK_TCK" \
+        'BEGIN { f = (b - p) / (ns / 1e9 * hz) * 100; if (f < 0) f = 0; printf "%.0f", f }'
+}
+
 # run_one PROXY SCENARIO REP: fresh proxy, one scenario, interference check.
 # An attempt during which other processes took >= NOISE_LIMIT % of the proxy
 # core is discarded and retried (at most NOISY_RETRIES times).
 run_one() {
-    local proxy=$1 scen=$2 rep=$3 attempt ppids b0 p0 t0 b1 p1 t1 foreign tag=""
+    local proxy=$1 scen=$2 rep=$3 attempt ppids b0 p0 t0 b1 p1 t1 l0 l1 lb0 lb1 foreign foreign1 tag=""
     ((REPEAT > 1)) && tag=" (run $rep/$REPEAT)"
     for ((attempt = 0; attempt <= NOISY_RETRIES; attempt++)); do
         CUR_SCEN=$scen
@@ -623,22 +642,27 @@ run_one() {
         fi
         # interference: CPU time on the proxy core not used by the proxy
         read -ra ppids <<<"$(proc_tree "$PROXY_PID")"
-        b0=$(core_busy "$PROXY_CPU"); p0=$(cpu_ticks "${ppids[@]}"); t0=$(date +%s%N)
+        # and on the load core: its busy time minus backends + driver + children
+        b0=$(core_busy "$PROXY_CPU"); p0=$(cpu_ticks "${ppids[@]}")
+        lb0=$(core_busy "$LOAD_CPU"); l0=$(load_side_ticks); t0=$(date +%s%N)
         "scenario_$scen" "$proxy"
-        b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}"); t1=$(date +%s%N)
+        b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}")
+        lb1=$(core_busy "$LOAD_CPU"); l1=$(load_side_ticks); t1=$(date +%s%N)
         stop_proxy
-        foreign=$(awk -v b=$((b1 - b0)) -v p=$((p1 - p0)) -v ns=$((t1 - t0)) -v hz="$CLK_TCK" \
-            'BEGIN { f = (b - p) / (ns / 1e9 * hz) * 100; if (f < 0) f = 0; printf "%.0f", f }')
-        if ((foreign >= NOISE_LIMIT && attempt < NOISY_RETRIES)); then
-            log "WARNING: other processes used $foreign% of cpu$PROXY_CPU during $proxy $scen: discarding, retrying"
-            DETAILS+=("$proxy $scen$tag: attempt discarded, other processes used $foreign% of the proxy core")
+        foreign=$(foreign_pct $((b1 - b0)) $((p1 - p0)) $((t1 - t0)))
+        foreign1=$(foreign_pct $((lb1 - lb0)) $((l1 - l0)) $((t1 - t0)))
+        ((PROXY_CPU == LOAD_CPU)) && foreign1=0
+        local sensitive=${SCEN_CPU_SENSITIVE[$scen]:-1} noise="other processes used $foreign% of the proxy core (cpu$PROXY_CPU) and $foreign1% of the load core (cpu$LOAD_CPU)"
+        if ((sensitive && (foreign >= NOISE_LIMIT || foreign1 >= NOISE_LIMIT) && attempt < NOISY_RETRIES)); then
+            log "WARNING: $proxy $scen: $noise: discarding, retrying"
+            DETAILS+=("$proxy $scen$tag: attempt discarded, $noise")
             sleep 2
             continue
         fi
-        DETAILS+=("$proxy $scen$tag: other processes used $foreign% of the proxy core (cpu$PROXY_CPU) during the scenario")
-        if ((foreign >= 5)); then
-            add_note "$proxy" "$scen$tag: other processes used $foreign% of the proxy core (noisy)"
-            log "WARNING: other processes used $foreign% of cpu$PROXY_CPU during $proxy $scen"
+        DETAILS+=("$proxy $scen$tag: $noise")
+        if ((sensitive && (foreign >= 5 || foreign1 >= 5))); then
+            add_note "$proxy" "$scen$tag: $noise (noisy)"
+            log "WARNING: $proxy $scen: $noise"
         fi
         local k
         for k in "${!RES_CUR[@]}"; do RALL[$k]+="${RES_CUR[$k]} "; done
@@ -754,6 +778,7 @@ main() {
     local life=$((600 + 4 * DURATION * 6))
     spawn ws_echo_backend "$LOAD_CPU" "$BUILD_DIR/ws_echo_backend" -p "$WS_PORT" -T "$life" -c $((IDLE_CONNS + CONNS + 100))
     local ws_be=$SPAWNED
+    WS_BE_PID=$SPAWNED
     local hports=$HTTP_PORT
     [[ " $SCENARIOS " == *" http4 "* ]] && hports=$HTTP4_PORTS
     spawn http_backend "$LOAD_CPU" "$BUILD_DIR/http_backend" -p "$hports" -b "$HTTP_BODY" -T "$life"
@@ -910,6 +935,7 @@ main() {
 RATIO_ROWS=()
 skipped=()
 HTTP_BE_PID=""
+WS_BE_PID=""
 CUR_SCEN=""
 NCPU=2
 main "$@"

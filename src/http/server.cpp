@@ -81,6 +81,7 @@ void Listener::on_io(int, uint32_t) {
             return;
         }
         const ServerGroup* g = w_.group_for(addr_);
+        if (g && addr_.is_wildcard()) g = w_.group_for_local(fd, g);
         auto& gen = w_.current();
         if (!g || !gen) { ::close(fd); continue; }
         if (w_.connections() >= size_t(gen->cfg->worker_connections)) {
@@ -124,25 +125,58 @@ bool Worker::bind_socket(const conf::Listen& l, int& fd, std::string& err) {
     return true;
 }
 
+// Like nginx, a specific address on a port that also has a wildcard listen is
+// served by the wildcard socket; the server block is chosen by local address.
+static bool covered_by_wildcard(const std::vector<ServerGroup>& groups, const ServerGroup& g) {
+    if (g.addr.is_wildcard() || g.addr.family() == AF_UNIX) return false;
+    for (auto& o : groups)
+        if (o.addr.is_wildcard() && o.addr.family() == g.addr.family() && o.addr.port() == g.addr.port()) return true;
+    return false;
+}
+
 bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
+    // Bind what is new first; nothing changes unless every socket is ready.
+    std::vector<std::unique_ptr<Listener>> fresh;
+    for (auto& g : gen->groups) {
+        if (covered_by_wildcard(gen->groups, g)) continue;
+        bool have = false;
+        for (auto& old : listeners_) have |= old->addr().text == g.addr.text;
+        if (have) continue;
+        int fd;
+        if (!bind_socket(*g.listen, fd, err)) return false;  // `fresh` closes what it bound
+        fresh.push_back(std::make_unique<Listener>(*this, fd, g.addr));
+    }
     std::vector<std::unique_ptr<Listener>> next;
     for (auto& g : gen->groups) {
-        std::unique_ptr<Listener> l;
-        for (auto& old : listeners_)
-            if (old && old->addr().text == g.addr.text) l = std::move(old);
-        if (!l) {
-            int fd;
-            if (!bind_socket(*g.listen, fd, err)) return false;
-            l = std::make_unique<Listener>(*this, fd, g.addr);
-            loop_.add_level_read(l->io());
-        }
-        next.push_back(std::move(l));
+        if (covered_by_wildcard(gen->groups, g)) continue;
+        for (auto* pool : {&listeners_, &fresh})
+            for (auto& l : *pool)
+                if (l && l->addr().text == g.addr.text) next.push_back(std::move(l));
     }
+    for (auto& l : next)
+        if (!l->io().registered) loop_.add_level_read(l->io());
     for (auto& old : listeners_)
         if (old) loop_.remove(old->io());
     listeners_ = std::move(next);
     gen_ = std::move(gen);
     return true;
+}
+
+const ServerGroup* Worker::group_for_local(int fd, const ServerGroup* wildcard) const {
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return wildcard;
+    for (auto& g : gen_->groups) {
+        if (g.addr.is_wildcard() || g.addr.family() != local.ss_family || g.addr.port() != wildcard->addr.port()) continue;
+        if (local.ss_family == AF_INET &&
+            reinterpret_cast<const sockaddr_in*>(&g.addr.ss)->sin_addr.s_addr == reinterpret_cast<sockaddr_in*>(&local)->sin_addr.s_addr)
+            return &g;
+        if (local.ss_family == AF_INET6 &&
+            std::memcmp(&reinterpret_cast<const sockaddr_in6*>(&g.addr.ss)->sin6_addr,
+                        &reinterpret_cast<sockaddr_in6*>(&local)->sin6_addr, sizeof(in6_addr)) == 0)
+            return &g;
+    }
+    return wildcard;
 }
 
 const ServerGroup* Worker::group_for(const conf::SockAddr& a) const {

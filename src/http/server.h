@@ -59,6 +59,8 @@ public:
     // Makes `gen` current without binding anything (fuzzers, tests over socketpairs).
     void adopt(std::shared_ptr<Generation> gen) { gen_ = std::move(gen); }
     const ServerGroup* group_for(const conf::SockAddr& a) const;
+    // For a connection accepted on a wildcard socket: the group of its local address, if any.
+    const ServerGroup* group_for_local(int fd, const ServerGroup* wildcard) const;
 
     uint64_t next_conn_number() { return ++conn_seq_; }
     size_t connections() const { return conns_; }

@@ -81,7 +81,7 @@ struct LocConf {
     std::optional<std::vector<HeaderEntry>> proxy_set_header;
     std::optional<bool> proxy_pass_request_headers, proxy_pass_request_body, proxy_buffering,
         proxy_request_buffering, tcp_nodelay, server_tokens, proxy_intercept_errors, absolute_redirect,
-        port_in_redirect, merge_slashes, log_not_found;
+        port_in_redirect, merge_slashes, log_not_found, ignore_invalid_headers, underscores_in_headers;
     std::optional<std::vector<std::string>> proxy_hide_header, proxy_pass_header;
     std::optional<size_t> proxy_buffer_size, client_max_body_size, client_body_buffer_size,
         client_header_buffer_size;

@@ -77,6 +77,30 @@ void Ctx::prescan_http(const std::vector<Directive>& list) {
     }
 }
 
+// nginx directives with behaviour switchyard does not have yet: refused with a
+// clear message rather than "unknown", and never silently ignored.
+static bool is_not_yet(std::string_view n) {
+    static constexpr std::string_view prefixes[] = {
+        "ssl_", "proxy_ssl_", "proxy_cache_", "gzip_", "http2_", "http3_", "quic_", "grpc_", "fastcgi_", "uwsgi_",
+        "scgi_", "memcached_", "limit_req_", "limit_conn_", "auth_", "sub_filter", "ssi", "autoindex", "image_filter",
+        "xslt_", "perl", "js_", "mp4", "flv", "hls", "slice", "secure_link", "geoip_", "userid", "dav_", "mirror",
+        "upstream_", "health_check", "proxy_store", "proxy_next_upstream", "split_clients", "geo", "realip",
+        "real_ip_", "lua", "content_by_lua", "access_by_lua", "more_set_headers", "more_clear_headers", "aio",
+        "directio", "open_file_cache", "output_buffers", "postpone_output", "limit_rate", "expires", "etag",
+        "if_modified_since", "satisfy", "add_trailer", "proxy_socket_keepalive", "proxy_bind", "proxy_method",
+        "proxy_set_body", "proxy_cookie_", "proxy_ignore_", "proxy_limit_rate", "proxy_force_ranges",
+        "proxy_max_temp_file_size", "proxy_temp_file_write_size", "proxy_headers_hash_", "chunked_transfer_encoding",
+        "lingering_", "keepalive_disable", "server_name_in_redirect", "recursive_error_pages", "error_log_format",
+        "worker_shutdown_timeout", "worker_cpu_affinity", "worker_priority", "thread_pool", "load_module", "env",
+        "lock_file", "master_process", "timer_resolution", "working_directory", "debug_connection", "mail",
+        "sendfile_max_chunk", "send_lowat", "subrequest_output_buffer_size", "msie_", "log_subrequest",
+        "open_log_file_cache", "disable_symlinks", "resolver_timeout", "variables_hash", "stream", "google_perftools",
+    };
+    for (auto p : prefixes)
+        if (n.substr(0, p.size()) == p) return true;
+    return false;
+}
+
 static bool arity_ok(uint32_t arity, size_t n) {
     if (n <= 7 && (arity & (1u << n))) return true;
     if ((arity & kMore1) && n >= 1) return true;
@@ -99,6 +123,7 @@ bool Ctx::walk(const std::vector<Directive>& list, uint32_t ctx) {
             err_where = d.where;
             return false;
         };
+        if (!known && is_not_yet(d.name)) return fail("\"" + d.name + "\" directive is not supported yet by switchyard");
         if (!known) return fail("unknown directive \"" + d.name + "\"");
         if (!found) return fail("\"" + d.name + "\" directive is not allowed here");
         if ((found->shape & kBlock) && !d.has_block) return fail("directive \"" + d.name + "\" has no opening \"{\"");
@@ -145,6 +170,8 @@ void LocConf::merge_from(const LocConf& p) {
     fill(port_in_redirect, p.port_in_redirect);
     fill(merge_slashes, p.merge_slashes);
     fill(log_not_found, p.log_not_found);
+    fill(ignore_invalid_headers, p.ignore_invalid_headers);
+    fill(underscores_in_headers, p.underscores_in_headers);
     fill(proxy_hide_header, p.proxy_hide_header);
     fill(proxy_pass_header, p.proxy_pass_header);
     fill(proxy_buffer_size, p.proxy_buffer_size);
@@ -186,6 +213,8 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(port_in_redirect, true);
     def(merge_slashes, true);
     def(log_not_found, true);
+    def(ignore_invalid_headers, true);
+    def(underscores_in_headers, false);
     if (!proxy_hide_header) proxy_hide_header.emplace();
     if (!proxy_pass_header) proxy_pass_header.emplace();
     long page = sysconf(_SC_PAGESIZE);

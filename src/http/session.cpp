@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -339,7 +340,23 @@ void Session::begin_request() {
     size_t line_end = r.raw.find_first_of("\r\n");
     r.head.request_line = std::string_view(base, line_end == std::string::npos ? r.raw.size() : line_end);
     r.head.version = parser_.version();
-    for (auto& h : parser_.headers()) r.head.headers.push_back({view(h.name), view(h.value)});
+    // nginx's ignore_invalid_headers: names with anything but letters, digits
+    // and '-' ('_' with underscores_in_headers) are dropped with an info line.
+    const conf::LocConf& dlc = group_->default_server->conf;
+    for (auto& h : parser_.headers()) {
+        std::string_view name = view(h.name);
+        if (*dlc.ignore_invalid_headers) {
+            bool valid = !name.empty();
+            for (char c : name)
+                valid &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '_' && *dlc.underscores_in_headers);
+            if (!valid) {
+                SY_LOG(Level::Info, info_.number, "client sent invalid header line: \"{}\" while reading client request headers, client: {}",
+                       name, info_.remote_addr);
+                continue;
+            }
+        }
+        r.head.headers.push_back({name, view(h.value)});
+    }
     r.head.chunked = parser_.chunked();
     r.head.content_length = parser_.has_length() ? int64_t(parser_.content_length()) : -1;
     r.head.keep_alive = parser_.keep_alive();

@@ -443,19 +443,21 @@ stop_proxy() {
     [[ -z $PROXY_PID ]] && return 0
     local pids
     read -ra pids <<<"$(proc_tree "$PROXY_PID")"
-    if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-        log "WARNING: proxy pid $PROXY_PID had already exited"
-    fi
     stop_pids "${pids[@]}" "$PROXY_PID"
     PROXY_PID=""
 }
 
+# After a scenario: if the proxy died, say how (exit status or signal).
 proxy_alive_or_note() {  # proxy
-    if ! kill -0 "$PROXY_PID" 2>/dev/null; then
-        add_note "$1" "$CUR_SCEN: proxy process died"
-        return 1
-    fi
-    return 0
+    kill -0 "$PROXY_PID" 2>/dev/null && return 0
+    local st=0 how
+    wait "$PROXY_PID" 2>/dev/null || st=$?
+    how="exited with status $st"
+    ((st > 128)) && how="was killed by SIG$(kill -l $((st - 128)))"
+    add_note "$1" "$CUR_SCEN: the proxy $how"
+    log "ERROR: $1 $how during $CUR_SCEN"
+    FAILED_ANY=1
+    return 1
 }
 
 # ---------------------------------------------------------------- scenarios
@@ -488,7 +490,6 @@ scenario_ws_echo() {
     local cpu
     cpu=$(kv "$line" cpu_us_per_msg) && set_result "$proxy" ws_cpu "$(fmt "$cpu" 2)"
     DETAILS+=("$proxy ws_echo: $line")
-    proxy_alive_or_note "$proxy"
 }
 
 register_metric http_rate "HTTP req/s" h
@@ -559,7 +560,6 @@ run_wrk() {
     set_result "$proxy" "${m}_cpu" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
     DETAILS+=("$proxy $m: $(grep -E 'Latency|99%|requests in|Requests/sec|Socket|Non-2xx' "$out" | tr -s ' \n' ' ') proxy_cpu_ticks=$((c1 - c0)) upstream_conns_opened=$(( ${a1:-0} - ${a0:-0} ))")
     log "$proxy $m: $rps req/s, p99 ${p99:-?} ms, proxy cpu $(( (c1 - c0) * 1000 / CLK_TCK )) ms for $reqs requests, $(( ${a1:-0} - ${a0:-0} )) upstream connections opened"
-    proxy_alive_or_note "$proxy"
 }
 
 register_metric idle_pss "Idle tunnel KiB (PSS)" l
@@ -614,7 +614,6 @@ scenario_idle() {
         DETAILS+=("$proxy idle: $n tunnels; PSS KiB before=$p0 with_tunnels=$p1 after_close=$p2; RSS KiB before=$r0 with_tunnels=$r1 after_close=$r2")
         log "$proxy idle: $n tunnels, PSS $p0 -> $p1 KiB (after close $p2), RSS $r0 -> $r1 KiB"
     fi
-    proxy_alive_or_note "$proxy"
 }
 
 # foreign_pct CORE_BUSY_TICKS OUR_TICKS ELAPSED_NS -> % of the core used by others
@@ -648,19 +647,21 @@ run_one() {
         "scenario_$scen" "$proxy"
         b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}")
         lb1=$(core_busy "$LOAD_CPU"); l1=$(load_side_ticks); t1=$(date +%s%N)
+        local died=0
+        proxy_alive_or_note "$proxy" || died=1
         stop_proxy
         foreign=$(foreign_pct $((b1 - b0)) $((p1 - p0)) $((t1 - t0)))
         foreign1=$(foreign_pct $((lb1 - lb0)) $((l1 - l0)) $((t1 - t0)))
         ((PROXY_CPU == LOAD_CPU)) && foreign1=0
         local sensitive=${SCEN_CPU_SENSITIVE[$scen]:-1} noise="other processes used $foreign% of the proxy core (cpu$PROXY_CPU) and $foreign1% of the load core (cpu$LOAD_CPU)"
-        if ((sensitive && (foreign >= NOISE_LIMIT || foreign1 >= NOISE_LIMIT) && attempt < NOISY_RETRIES)); then
+        if ((!died && sensitive && (foreign >= NOISE_LIMIT || foreign1 >= NOISE_LIMIT) && attempt < NOISY_RETRIES)); then
             log "WARNING: $proxy $scen: $noise: discarding, retrying"
             DETAILS+=("$proxy $scen$tag: attempt discarded, $noise")
             sleep 2
             continue
         fi
         DETAILS+=("$proxy $scen$tag: $noise")
-        if ((sensitive && (foreign >= 5 || foreign1 >= 5))); then
+        if ((!died && sensitive && (foreign >= 5 || foreign1 >= 5))); then
             add_note "$proxy" "$scen$tag: $noise (noisy)"
             log "WARNING: $proxy $scen: $noise"
         fi
@@ -929,6 +930,10 @@ main() {
     sed '/^<details>/,$d' "$md"
     log "written to $RESULTS"
     [[ ${#ran[@]} -gt 0 ]] || die "no proxy was run"
+    if ((FAILED_ANY)); then
+        log "some scenarios failed (see Notes above); exit status 1"
+        return 1
+    fi
     return 0
 }
 
@@ -939,3 +944,4 @@ WS_BE_PID=""
 CUR_SCEN=""
 NCPU=2
 main "$@"
+exit $?

@@ -241,6 +241,7 @@ public:
             case SIGUSR1:
                 SY_LOG(sy::Level::Notice, 0, "reopening logs");
                 sy::errlog().reopen();
+                if (w_.current()) w_.current()->reopen_logs();
                 break;
             }
         }

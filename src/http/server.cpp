@@ -54,6 +54,18 @@ bool Generation::open_logs(std::string& err) {
     return true;
 }
 
+void Generation::reopen_logs() {
+    for (auto& [path, fd] : access_fds) {
+        int nfd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (nfd < 0) {
+            SY_LOG(Level::Alert, 0, "open() \"{}\" failed ({}: {})", path, errno, strerror(errno));
+            continue;
+        }
+        ::dup2(nfd, fd);  // same descriptor number: writers need not know
+        ::close(nfd);
+    }
+}
+
 int Generation::log_fd(const std::string& path) const {
     auto it = access_fds.find(path);
     return it == access_fds.end() ? -1 : it->second;

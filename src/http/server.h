@@ -24,6 +24,7 @@ struct Generation {
     ~Generation();
     bool open_logs(std::string& err);
     int log_fd(const std::string& path) const;
+    void reopen_logs();   // -s reopen: the same fds now write to freshly opened files
 };
 
 class Worker;

@@ -2,7 +2,7 @@
 # bench/run.sh - side-by-side benchmark of switchyard, nginx and HAProxy on one
 # machine (loopback only). See bench/README.md.
 #
-#   bench/run.sh                                  # everything, ~2-3 minutes
+#   bench/run.sh                                  # everything, ~1.5 minutes
 #   PROXIES="nginx haproxy" bench/run.sh          # without switchyard
 #   SCENARIOS="ws_echo" DURATION=5 bench/run.sh   # one scenario, shorter
 #
@@ -19,7 +19,7 @@
 #   RESULTS [bench/results/latest.md]  KEEP_WORK [0] keep logs/configs on success
 #   RATIOS [switchyard/nginx switchyard/haproxy]
 #   REPEAT [1] runs of each scenario (median reported)
-#   NOISE_LIMIT [10] % of the proxy core used by other processes above which
+#   NOISE_LIMIT [10] % of the proxy or load core used by other processes above which
 #   an attempt is discarded and retried, at most NOISY_RETRIES [1] times
 set -uo pipefail
 

@@ -168,10 +168,15 @@ bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
     for (auto& l : next)
         if (!l->io().registered) loop_.add_level_read(l->io());
     for (auto& old : listeners_)
-        if (old) loop_.remove(old->io());
+        if (old) retire(std::move(old));
     listeners_ = std::move(next);
     gen_ = std::move(gen);
     return true;
+}
+
+void Worker::retire(std::unique_ptr<Listener> l) {
+    loop_.remove(l->io());
+    loop_.defer_delete(l.release());
 }
 
 const ServerGroup* Worker::group_for_local(int fd, const ServerGroup* wildcard) const {
@@ -199,7 +204,7 @@ const ServerGroup* Worker::group_for(const conf::SockAddr& a) const {
 }
 
 void Worker::stop_accepting() {
-    for (auto& l : listeners_) loop_.remove(l->io());
+    for (auto& l : listeners_) retire(std::move(l));
     listeners_.clear();
 }
 

@@ -29,7 +29,7 @@ struct Generation {
 
 class Worker;
 
-class Listener : public IoHandler {
+class Listener : public IoHandler, public Deletable {
 public:
     Listener(Worker& w, int fd, conf::SockAddr addr) : w_(w), addr_(std::move(addr)) { io_.fd = fd; io_.owner = this; }
     ~Listener() override;
@@ -74,6 +74,7 @@ private:
     upstream::KeepalivePool pool_;
     std::shared_ptr<Generation> gen_;
     std::vector<std::unique_ptr<Listener>> listeners_;
+    void retire(std::unique_ptr<Listener> l);   // closed after the current epoll batch
     uint64_t conn_seq_ = 0;
     size_t conns_ = 0;
 };

@@ -9,7 +9,10 @@ namespace sy::upstream {
 
 KeepalivePool::~KeepalivePool() {
     for (auto& [k, q] : idle_)
-        for (auto& i : q) close(*i);
+        for (auto* i : q) {
+            close(*i);
+            delete i;  // the loop is going away with the pool: no events can follow
+        }
 }
 
 void KeepalivePool::close(Idle& i) {
@@ -26,20 +29,18 @@ KeepalivePool::Conn KeepalivePool::take(const std::string& key) {
     if (it == idle_.end()) return {};
     auto& q = it->second;
     while (!q.empty()) {
-        std::unique_ptr<Idle> i = std::move(q.back());
+        Idle* i = q.back();
         q.pop_back();
         --count_;
         loop_.disarm(i->timer);
         loop_.remove(i->io);
-        char c;
-        ssize_t n = ::recv(i->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            Conn out{i->io.fd, i->requests};
-            i->io.fd = -1;
-            return out;
-        }
-        ::close(i->io.fd);  // closed by the backend, or it sent something unasked
+        int fd = i->io.fd;
         i->io.fd = -1;
+        loop_.defer_delete(i);
+        char c;
+        ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {fd, i->requests};
+        ::close(fd);  // closed by the backend, or it sent something unasked
     }
     return {};
 }
@@ -48,22 +49,24 @@ void KeepalivePool::put(const std::string& key, Conn c, size_t cap, uint64_t idl
     auto& q = idle_[key];
     while (q.size() >= cap && !q.empty()) {
         close(*q.front());
+        loop_.defer_delete(q.front());
         q.pop_front();
         --count_;
     }
-    auto i = std::make_unique<Idle>();
+    auto* i = new Idle();
     i->pool = this;
     i->key = key;
     i->requests = c.requests;
     i->io.fd = c.fd;
-    i->io.owner = i.get();
-    i->timer.owner = i.get();
+    i->io.owner = i;
+    i->timer.owner = i;
     if (!loop_.add(i->io)) {
         ::close(c.fd);
+        delete i;  // never registered: nothing can refer to it
         return;
     }
     loop_.arm(i->timer, idle_timeout_ms);
-    q.push_back(std::move(i));
+    q.push_back(i);
     ++count_;
 }
 
@@ -76,10 +79,9 @@ void KeepalivePool::drop(Idle* i) {
     }
     auto& q = idle_[i->key];
     for (auto it = q.begin(); it != q.end(); ++it)
-        if (it->get() == i) {
-            close(**it);
-            // destroyed after this event returns: the loop still references i->io
-            loop_.post([dead = std::shared_ptr<Idle>(std::move(*it))] {});
+        if (*it == i) {
+            close(*i);
+            loop_.defer_delete(i);
             q.erase(it);
             --count_;
             return;

@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <deque>
-#include <memory>
 #include <string>
 #include <unordered_map>
 
@@ -30,7 +29,9 @@ public:
     size_t idle() const { return count_; }
 
 private:
-    struct Idle : IoHandler, TimerHandler {
+    // Destroyed only through EventLoop::defer_delete: an event for its fd may
+    // still be queued in the current epoll batch.
+    struct Idle : IoHandler, TimerHandler, Deletable {
         KeepalivePool* pool = nullptr;
         std::string key;
         Io io;
@@ -43,7 +44,7 @@ private:
     void close(Idle& i);
 
     EventLoop& loop_;
-    std::unordered_map<std::string, std::deque<std::unique_ptr<Idle>>> idle_;
+    std::unordered_map<std::string, std::deque<Idle*>> idle_;
     size_t count_ = 0;
 };
 

@@ -77,7 +77,7 @@ std::unique_ptr<Loaded> ok(std::string_view text, const std::string& global = ""
 std::string err(std::string_view text, const std::string& global = "") {
     auto l = load_text(text, global);
     EXPECT_FALSE(l->err.empty()) << "expected an error for:\n" << text;
-    EXPECT_EQ(l->cfg, nullptr);
+    EXPECT_TRUE(l->cfg == nullptr);
     std::string e = l->err;
     for (size_t p; (p = e.find(l->conf)) != std::string::npos;) e.replace(p, l->conf.size(), "F");
     return e;

@@ -105,6 +105,7 @@ struct LocConf {
 struct Peer {
     SockAddr addr;
     std::string name;          // as written: "backend1:3000" (resolved form in addr)
+    std::string pool_key;      // keep-alive pool key: "upstream|address"
     int weight = 1;
     int max_fails = 1;
     Msec fail_timeout = 10000;
@@ -219,6 +220,7 @@ struct Http {
     std::vector<std::unique_ptr<Upstream>> upstreams;
     std::vector<std::unique_ptr<LogFormat>> log_formats;
     std::map<std::string, int> map_index;   // variable name -> maps[i]
+    bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
 };
 
 struct ErrorLogConf {

@@ -37,6 +37,8 @@ bool invalid_enum(Ctx& c, const std::string& v) {
 bool compile(Ctx& c, const std::string& text, Template& t) {
     std::string err;
     if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
+    for (auto& seg : t.segs)
+        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
     return true;
 }
 

@@ -59,6 +59,13 @@ void Ctx::prescan_http(const std::vector<Directive>& list) {
                     http->maps.push_back(std::make_unique<MapConf>());
                 }
             }
+            if (d.name == "map" && d.has_block)
+                for (auto& e : d.children)
+                    if (e.name.size() > 1 && e.name[0] == '~') {
+                        std::string err;
+                        bool ci = e.name.size() > 2 && e.name[1] == '*';
+                        if (auto re = Regex::compile(std::string_view(e.name).substr(ci ? 2 : 1), ci, err)) note_named_captures(*re);
+                    }
             if ((d.name == "location" || d.name == "rewrite" || d.name == "server_name") && !d.args.empty()) {
                 for (auto& a : d.args) {
                     std::string err;
@@ -310,7 +317,7 @@ static bool link_upstreams(Ctx& c, std::string& err) {
             p.name = a.text;
             up->peers.push_back(p);
         }
-        pp.upstream = up.get();
+        pp.upstream = up.get();  // pool keys are filled for every upstream below
         h.upstreams.push_back(std::move(up));
     }
     return true;
@@ -379,6 +386,8 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
     for (auto& m : h.maps)
         if (m->var_name.empty()) return std::string("internal error: map without definition");
 
+    for (auto& u : h.upstreams)
+        for (auto& p : u->peers) p.pool_key = u->name + '|' + p.addr.text;
     absolutize_root(h.conf, cfg->prefix);
     h.conf.apply_defaults(cfg->prefix);
     if (!h.conf.access_log || h.conf.access_log->empty()) {

@@ -150,9 +150,9 @@ void EventLoop::run_once(int max_wait_ms) {
     }
     run_timers();
     while (!posted_.empty()) {
-        auto fns = std::move(posted_);
-        posted_.clear();
-        for (auto& f : fns) f();
+        running_posted_.swap(posted_);   // both keep their capacity
+        for (auto& f : running_posted_) f();
+        running_posted_.clear();
     }
     while (!graveyard_.empty()) {
         auto dead = std::move(graveyard_);

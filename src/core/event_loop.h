@@ -92,7 +92,7 @@ private:
     bool running_ = false;
     std::vector<Timer*> heap_;
     std::vector<Deletable*> graveyard_;
-    std::vector<std::function<void()>> posted_;
+    std::vector<std::function<void()>> posted_, running_posted_;
 };
 
 }  // namespace sy

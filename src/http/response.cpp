@@ -101,13 +101,6 @@ void escape_uri(std::string_view s, std::string& out) {
     }
 }
 
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
-
 bool has_token(std::string_view list, std::string_view token) {
     while (!list.empty()) {
         size_t c = list.find(',');

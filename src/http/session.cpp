@@ -90,6 +90,7 @@ void Session::start() {
 void Session::on_io(int, uint32_t events) {
     if (state_ == SessionState::Closed) return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fin_pending_ = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && state_ == SessionState::Handling && !reading_body_) {
         // The client went away while its request is being handled (nginx: 499).
@@ -141,8 +142,9 @@ void Session::on_timer(int tag) {
     case SessionState::ReadHead:
         if (hlen_ > 0 || parser_.in_message()) {
             SY_LOG(Level::Info, info_.number,
-                   "client timed out (110: Connection timed out) while reading client request headers, client: {}, server: {}",
-                   info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
+                   "client timed out (110: Connection timed out) while reading client request {}, client: {}, server: {}",
+                   parser_.headers().empty() ? "line" : "headers", info_.remote_addr,
+                   info_.server_addr + ":" + std::to_string(info_.server_port));
             if (req_) { req_->status = 408; write_access_log(); }
         }
         close();
@@ -188,7 +190,8 @@ bool Session::fill_head() {
         ssize_t n = ::read(io_.fd, hbuf_ + hlen_, hcap_ - hlen_);
         if (n > 0) {
             hlen_ += size_t(n);
-            if (hlen_ < hcap_) readable_ = false;  // a short read drained the socket
+            // a short read drained the socket, unless a FIN waits behind the data
+            if (hlen_ < hcap_ && !fin_pending_) readable_ = false;
             return true;
         }
         if (n == 0) {
@@ -343,6 +346,7 @@ void Session::begin_request() {
     // nginx's ignore_invalid_headers: names with anything but letters, digits
     // and '-' ('_' with underscores_in_headers) are dropped with an info line.
     const conf::LocConf& dlc = group_->default_server->conf;
+    r.head.headers.reserve(parser_.headers().size());
     for (auto& h : parser_.headers()) {
         std::string_view name = view(h.name);
         if (*dlc.ignore_invalid_headers) {
@@ -410,6 +414,7 @@ void Session::begin_request() {
                  info_.requests < *r.server->conf.keepalive_requests;
     body_done_ = !r.head.chunked && r.head.content_length <= 0;
     body_received_ = 0;
+    chunk_too_large_.clear();
     reading_body_ = false;
     body_consumer_ = nullptr;
     sent_continue_ = false;
@@ -666,6 +671,13 @@ void Session::pause_body(bool paused) {
     });
 }
 
+void Session::on_chunk_header(uint64_t size) {
+    const conf::LocConf& lc = *req_->lc;
+    uint64_t max = *lc.client_max_body_size;
+    if (max > 0 && chunk_too_large_.empty() && body_received_ + size > max)
+        chunk_too_large_ = std::to_string(body_received_) + "+" + std::to_string(size);
+}
+
 void Session::on_body_data(std::string_view data) {
     body_received_ += data.size();
     if (body_consumer_) body_consumer_->on_body(data);
@@ -681,8 +693,8 @@ void Session::feed_body() {
             parser_.set_sink(nullptr);
             hparsed_ += consumed;
             if (state_ == SessionState::Closed) return;
-            if (r.lc->client_max_body_size && *r.lc->client_max_body_size > 0 && body_received_ > *r.lc->client_max_body_size) {
-                log_error(Level::Error, "client intended to send too large chunked body: " + std::to_string(body_received_) + " bytes");
+            if (!chunk_too_large_.empty()) {
+                log_error(Level::Error, "client intended to send too large chunked body: " + chunk_too_large_ + " bytes");
                 reading_body_ = false;
                 body_done_ = true;
                 keepalive_ = false;

@@ -111,6 +111,7 @@ private:
 
     // H1Parser::BodySink
     void on_body_data(std::string_view data) override;
+    void on_chunk_header(uint64_t size) override;
 
     Worker& w_;
     std::shared_ptr<Generation> gen_;
@@ -131,13 +132,14 @@ private:
     bool body_paused_ = false, body_done_ = true, reading_body_ = false;
     bool sent_continue_ = false;
     uint64_t body_received_ = 0;
+    std::string chunk_too_large_;     // "received+chunk" once a chunk would pass client_max_body_size
 
     OutQueue out_;
     int file_fd_ = -1;
     off_t file_off_ = 0, file_end_ = 0;
     bool response_done_ = false, head_sent_ = false;
     bool keepalive_ = false;
-    bool readable_ = false, writable_ = true, peer_eof_ = false;
+    bool readable_ = false, writable_ = true, peer_eof_ = false, fin_pending_ = false;
     bool in_drive_ = false;
     int redirects_ = 0;
 };

@@ -10,16 +10,10 @@
 
 #include "build_info.h"
 #include "core/clock.h"
+#include "http/response.h"
 
 namespace sy::http {
 namespace {
-
-bool ieq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
 
 // Same-named request headers are joined like nginx >= 1.23 (";" for Cookie).
 bool header_var(const RequestHead& h, std::string_view lname, std::string& out) {

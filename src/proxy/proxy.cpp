@@ -137,6 +137,7 @@ bool Proxy::resolve_target(std::string& err) {
                 conf::Peer p;
                 p.addr = a;
                 p.name = a.text;
+                p.pool_key = host_port_ + '|' + a.text;
                 dyn_up_.peers.push_back(p);
             }
             up_ = &dyn_up_;
@@ -246,7 +247,7 @@ void Proxy::on_body_end() {
 
 // ---- request head -------------------------------------------------------------
 
-void Proxy::build_request_head() {
+bool Proxy::build_request_head() {
     http::Request& r = s_.req();
     const conf::LocConf& lc = *r.lc;
     http::VarCtx vc = s_.vars();
@@ -273,7 +274,12 @@ void Proxy::build_request_head() {
         if (ieq(e.name, "host")) host_set = true;
         if (ieq(e.name, "connection") && !v.empty() && !ieq(v, "keep-alive")) req_keepalive_ok_ = false;
         if (v.empty()) continue;
-        if (bad_value(v)) continue;  // checked before connecting (see connect_next)
+        if (bad_value(v)) {
+            // A header value carrying CR/LF from a variable would split the request.
+            s_.log_error(Level::Info, "client sent invalid characters that would end up in the \"" + e.name +
+                                          "\" header sent to upstream");
+            return false;
+        }
         h += e.name;
         h += ": ";
         h += v;
@@ -303,8 +309,8 @@ void Proxy::build_request_head() {
         }
     }
     h += "\r\n";
-    out_.append(h);
-    if (!r.upstream.empty()) r.upstream.back().bytes_sent += h.size();
+    head_ = std::move(h);
+    return true;
 }
 
 // ---- connecting -----------------------------------------------------------------
@@ -312,19 +318,10 @@ void Proxy::build_request_head() {
 void Proxy::connect_next() {
     http::Request& r = s_.req();
     const conf::LocConf& lc = *r.lc;
-    // A header value carrying CR/LF from a variable would split the request.
-    {
-        http::VarCtx vc = s_.vars();
-        for (auto& e : *lc.proxy_set_header) {
-            std::string v = http::eval(e.value, vc);
-            if (bad_value(v)) {
-                s_.log_error(Level::Info, "client sent invalid characters that would end up in the \"" + e.name +
-                                              "\" header sent to upstream");
-                state_ = ProxyState::Dead;
-                s_.finalize_error(400);
-                return;
-            }
-        }
+    if (head_.empty() && !build_request_head()) {
+        state_ = ProxyState::Dead;
+        s_.finalize_error(400);
+        return;
     }
     uint64_t now = clock::now_ms();
     int i = upstream::pick_round_robin(*up_, tried_, now);
@@ -339,20 +336,19 @@ void Proxy::connect_next() {
     peer_ = size_t(i);
     tried_.push_back(peer_);
     const conf::Peer& p = up_->peers[peer_];
-    peer_url_ = "http://" + p.addr.text + uri_;
     r.upstream.push_back({p.addr.text});
     try_start_ = clock::now_ms();
 
     out_.clear();
+    out_.append(head_);
+    r.upstream.back().bytes_sent += head_.size();
     rbuf_.release();
     hparsed_ = 0;
     parser_.reset();
-    build_request_head();
-    key_ = up_->name + '|' + p.addr.text;
     reused_ = false;
     conn_requests_ = 0;
     if (up_->keepalive > 0 && !no_reuse_) {
-        upstream::KeepalivePool::Conn c = s_.worker().pool().take(key_);
+        upstream::KeepalivePool::Conn c = s_.worker().pool().take(p.pool_key);
         if (c.fd >= 0) {
             io_.fd = c.fd;
             conn_requests_ = c.requests;
@@ -404,7 +400,7 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
         connect_next();
         return;
     }
-    s_.log_error(lvl, msg, peer_url_);
+    s_.log_error(lvl, msg, peer_name());
     if (!r.upstream.empty()) {
         auto& t = r.upstream.back();
         t.status = status;
@@ -621,8 +617,10 @@ void Proxy::on_head() {
     t.header_ms = clock::now_ms() - try_start_;
     const char* base = rbuf_.data();
     auto view = [&](const http::H1Parser::Span& s) { return std::string_view(base + s.off, s.len); };
+    const bool keep = s_.gen_->cfg->http->keeps_response_headers;
     r.upstream_headers.clear();
-    for (auto& h : parser_.headers()) r.upstream_headers.emplace_back(std::string(view(h.name)), std::string(view(h.value)));
+    if (keep)
+        for (auto& h : parser_.headers()) r.upstream_headers.emplace_back(std::string(view(h.name)), std::string(view(h.value)));
 
     if (status_ >= 100 && status_ < 200 && status_ != 101) {
         // interim response: drop it and parse the real one
@@ -678,7 +676,6 @@ void Proxy::forward_head_to_client() {
     const conf::LocConf& lc = *r.lc;
     const char* base = rbuf_.data();
     auto view = [&](const http::H1Parser::Span& s) { return std::string_view(base + s.off, s.len); };
-    http::VarCtx vc = s_.vars();
     r.status = status_;
     http::HeadBuilder h(status_, view(parser_.status_text()), *lc.server_tokens);
 
@@ -714,6 +711,7 @@ void Proxy::forward_head_to_client() {
                 std::string to = pp_.has_uri ? r.loc->name : "/";
                 if (value.compare(0, from.size(), from) == 0) value = to + value.substr(from.size());
             } else if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Replace) {
+                http::VarCtx vc = s_.vars();
                 for (auto& [a, b] : lc.proxy_redirect->rules) {
                     std::string from = http::eval(a, vc);
                     if (!from.empty() && value.compare(0, from.size(), from) == 0) {
@@ -724,7 +722,7 @@ void Proxy::forward_head_to_client() {
             }
         }
         h.add(n, value);
-        r.sent_headers.emplace_back(std::string(n), std::move(value));
+        if (s_.gen_->cfg->http->keeps_response_headers) r.sent_headers.emplace_back(std::string(n), std::move(value));
     }
     if (framing_ == Framing::Length || (no_body && parser_.has_length() && status_ != 204 && status_ != 304))
         h.add("Content-Length", std::to_string(parser_.content_length()));
@@ -840,7 +838,7 @@ void Proxy::finish() {
         s_.loop().remove(io_);
         const conf::Peer& p = up_->peers[peer_];
         if (p.conns > 0) --p.conns;
-        s_.worker().pool().put(key_, {io_.fd, conn_requests_ + 1}, size_t(up_->keepalive), up_->keepalive_timeout);
+        s_.worker().pool().put(p.pool_key, {io_.fd, conn_requests_ + 1}, size_t(up_->keepalive), up_->keepalive_timeout);
         io_.fd = -1;
     }
     close_upstream();

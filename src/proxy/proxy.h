@@ -33,7 +33,10 @@ public:
     void on_timer(int tag) override;
     void on_client_drained();
     void on_client_abort();
-    std::string peer_name() const { return peer_url_; }
+    // "http://127.0.0.1:3000/x": the upstream field of error-log lines
+    std::string peer_name() const {
+        return up_ && peer_ < up_->peers.size() ? "http://" + up_->peers[peer_].addr.text + uri_ : std::string();
+    }
 
     void on_body(std::string_view data) override;
     void on_body_end() override;
@@ -42,7 +45,7 @@ private:
     enum class Framing { None, Length, ChunkedRaw, ChunkedDecode, Close, CloseChunked };
 
     bool resolve_target(std::string& err);
-    void build_request_head();
+    bool build_request_head();   // false: a header value would carry CR/LF
     void connect_next();
     void on_connected();
     void fail(int status, Level lvl, std::string_view msg, bool retryable);
@@ -67,12 +70,12 @@ private:
     std::string host_port_;           // $proxy_host
     std::vector<size_t> tried_;
     size_t peer_ = 0;
-    std::string peer_url_;            // "http://127.0.0.1:3000/x" for the error log
     uint64_t try_start_ = 0;
 
     std::string body_;                // buffered request body (<= client_max_body_size)
     bool buffering_body_ = false, body_complete_ = false, stream_body_ = false, chunk_body_ = false;
     uint64_t body_len_ = 0;
+    std::string head_;                // the request head, built once (reused on a retry)
     OutQueue out_;                    // bytes for the upstream socket
     bool writable_ = false, readable_ = false, read_paused_ = false;
 
@@ -83,7 +86,6 @@ private:
     uint64_t remaining_ = 0;
     size_t high_water_ = 65536;
     int status_ = 0;
-    std::string key_;                 // keep-alive pool key: upstream + peer address
     bool reused_ = false, no_reuse_ = false;
     uint32_t conn_requests_ = 0;
     bool req_keepalive_ok_ = false, resp_keepalive_ = false, extra_ = false;

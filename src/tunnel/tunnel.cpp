@@ -57,6 +57,7 @@ void Tunnel::on_io(int tag, uint32_t events) {
     if (closed_) return;
     Side& s = tag == kClient ? client_ : upstream_;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.fin_pending = true;  // read on to the EOF
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
     if (s.writable && !s.pending.empty() && !flush(s)) return;
     pump(client_, upstream_);
@@ -109,7 +110,8 @@ void Tunnel::pump(Side& from, Side& to) {
                 arm_write_timer();
                 return;
             }
-            if (size_t(n) < sizeof g_scratch) from.readable = false;  // drained
+            // A short read drained the socket, unless a FIN is waiting behind the data.
+            if (size_t(n) < sizeof g_scratch && !from.fin_pending) from.readable = false;
             continue;
         }
         if (n == 0) {

@@ -48,6 +48,7 @@ private:
         Io io;
         OutQueue pending;     // bytes waiting to be written to this side
         bool readable = false, writable = true;
+        bool fin_pending = false;  // epoll reported RDHUP: keep reading until EOF
         bool eof = false;     // this side sent FIN
         bool shut = false;    // we sent FIN to this side
         uint64_t received = 0;

@@ -610,7 +610,7 @@ TEST_F(VariablesMap, MapViaGetVarAndTemplate) {
 // regex and never registers the key's named groups). nginx documents "A
 // regular expression can contain named and positional captures that can
 // later be used in other directives along with the resulting variable".
-TEST(VariablesMapNamed, DISABLED_NamedCapturesInMapRegex) {
+TEST(Variables, DISABLED_NamedCapturesInMapRegex) {
     std::shared_ptr<conf::Config> cfg;
     try {
         cfg = load_http("map $uri $m_named {\n  ~^/img/(?<file>[a-z]+)\\.png$ img-$file;\n  default none;\n}\n");

@@ -71,8 +71,8 @@ void Buf::compact() {
 void OutQueue::append(std::string_view s) {
     bytes_ += s.size();
     while (!s.empty()) {
-        if (q_.empty() || q_.back().room() == 0) q_.push_back(Buf::take());
-        size_t n = q_.back().append(s);
+        if (no_chunks() || back().room() == 0) q_.push_back(Buf::take());
+        size_t n = back().append(s);
         s.remove_prefix(n);
     }
 }
@@ -81,8 +81,8 @@ void OutQueue::push(Buf&& b) {
     if (b.empty()) return;
     bytes_ += b.size();
     // Small tails are merged so many tiny frames don't pin many chunks.
-    if (!q_.empty() && q_.back().room() >= b.size() && b.size() < 1024) {
-        q_.back().append(b.view());
+    if (!no_chunks() && back().room() >= b.size() && b.size() < 1024) {
+        back().append(b.view());
         b.release();
         return;
     }
@@ -90,21 +90,20 @@ void OutQueue::push(Buf&& b) {
 }
 
 void OutQueue::splice(OutQueue&& o) {
-    for (auto& b : o.q_) push(std::move(b));
-    o.q_.clear();
-    o.bytes_ = 0;
+    for (size_t i = o.head_; i < o.q_.size(); ++i) push(std::move(o.q_[i]));
+    o.clear();
 }
 
 ssize_t OutQueue::write_to(int fd) {
     size_t total = 0;
-    while (!q_.empty()) {
+    while (!no_chunks()) {
         iovec iov[16];
         int n = 0;
         size_t want = 0;
-        for (auto it = q_.begin(); it != q_.end() && n < 16; ++it, ++n) {
-            iov[n].iov_base = it->data();
-            iov[n].iov_len = it->size();
-            want += it->size();
+        for (size_t i = head_; i < q_.size() && n < 16; ++i, ++n) {
+            iov[n].iov_base = q_[i].data();
+            iov[n].iov_len = q_[i].size();
+            want += q_[i].size();
         }
         ssize_t w = ::writev(fd, iov, n);
         if (w < 0) {
@@ -115,11 +114,21 @@ ssize_t OutQueue::write_to(int fd) {
         bytes_ -= size_t(w);
         size_t left = size_t(w);
         while (left > 0) {
-            Buf& f = q_.front();
-            if (f.size() <= left) { left -= f.size(); q_.pop_front(); }
-            else { f.consume(left); left = 0; }
+            Buf& f = q_[head_];
+            if (f.size() <= left) {
+                left -= f.size();
+                f.release();
+                ++head_;
+            } else {
+                f.consume(left);
+                left = 0;
+            }
         }
         if (size_t(w) < want) break;  // kernel buffer full
+    }
+    if (no_chunks()) {
+        q_.clear();
+        head_ = 0;
     }
     return ssize_t(total);
 }

@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <deque>
+#include <vector>
 #include <string_view>
 
 namespace sy {
@@ -76,11 +76,16 @@ public:
     // Writes as much as the socket takes. Returns bytes written, or -1 with
     // errno set on a hard error (EAGAIN is not an error: returns what it wrote).
     ssize_t write_to(int fd);
-    void clear() { q_.clear(); bytes_ = 0; }
+    void clear() { q_.clear(); head_ = 0; bytes_ = 0; }
 
 private:
-    std::deque<Buf> q_;
+    // Chunks [head_, size) hold data; a vector keeps its capacity across
+    // requests on one connection (a deque would allocate per queue).
+    std::vector<Buf> q_;
+    size_t head_ = 0;
     size_t bytes_ = 0;
+    Buf& back() { return q_.back(); }
+    bool no_chunks() const { return head_ == q_.size(); }
 };
 
 }  // namespace sy

@@ -20,6 +20,7 @@ H1Parser::H1Parser(bool request) {
     settings_.on_message_complete = cb_message_complete;
     llhttp_init(&p_, request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
     p_.data = this;
+    headers_.reserve(16);
 }
 
 void H1Parser::reset() {

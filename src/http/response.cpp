@@ -70,8 +70,8 @@ std::string error_page_body(int status, bool tokens) {
                        title, server_header(tokens));
 }
 
-HeadBuilder::HeadBuilder(int status, std::string_view reason, bool tokens) {
-    out.reserve(512);
+HeadBuilder::HeadBuilder(std::string& buf, int status, std::string_view reason, bool tokens) : out(buf) {
+    out.clear();
     out += "HTTP/1.1 ";
     out += std::to_string(status);
     out += ' ';

@@ -16,8 +16,9 @@ std::string error_page_body(int status, bool server_tokens);
 
 // The common head: status line, Server, Date, then caller headers.
 struct HeadBuilder {
-    std::string out;
-    HeadBuilder(int status, std::string_view reason, bool server_tokens);
+    std::string& out;
+    // `buf` is the connection's scratch string: cleared, its capacity reused.
+    HeadBuilder(std::string& buf, int status, std::string_view reason, bool server_tokens);
     void add(std::string_view name, std::string_view value);
     void finish() { out += "\r\n"; }
 };

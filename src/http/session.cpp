@@ -23,6 +23,14 @@ namespace sy::http {
 
 namespace {
 enum TimerTag { kReadTimer = 0, kWriteTimer = 1 };
+
+// Head buffers of the default size are recycled: a keep-alive connection
+// frees its buffer between requests, and malloc/free per request showed up.
+struct HeadBufCache {
+    std::vector<char*> free;
+    ~HeadBufCache() { for (char* p : free) std::free(p); }
+} g_head_cache;
+constexpr size_t kCachedHeadSize = 1024;
 constexpr size_t kBodyReadSize = 16384;
 
 void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
@@ -181,7 +189,13 @@ bool Session::fill_head() {
                 size_t ncap = hcap_ ? hcap_ * 2 : *lc.client_header_buffer_size;
                 if (state_ == SessionState::Handling) ncap = std::max(ncap, kBodyReadSize);
                 if (ncap > limit) ncap = limit;
-                char* nb = static_cast<char*>(std::realloc(hbuf_, ncap));
+                char* nb;
+                if (!hbuf_ && ncap == kCachedHeadSize && !g_head_cache.free.empty()) {
+                    nb = g_head_cache.free.back();
+                    g_head_cache.free.pop_back();
+                } else {
+                    nb = static_cast<char*>(std::realloc(hbuf_, ncap));
+                }
                 if (!nb) return false;
                 hbuf_ = nb;
                 hcap_ = ncap;
@@ -213,7 +227,8 @@ bool Session::fill_head() {
 
 void Session::release_head_buffer() {
     if (hparsed_ == hlen_ && hbuf_) {
-        std::free(hbuf_);
+        if (hcap_ == kCachedHeadSize && g_head_cache.free.size() < 4096) g_head_cache.free.push_back(hbuf_);
+        else std::free(hbuf_);
         hbuf_ = nullptr;
         hcap_ = hlen_ = hparsed_ = 0;
     }
@@ -569,7 +584,7 @@ void Session::send_redirect(int status, const std::string& location) {
 
 void Session::send_simple(int status, std::string_view ctype, std::string_view body, const std::string* location) {
     Request& r = *req_;
-    HeadBuilder h(status, "", *r.lc->server_tokens);
+    HeadBuilder h(head_scratch(), status, "", *r.lc->server_tokens);
     h.add("Content-Type", ctype);
     h.add("Content-Length", std::to_string(body.size()));
     if (location) h.add("Location", *location);

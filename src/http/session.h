@@ -71,6 +71,7 @@ public:
     // Response head for the request. Adds Connection/keep-alive headers.
     void send_head(HeadBuilder& h, bool body_framed);
     bool keepalive_wanted() const { return keepalive_; }
+    std::string& head_scratch() { return head_scratch_; }
     bool head_sent() const { return head_sent_; }
     void set_keepalive(bool v) { keepalive_ = v; }
 
@@ -135,6 +136,7 @@ private:
     std::string chunk_too_large_;     // "received+chunk" once a chunk would pass client_max_body_size
 
     OutQueue out_;
+    std::string head_scratch_;        // response heads are built here (capacity reused)
     int file_fd_ = -1;
     off_t file_off_ = 0, file_end_ = 0;
     bool response_done_ = false, head_sent_ = false;

@@ -150,7 +150,7 @@ void Session::handle_static() {
             if (ieq(hd.name, "range") && !parse_range(hd.value, st.st_size, from, to, ranged)) {
                 ::close(fd);
                 r.status = 416;
-                HeadBuilder h(416, "", *lc.server_tokens);
+                HeadBuilder h(head_scratch(), 416, "", *lc.server_tokens);
                 std::string body = error_page_body(416, *lc.server_tokens);
                 h.add("Content-Type", "text/html");
                 h.add("Content-Length", std::to_string(body.size()));
@@ -165,7 +165,7 @@ void Session::handle_static() {
     }
     r.status = status;
     off_t len = ranged ? to - from + 1 : st.st_size;
-    HeadBuilder h(status, "", *lc.server_tokens);
+    HeadBuilder h(head_scratch(), status, "", *lc.server_tokens);
     h.add("Content-Type", content_type(lc, path));
     h.add("Content-Length", std::to_string(len));
     if (status == 200 || status == 206) {

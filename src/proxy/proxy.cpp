@@ -635,7 +635,7 @@ void Proxy::on_head() {
             return;
         }
         r.status = 101;
-        http::HeadBuilder h(101, view(parser_.status_text()), *r.lc->server_tokens);
+        http::HeadBuilder h(s_.head_scratch(), 101, view(parser_.status_text()), *r.lc->server_tokens);
         for (auto& hd : parser_.headers()) {
             std::string_view n = view(hd.name);
             if (ieq(n, "date") || ieq(n, "server") || ieq(n, "connection") || ieq(n, "keep-alive")) continue;
@@ -677,7 +677,7 @@ void Proxy::forward_head_to_client() {
     const char* base = rbuf_.data();
     auto view = [&](const http::H1Parser::Span& s) { return std::string_view(base + s.off, s.len); };
     r.status = status_;
-    http::HeadBuilder h(status_, view(parser_.status_text()), *lc.server_tokens);
+    http::HeadBuilder h(s_.head_scratch(), status_, view(parser_.status_text()), *lc.server_tokens);
 
     bool no_body = r.head.method == "HEAD" || status_ == 204 || status_ == 304;
     bool client11 = r.head.version >= 11;

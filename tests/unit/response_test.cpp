@@ -98,7 +98,8 @@ TEST(Response, ErrorPagesUseStatusLineTextsOtherwise) {
 }
 
 TEST(Response, HeadBuilder) {
-    HeadBuilder h(200, "", true);
+    std::string buf;
+    HeadBuilder h(buf, 200, "", true);
     h.add("Content-Type", "text/plain");
     h.add("X-A", "b");
     h.finish();
@@ -110,10 +111,12 @@ TEST(Response, HeadBuilder) {
 }
 
 TEST(Response, HeadBuilderCustomReasonAndTokensOff) {
-    HeadBuilder h(299, "Custom Thing", false);
+    std::string buf;
+    HeadBuilder h(buf, 299, "Custom Thing", false);
     h.finish();
     EXPECT_EQ(h.out.rfind("HTTP/1.1 299 Custom Thing\r\nServer: switchyard\r\nDate: ", 0), 0u) << h.out;
-    HeadBuilder k(302, "", true);
+    std::string buf2;
+    HeadBuilder k(buf2, 302, "", true);
     EXPECT_EQ(k.out.rfind("HTTP/1.1 302 Moved Temporarily\r\n", 0), 0u) << k.out;
 }
 

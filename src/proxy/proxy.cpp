@@ -83,7 +83,6 @@ std::string_view to_string(ProxyState s) {
 }
 
 Proxy::Proxy(http::Session& s, const conf::ProxyPass& pp) : s_(s), pp_(pp) {
-    io_.owner = this;
     timer_.owner = this;
 }
 
@@ -91,10 +90,9 @@ Proxy::~Proxy() { close_upstream(); }
 
 void Proxy::close_upstream() {
     s_.loop().disarm(timer_);
-    if (io_.fd >= 0) {
-        s_.loop().remove(io_);
-        ::close(io_.fd);
-        io_.fd = -1;
+    if (c_) {
+        s_.worker().pool().destroy(c_);
+        c_ = nullptr;
         if (up_) {
             const conf::Peer& p = up_->peers[peer_];
             if (p.conns > 0) --p.conns;
@@ -348,16 +346,15 @@ void Proxy::connect_next() {
     reused_ = false;
     conn_requests_ = 0;
     if (up_->keepalive > 0 && !no_reuse_) {
-        upstream::KeepalivePool::Conn c = s_.worker().pool().take(p.pool_key);
-        if (c.fd >= 0) {
-            io_.fd = c.fd;
-            conn_requests_ = c.requests;
+        if (upstream::UpConn* c = s_.worker().pool().take(p.pool_key)) {
+            c_ = c;
+            c_->io.owner = this;
+            conn_requests_ = c->requests;
             reused_ = true;
             ++p.conns;
             state_ = ProxyState::Connecting;
-            writable_ = true;
+            writable_ = true;  // an idle connection's send buffer is empty
             readable_ = false;
-            s_.loop().add(io_);
             on_connected();
             return;
         }
@@ -371,7 +368,9 @@ void Proxy::connect_next() {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    io_.fd = fd;
+    c_ = new upstream::UpConn();
+    c_->io.fd = fd;
+    c_->io.owner = this;
     ++p.conns;
     int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&p.addr.ss), p.addr.len);
     if (rc != 0 && errno != EINPROGRESS) {
@@ -381,7 +380,10 @@ void Proxy::connect_next() {
     }
     state_ = ProxyState::Connecting;
     writable_ = readable_ = false;
-    s_.loop().add(io_);
+    if (!s_.loop().add(c_->io)) {
+        fail(502, Level::Alert, fmt::format("epoll_ctl() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), false);
+        return;
+    }
     s_.loop().arm(timer_, *lc.proxy_connect_timeout);
     timer_.tag = kTimerConnect;
     if (rc == 0) on_connected();
@@ -435,11 +437,11 @@ void Proxy::on_connected() {
 }
 
 void Proxy::write_out() {
-    if (io_.fd < 0) return;
+    if (fd() < 0) return;
     http::Request& r = s_.req();
     if (!out_.empty()) {
         size_t before = out_.bytes();
-        ssize_t n = out_.write_to(io_.fd);
+        ssize_t n = out_.write_to(fd());
         if (n < 0) {
             int e = errno;
             fail(502, Level::Error, fmt::format("writev() failed ({}: {}) while sending request to upstream", e, strerror(e)), true);
@@ -464,23 +466,23 @@ void Proxy::write_out() {
 // ---- events ---------------------------------------------------------------------
 
 void Proxy::on_io(int, uint32_t events) {
-    if (io_.fd < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
+    if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
     if (state_ == ProxyState::Connecting) {
         int err = 0;
         socklen_t len = sizeof err;
-        getsockopt(io_.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        getsockopt(fd(), SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) {
             fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", err, strerror(err)), true);
             return;
         }
         if (!(events & EPOLLOUT)) return;
         on_connected();
-        if (io_.fd < 0 || state_ == ProxyState::Dead) return;
+        if (fd() < 0 || state_ == ProxyState::Dead) return;
     }
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
     if (writable_ && !out_.empty()) write_out();
-    if (io_.fd < 0 || state_ == ProxyState::Dead) return;
+    if (fd() < 0 || state_ == ProxyState::Dead) return;
     if (readable_ && !read_paused_) read_upstream();
 }
 
@@ -505,8 +507,8 @@ void Proxy::on_timer(int tag) {
 void Proxy::on_client_drained() {
     if (!read_paused_ || s_.pending_out() > high_water_ / 2) return;
     read_paused_ = false;
-    if (readable_ && io_.fd >= 0) read_upstream();
-    else if (io_.fd >= 0) {
+    if (readable_ && fd() >= 0) read_upstream();
+    else if (fd() >= 0) {
         timer_.tag = kTimerRead;
         s_.loop().arm(timer_, *s_.req().lc->proxy_read_timeout);
     }
@@ -526,7 +528,7 @@ void Proxy::on_client_abort() {
 void Proxy::read_upstream() {
     http::Request& r = s_.req();
     const conf::LocConf& lc = *r.lc;
-    while (readable_ && !read_paused_ && io_.fd >= 0) {
+    while (readable_ && !read_paused_ && fd() >= 0) {
         if (!rbuf_) rbuf_ = Buf::take();
         if (rbuf_.room() == 0) {
             if (state_ == ProxyState::ReadHead || state_ == ProxyState::Sending) {
@@ -535,7 +537,7 @@ void Proxy::read_upstream() {
             }
             rbuf_.compact();
         }
-        ssize_t n = ::read(io_.fd, rbuf_.tail(), rbuf_.room());
+        ssize_t n = ::read(fd(), rbuf_.tail(), rbuf_.room());
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -649,9 +651,11 @@ void Proxy::on_head() {
         OutQueue extra;
         if (!rbuf_.empty()) extra.push(std::move(rbuf_));
         s_.loop().disarm(timer_);
-        s_.loop().remove(io_);
-        int fd = io_.fd;
-        io_.fd = -1;  // the tunnel owns it now
+        s_.loop().remove(c_->io);
+        int fd = c_->io.fd;
+        c_->io.fd = -1;  // the tunnel owns it now
+        s_.loop().defer_delete(c_);
+        c_ = nullptr;
         state_ = ProxyState::Done;
         upstream::report(*up_, peer_, true, clock::now_ms());
         if (up_->peers[peer_].conns > 0) --up_->peers[peer_].conns;
@@ -832,14 +836,14 @@ void Proxy::finish() {
     state_ = ProxyState::Done;
     bool reuse = up_->keepalive > 0 && req_keepalive_ok_ && resp_keepalive_ && !extra_ && rbuf_.empty() &&
                  framing_ != Framing::Close && framing_ != Framing::CloseChunked && body_complete_ && out_.empty() &&
-                 conn_requests_ + 1 < up_->keepalive_requests && io_.fd >= 0;
+                 conn_requests_ + 1 < up_->keepalive_requests && c_;
     if (reuse) {
         s_.loop().disarm(timer_);
-        s_.loop().remove(io_);
         const conf::Peer& p = up_->peers[peer_];
         if (p.conns > 0) --p.conns;
-        s_.worker().pool().put(p.pool_key, {io_.fd, conn_requests_ + 1}, size_t(up_->keepalive), up_->keepalive_timeout);
-        io_.fd = -1;
+        c_->requests = conn_requests_ + 1;
+        s_.worker().pool().put(p.pool_key, c_, size_t(up_->keepalive), up_->keepalive_timeout);
+        c_ = nullptr;
     }
     close_upstream();
     rbuf_.release();

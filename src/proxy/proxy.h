@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "http/h1_parser.h"
 #include "http/session.h"
+#include "upstream/keepalive_pool.h"
 
 namespace sy::proxy {
 
@@ -62,7 +63,8 @@ private:
     http::Session& s_;
     const conf::ProxyPass& pp_;
     ProxyState state_ = ProxyState::Init;
-    Io io_;
+    upstream::UpConn* c_ = nullptr;   // the upstream connection (fresh or from the pool)
+    int fd() const { return c_ ? c_->io.fd : -1; }
     Timer timer_;
     const conf::Upstream* up_ = nullptr;
     conf::Upstream dyn_up_;           // proxy_pass with variables to an address

@@ -1,91 +1,81 @@
 #include "upstream/keepalive_pool.h"
 
-#include <sys/socket.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 
 namespace sy::upstream {
 
+void UpConn::on_io(int, uint32_t events) {
+    // EPOLLOUT alone says nothing; data or a close from an idle backend ends it
+    if (pool && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) pool->drop(this);
+}
+
+void UpConn::on_timer(int) {
+    if (pool) pool->drop(this);
+}
+
 KeepalivePool::~KeepalivePool() {
     for (auto& [k, q] : idle_)
-        for (auto* i : q) {
-            close(*i);
-            delete i;  // the loop is going away with the pool: no events can follow
+        for (auto* c : q) {
+            loop_.disarm(c->idle);
+            loop_.remove(c->io);
+            ::close(c->io.fd);
+            delete c;  // the loop goes away with the pool: no events can follow
         }
 }
 
-void KeepalivePool::close(Idle& i) {
-    loop_.disarm(i.timer);
-    if (i.io.fd >= 0) {
-        loop_.remove(i.io);
-        ::close(i.io.fd);
-        i.io.fd = -1;
+void KeepalivePool::destroy(UpConn* c) {
+    loop_.disarm(c->idle);
+    if (c->io.fd >= 0) {
+        loop_.remove(c->io);
+        ::close(c->io.fd);
+        c->io.fd = -1;
     }
+    loop_.defer_delete(c);
 }
 
-KeepalivePool::Conn KeepalivePool::take(const std::string& key) {
+UpConn* KeepalivePool::take(const std::string& key) {
     auto it = idle_.find(key);
-    if (it == idle_.end()) return {};
-    auto& q = it->second;
-    while (!q.empty()) {
-        Idle* i = q.back();
-        q.pop_back();
-        --count_;
-        loop_.disarm(i->timer);
-        loop_.remove(i->io);
-        int fd = i->io.fd;
-        i->io.fd = -1;
-        loop_.defer_delete(i);
-        char c;
-        ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return {fd, i->requests};
-        ::close(fd);  // closed by the backend, or it sent something unasked
-    }
-    return {};
+    if (it == idle_.end() || it->second.empty()) return nullptr;
+    UpConn* c = it->second.back();
+    it->second.pop_back();
+    --count_;
+    loop_.disarm(c->idle);
+    c->pool = nullptr;
+    c->list = nullptr;
+    return c;
 }
 
-void KeepalivePool::put(const std::string& key, Conn c, size_t cap, uint64_t idle_timeout_ms) {
+void KeepalivePool::put(const std::string& key, UpConn* c, size_t cap, uint64_t idle_timeout_ms) {
     auto& q = idle_[key];
     while (q.size() >= cap && !q.empty()) {
-        close(*q.front());
-        loop_.defer_delete(q.front());
-        q.pop_front();
+        UpConn* old = q.front();
+        q.erase(q.begin());
         --count_;
+        old->pool = nullptr;
+        destroy(old);
     }
-    auto* i = new Idle();
-    i->pool = this;
-    i->key = key;
-    i->requests = c.requests;
-    i->io.fd = c.fd;
-    i->io.owner = i;
-    i->timer.owner = i;
-    if (!loop_.add(i->io)) {
-        ::close(c.fd);
-        delete i;  // never registered: nothing can refer to it
-        return;
-    }
-    loop_.arm(i->timer, idle_timeout_ms);
-    q.push_back(i);
+    c->io.owner = c;
+    c->pool = this;
+    c->list = &q;
+    loop_.arm(c->idle, idle_timeout_ms);
+    q.push_back(c);
     ++count_;
 }
 
-void KeepalivePool::drop(Idle* i) {
-    // EPOLLOUT fires right after registration: only readability or errors matter
-    if (i->io.fd >= 0) {
-        char c;
-        ssize_t n = ::recv(i->io.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && i->timer.armed()) return;
-    }
-    auto& q = idle_[i->key];
-    for (auto it = q.begin(); it != q.end(); ++it)
-        if (*it == i) {
-            close(*i);
-            loop_.defer_delete(i);
-            q.erase(it);
+void KeepalivePool::drop(UpConn* c) {
+    if (c->list) {
+        auto it = std::find(c->list->begin(), c->list->end(), c);
+        if (it != c->list->end()) {
+            c->list->erase(it);
             --count_;
-            return;
         }
+    }
+    c->pool = nullptr;
+    c->list = nullptr;
+    destroy(c);
 }
 
 }  // namespace sy::upstream

@@ -1,50 +1,60 @@
-// Idle upstream connections kept for reuse by later plain-HTTP requests
-// (`keepalive N` in an upstream block; nginx >= 1.29.7 keeps 32 by default).
-// An idle connection is watched: any byte or close from the backend, or the
-// idle timeout, drops it, so a reused connection is almost always alive.
+// Upstream connections and the pool of idle ones kept for reuse by later
+// plain-HTTP requests (`keepalive N` in an upstream block; nginx >= 1.29.7
+// keeps 32 by default).
+//
+// An UpConn stays registered with epoll for its whole life; handing it
+// between a Proxy and the pool only changes whose handler its Io calls, so
+// reuse costs no system call. While pooled, any byte or close from the
+// backend, or the idle timeout, drops it; a connection the backend closed
+// just before reuse is caught by the proxy, which retries on a fresh one.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/event_loop.h"
 
 namespace sy::upstream {
+
+class KeepalivePool;
+
+// One upstream TCP connection. Destroyed only through EventLoop::defer_delete.
+struct UpConn final : IoHandler, TimerHandler, Deletable {
+    Io io;
+    Timer idle;                    // armed only while pooled
+    uint32_t requests = 0;         // requests served on it so far
+    KeepalivePool* pool = nullptr; // set while pooled
+    std::vector<UpConn*>* list = nullptr;
+
+    UpConn() {
+        idle.owner = this;
+    }
+    void on_io(int tag, uint32_t events) override;   // only while pooled
+    void on_timer(int tag) override;                  // only while pooled
+};
 
 class KeepalivePool {
 public:
     explicit KeepalivePool(EventLoop& loop) : loop_(loop) {}
     ~KeepalivePool();
 
-    struct Conn {
-        int fd = -1;
-        uint32_t requests = 0;    // requests already served on it
-    };
-    // A live idle connection for `key` (most recently used first), or fd -1.
-    Conn take(const std::string& key);
-    // Keeps `c` for reuse under `key`; closes the oldest beyond `cap`.
-    void put(const std::string& key, Conn c, size_t cap, uint64_t idle_timeout_ms);
+    // The most recently pooled connection for `key`, or nullptr. The caller
+    // becomes its owner (sets io.owner).
+    UpConn* take(const std::string& key);
+    // Keeps `c` under `key`; closes the oldest beyond `cap`.
+    void put(const std::string& key, UpConn* c, size_t cap, uint64_t idle_timeout_ms);
+    // Closes and frees a connection nobody will use again.
+    void destroy(UpConn* c);
     size_t idle() const { return count_; }
 
 private:
-    // Destroyed only through EventLoop::defer_delete: an event for its fd may
-    // still be queued in the current epoll batch.
-    struct Idle : IoHandler, TimerHandler, Deletable {
-        KeepalivePool* pool = nullptr;
-        std::string key;
-        Io io;
-        Timer timer;
-        uint32_t requests = 0;
-        void on_io(int, uint32_t) override { pool->drop(this); }
-        void on_timer(int) override { pool->drop(this); }
-    };
-    void drop(Idle* i);
-    void close(Idle& i);
+    friend struct UpConn;
+    void drop(UpConn* c);
 
     EventLoop& loop_;
-    std::unordered_map<std::string, std::deque<Idle*>> idle_;
+    std::unordered_map<std::string, std::vector<UpConn*>> idle_;
     size_t count_ = 0;
 };
 

@@ -784,21 +784,26 @@ void Session::send_head(HeadBuilder& h, bool body_framed) {
     head_sent_ = true;
     r.bytes_sent += h.out.size();
     out_.append(h.out);
-    if (writable_) flush();
+    if (writable_ && !hold_) flush();
+}
+
+void Session::hold_output(bool on) {
+    hold_ = on;
+    if (!on && state_ != SessionState::Closed && writable_ && (!out_.empty() || file_fd_ >= 0)) flush();
 }
 
 void Session::send(std::string_view bytes) {
     if (state_ == SessionState::Closed || bytes.empty()) return;
     req_->bytes_sent += bytes.size();
     out_.append(bytes);
-    if (writable_) flush();
+    if (writable_ && !hold_) flush();
 }
 
 void Session::send(Buf&& b) {
     if (state_ == SessionState::Closed || b.empty()) return;
     req_->bytes_sent += b.size();
     out_.push(std::move(b));
-    if (writable_) flush();
+    if (writable_ && !hold_) flush();
 }
 
 void Session::end_response(bool keepalive_ok) {

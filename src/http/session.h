@@ -59,6 +59,10 @@ public:
     void pause_body(bool paused);
     bool body_done() const { return body_done_; }
 
+    // While held, send()/send_head() only queue; releasing writes it all at
+    // once (the proxy holds output across one upstream read: head + body in
+    // one writev).
+    void hold_output(bool on);
     void send(std::string_view bytes);          // response bytes, copied
     void send(Buf&& b);                         // response bytes, moved
     size_t pending_out() const { return out_.bytes(); }
@@ -143,6 +147,7 @@ private:
     bool keepalive_ = false;
     bool readable_ = false, writable_ = true, peer_eof_ = false, fin_pending_ = false;
     bool in_drive_ = false;
+    bool hold_ = false;
     int redirects_ = 0;
 };
 

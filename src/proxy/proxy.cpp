@@ -525,7 +525,17 @@ void Proxy::on_client_abort() {
 
 // ---- response -------------------------------------------------------------------
 
+namespace {
+// Queues what one upstream read produces and writes it to the client once.
+struct HoldOutput {
+    http::Session& s;
+    explicit HoldOutput(http::Session& sess) : s(sess) { s.hold_output(true); }
+    ~HoldOutput() { s.hold_output(false); }
+};
+}  // namespace
+
 void Proxy::read_upstream() {
+    HoldOutput hold(s_);
     http::Request& r = s_.req();
     const conf::LocConf& lc = *r.lc;
     while (readable_ && !read_paused_ && fd() >= 0) {

@@ -235,7 +235,9 @@ public:
             case SIGQUIT:
                 SY_LOG(sy::Level::Notice, 0, "gracefully shutting down");
                 quitting_ = true;
+                w_.set_draining();
                 w_.stop_accepting();
+                w_.close_connections(true);  // idle keep-alive connections go now
                 break;
             case SIGHUP: reload(); break;
             case SIGUSR1:
@@ -370,6 +372,9 @@ int main(int argc, char** argv) {
         }
     } quit(loop, worker, sigs);
     loop.run();
+    // Whatever is still open is closed and freed before exit.
+    worker.close_connections(false);
+    loop.run_once(0);
     ::unlink(pid_path.c_str());
     SY_LOG(sy::Level::Notice, 0, "exit");
     return 0;

@@ -30,6 +30,7 @@ struct Directive {
     std::vector<Arg> args;
     SrcLoc where;
     bool has_block = false;               // written as `name args { ... }`
+    SrcLoc end;                           // the block's closing "}" (nginx reports some errors there)
     std::vector<Directive> children;      // the block's directives, includes expanded
 };
 

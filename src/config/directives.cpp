@@ -5,6 +5,8 @@
 #include "config/directives.h"
 
 #include <cctype>
+#include <strings.h>
+
 #include <cstring>
 
 #include "config/loader.h"
@@ -69,8 +71,8 @@ bool set_flag(Ctx& c, const Directive& d) {
     auto& f = c.lc->*M;
     if (f) return dup(c, d);
     const std::string& v = d.args[0].value;
-    if (v == "on") f = true;
-    else if (v == "off") f = false;
+    if (strcasecmp(v.c_str(), "on") == 0) f = true;
+    else if (strcasecmp(v.c_str(), "off") == 0) f = false;
     else {
         c.err = "invalid value \"" + v + "\" in \"" + d.name + "\" directive, it must be \"on\" or \"off\"";
         return false;
@@ -109,8 +111,8 @@ bool accept_noop(Ctx&, const Directive&) { return true; }
 bool h_daemon(Ctx& c, const Directive& d) {
     if (c.seen_daemon) return dup(c, d);
     c.seen_daemon = true;
-    if (d.args[0].value == "on") c.cfg.daemon = true;
-    else if (d.args[0].value == "off") c.cfg.daemon = false;
+    if (strcasecmp(d.args[0].value.c_str(), "on") == 0) c.cfg.daemon = true;
+    else if (strcasecmp(d.args[0].value.c_str(), "off") == 0) c.cfg.daemon = false;
     else { c.err = "invalid value \"" + d.args[0].value + "\" in \"daemon\" directive, it must be \"on\" or \"off\""; return false; }
     return true;
 }
@@ -188,6 +190,7 @@ bool h_http(Ctx& c, const Directive& d) {
     if (c.cfg.http) { c.err = "\"http\" directive is duplicate"; return false; }
     c.cfg.http = std::make_unique<Http>();
     c.http = c.cfg.http.get();
+    add_combined_format(*c.http);
     c.prescan_http(d.children);
     c.lc = &c.http->conf;
     return c.walk(d.children, kHttp);
@@ -200,6 +203,7 @@ bool h_server(Ctx& c, const Directive& d) {
     c.http->servers.push_back(std::move(srv));
     Ctx::Saved saved = c.save();
     c.server = s;
+    c.server_named = false;
     c.lc = &s->conf;
     c.loc = nullptr;
     c.tree = &s->locations;
@@ -237,10 +241,10 @@ bool h_listen(Ctx& c, const Directive& d) {
             int n = 0;
             std::string v = p.substr(8);
             for (char ch : v) {
-                if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 1000000) { c.err = "invalid backlog \"" + v + "\""; return false; }
+                if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 1000000) { c.err = "invalid backlog \"" + p + "\""; return false; }
                 n = n * 10 + (ch - '0');
             }
-            if (v.empty() || n == 0) { c.err = "invalid backlog \"" + v + "\""; return false; }
+            if (v.empty() || n == 0) { c.err = "invalid backlog \"" + p + "\""; return false; }
             l.backlog = n;
         } else if (p == "ssl" || p == "http2" || p == "quic" || p == "proxy_protocol") {
             c.err = "the \"" + p + "\" parameter of the \"listen\" directive is not supported yet by switchyard";
@@ -257,7 +261,7 @@ bool h_listen(Ctx& c, const Directive& d) {
         l.addr = a;
         for (auto& o : c.server->listens)
             if (o.addr.text == a.text) {
-                c.err = "duplicate listen " + a.text;
+                c.err = "a duplicate listen " + a.text;
                 return false;
             }
         c.server->listens.push_back(l);
@@ -285,12 +289,19 @@ bool h_server_name(Ctx& c, const Directive& d) {
                 c.server->names.push_back(exact);
                 sn.kind = ServerName::Kind::WildHead;
                 sn.name = n;
+            } else if (n == "*") {
+                c.err = "server name \"*\" is invalid";
+                return false;
             } else if (n.find('*') != std::string::npos) {
                 c.err = "invalid server name or wildcard \"" + n + "\"";
                 return false;
             } else sn.name = n;
         }
-        if (c.server->names.empty() && c.server->first_name.empty()) c.server->first_name = a.value;
+        // $server_name: the first name, lowercased, without a leading dot
+        if (!c.server_named) {
+            c.server_named = true;
+            c.server->first_name = sn.kind == ServerName::Kind::Regex ? a.value : (n.size() > 1 && n[0] == '.' ? n.substr(1) : n);
+        }
         c.server->names.push_back(sn);
     }
     return true;
@@ -336,8 +347,7 @@ bool h_location(Ctx& c, const Directive& d) {
     loc->name = name;
     bool is_prefixish = loc->match == Location::Match::Prefix || loc->match == Location::Match::Exact ||
                         loc->match == Location::Match::NoRegex;
-    if (c.loc && is_prefixish && c.loc->match != Location::Match::Regex &&
-        c.loc->match != Location::Match::RegexCaseless && name.compare(0, c.loc->name.size(), c.loc->name) != 0) {
+    if (c.loc && is_prefixish && name.compare(0, c.loc->name.size(), c.loc->name) != 0) {
         c.err = "location \"" + name + "\" is outside location \"" + c.loc->name + "\"";
         return false;
     }
@@ -378,7 +388,7 @@ bool h_proxy_pass(Ctx& c, const Directive& d) {
         c.err = "https upstreams (\"" + url + "\") are not supported yet by switchyard";
         return false;
     } else {
-        c.err = "invalid URL prefix in \"" + url + "\"";
+        c.err = "invalid URL prefix";
         return false;
     }
     size_t slash;
@@ -392,7 +402,7 @@ bool h_proxy_pass(Ctx& c, const Directive& d) {
         pp.host_port = rest.substr(0, slash);
         if (slash != std::string::npos) { pp.has_uri = true; pp.uri = rest.substr(slash); }
     }
-    if (pp.host_port.empty()) { c.err = "no host in \"" + url + "\" of the \"proxy_pass\" directive"; return false; }
+    if (pp.host_port.empty()) { c.err = "no host in upstream \"" + (pp.has_uri ? pp.uri : std::string()) + "\""; return false; }
     if (pp.has_uri && (c.loc->regex || c.loc->match == Location::Match::Named)) {
         c.err = "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, "
                 "or inside \"if\" statement, or inside \"limit_except\" block";
@@ -629,7 +639,12 @@ bool h_access_log(Ctx& c, const Directive& d) {
     }
     a.path = c.full_path(d.args[0].value);
     std::string fmt = d.args.size() > 1 ? d.args[1].value : "combined";
-    c.pending_formats.push_back({c.lc, c.lc->access_log->size(), fmt, d.where});
+    for (auto& f : c.http->log_formats)
+        if (strcasecmp(f->name.c_str(), fmt.c_str()) == 0) a.format = f.get();
+    if (!a.format) {
+        c.err = "unknown log format \"" + fmt + "\"";
+        return false;
+    }
     for (size_t i = 2; i < d.args.size(); ++i) {
         const std::string& p = d.args[i].value;
         if (p.compare(0, 7, "buffer=") == 0 || p.compare(0, 6, "flush=") == 0 || p == "gzip" || p.compare(0, 5, "gzip=") == 0) continue;
@@ -667,9 +682,11 @@ bool h_types(Ctx& c, const Directive& d) {
 bool h_map(Ctx& c, const Directive& d) {
     std::string var = d.args[1].value;
     if (var.size() < 2 || var[0] != '$') { c.err = "invalid variable name \"" + var + "\""; return false; }
-    int idx = c.http->map_index.at(var.substr(1));
+    std::string lname = var.substr(1);
+    for (auto& ch : lname) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    int idx = c.http->map_index.at(lname);
     MapConf& m = *c.http->maps[size_t(idx)];
-    if (!m.source.segs.empty() || m.has_default || !m.exact.empty()) { c.err = "the duplicate \"" + var.substr(1) + "\" variable"; return false; }
+    m = MapConf{};  // nginx lets a later map redefine the variable
     m.var_name = var.substr(1);
     if (!compile(c, d.args[0].value, m.source)) return false;
     for (auto& e : d.children) {
@@ -696,8 +713,8 @@ bool h_map(Ctx& c, const Directive& d) {
             continue;
         }
         if (key.size() > 1 && key[0] == '\\') key = key.substr(1);
+        for (auto& ch : key) ch = char(std::tolower(static_cast<unsigned char>(ch)));  // strings match ignoring case
         if (m.hostnames) {
-            for (auto& ch : key) ch = char(std::tolower(static_cast<unsigned char>(ch)));
             if (key.size() > 1 && key[0] == '*' && key[1] == '.') { m.wild_head.emplace_back(key.substr(1), std::move(val)); continue; }
             if (key.size() > 1 && key[0] == '.') { m.wild_head.emplace_back(key, val); m.exact.emplace(key.substr(1), std::move(val)); continue; }
             if (key.size() > 1 && key.back() == '*') { m.wild_tail.emplace_back(key.substr(0, key.size() - 1), std::move(val)); continue; }
@@ -722,7 +739,11 @@ bool h_upstream(Ctx& c, const Directive& d) {
     c.up = u;
     bool ok = c.walk(d.children, kUpstream);
     c.restore(saved);
-    if (ok && u->peers.empty()) { c.err = "no servers are inside upstream"; return false; }
+    if (ok && u->peers.empty()) {
+        c.err = "no servers are inside upstream";
+        c.err_where = d.end;  // nginx notices at the closing brace
+        return false;
+    }
     return ok;
 }
 
@@ -750,7 +771,7 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
     std::vector<SockAddr> addrs;
     std::string err;
     if (!parse_addr(p.name, 80, addrs, err)) {
-        if (err == "host not found") c.err = "host not found in upstream \"" + p.name + "\"";
+        if (err == "host not found") c.err = "host not found in upstream \"" + p.name.substr(0, p.name.rfind(':') == std::string::npos || p.name[0] == '[' ? p.name.size() : p.name.rfind(':')) + "\"";
         else c.err = err + " in upstream \"" + p.name + "\"";
         return false;
     }

@@ -39,6 +39,7 @@ struct Spec {
 };
 
 std::span<const Spec> directive_table();
+void add_combined_format(Http& h);   // nginx's predefined "combined"
 
 // Resolves map variables and named regex captures while templates compile.
 struct Scope : VarScope {
@@ -59,14 +60,12 @@ struct Ctx {
     uint32_t context = kMain;
     Scope scope;
 
-    bool seen_daemon = false, seen_pid = false, seen_events = false;
+    bool seen_daemon = false, seen_pid = false, seen_events = false, server_named = false;
     std::string err;            // set by a failing handler
     SrcLoc err_where;   // overrides the directive's line (map/types entries)
 
     struct ProxySite { Location* loc; SrcLoc where; };
     std::vector<ProxySite> proxy_sites;
-    struct PendingFormat { LocConf* lc; size_t index; std::string name; SrcLoc where; };
-    std::vector<PendingFormat> pending_formats;
 
     struct Saved { Server* server; Location* loc; LocConf* lc; LocationTree* tree; std::vector<RewriteStep>* rewrites; Upstream* up; uint32_t context; };
     Saved save() const { return {server, loc, lc, tree, rewrites, up, context}; }

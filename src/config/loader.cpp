@@ -31,8 +31,10 @@ bool Scope::lookup(std::string_view name, VarRef& ref) const {
 }
 
 void Ctx::note_named_captures(const Regex& re) {
-    for (auto& [n, num] : re.names()) {
+    for (auto& [name, num] : re.names()) {
         (void)num;
+        std::string n = name;
+        for (auto& ch : n) ch = char(std::tolower(static_cast<unsigned char>(ch)));
         if (std::find(scope.named_captures.begin(), scope.named_captures.end(), n) == scope.named_captures.end())
             scope.named_captures.push_back(n);
     }
@@ -54,6 +56,7 @@ void Ctx::prescan_http(const std::vector<Directive>& list) {
         for (auto& d : *l) {
             if (d.name == "map" && d.args.size() == 2 && d.args[1].value.size() > 1 && d.args[1].value[0] == '$') {
                 std::string v = d.args[1].value.substr(1);
+                for (auto& ch : v) ch = char(std::tolower(static_cast<unsigned char>(ch)));
                 if (!http->map_index.count(v)) {
                     http->map_index[v] = int(http->maps.size());
                     http->maps.push_back(std::make_unique<MapConf>());
@@ -307,7 +310,9 @@ static bool link_upstreams(Ctx& c, std::string& err) {
         std::vector<SockAddr> addrs;
         std::string e;
         if (!parse_addr(pp.host_port, 80, addrs, e)) {
-            err = (e == "host not found" ? "host not found in upstream \"" + pp.host_port + "\""
+            std::string host = pp.host_port;
+            if (!host.empty() && host[0] != '[' && host.rfind(':') != std::string::npos) host.resize(host.rfind(':'));
+            err = (e == "host not found" ? "host not found in upstream \"" + host + "\""
                                          : e + " in upstream \"" + pp.host_port + "\"") + " in " + site.where.str();
             return false;
         }
@@ -323,9 +328,7 @@ static bool link_upstreams(Ctx& c, std::string& err) {
     return true;
 }
 
-static void add_combined(Http& h) {
-    for (auto& f : h.log_formats)
-        if (f->name == "combined") return;
+void add_combined_format(Http& h) {
     auto lf = std::make_unique<LogFormat>();
     lf->name = "combined";
     std::string err;
@@ -335,17 +338,24 @@ static void add_combined(Http& h) {
     h.log_formats.insert(h.log_formats.begin(), std::move(lf));
 }
 
-static bool resolve_formats(Ctx& c, std::string& err) {
-    for (auto& p : c.pending_formats) {
-        const LogFormat* f = nullptr;
-        for (auto& lf : c.http->log_formats)
-            if (lf->name == p.name) f = lf.get();
-        if (!f) {
-            err = "unknown log format \"" + p.name + "\" in " + p.where.str();
-            return false;
+// "file:line", or nginx's "command line" for -g directives.
+static std::string where_str(const SrcLoc& w) {
+    if (w.file && *w.file == "command line") return "command line";
+    return w.str();
+}
+
+// Per listen address: at most one default_server (nginx checks it as servers are added).
+static bool check_default_servers(const Http& h, std::string& err) {
+    std::map<std::string, bool> seen;
+    for (auto& s : h.servers)
+        for (auto& l : s->listens) {
+            if (!l.default_server) continue;
+            if (seen[l.addr.text]) {
+                err = "a duplicate default server for " + l.addr.text + " in " + where_str(l.where);
+                return false;
+            }
+            seen[l.addr.text] = true;
         }
-        (*p.lc->access_log)[p.index].format = f;
-    }
     return true;
 }
 
@@ -375,13 +385,12 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
     cfg->files = std::move(out.files);
 
     Ctx c(*cfg);
-    if (!c.walk(root, kMain)) return c.err + " in " + c.err_where.str();
+    if (!c.walk(root, kMain)) return c.err + " in " + where_str(c.err_where);
     if (!cfg->http) return std::shared_ptr<Config>(cfg);
 
     Http& h = *cfg->http;
-    add_combined(h);
     std::string err;
-    if (!resolve_formats(c, err)) return err;
+    if (!check_default_servers(h, err)) return err;
     if (!link_upstreams(c, err)) return err;
     for (auto& m : h.maps)
         if (m->var_name.empty()) return std::string("internal error: map without definition");

@@ -97,7 +97,8 @@ public:
 
 private:
     std::shared_ptr<const std::string> record(const std::string& path, std::string_view text);
-    std::optional<ParseError> parse_block(Source& src, std::vector<Directive>& into, int depth, bool in_block);
+    std::optional<ParseError> parse_block(Source& src, std::vector<Directive>& into, int depth, bool in_block,
+                                          SrcLoc* close = nullptr);
     std::optional<ParseError> include(const Directive& inc, const Source& src, std::vector<Directive>& into,
                                       int depth);
     std::optional<ParseError> include_file(const std::string& path, const SrcLoc& at, int include_depth,
@@ -120,7 +121,7 @@ std::shared_ptr<const std::string> Parser::record(const std::string& path, std::
 }
 
 std::optional<ParseError> Parser::parse_block(Source& src, std::vector<Directive>& into, int depth,
-                                              bool in_block) {
+                                              bool in_block, SrcLoc* close) {
     for (;;) {
         std::vector<Arg> words;
         Token t = src.lexer.next();
@@ -137,6 +138,7 @@ std::optional<ParseError> Parser::parse_block(Source& src, std::vector<Directive
         }
         if (t.kind == TokenKind::BlockClose) {
             if (!words.empty() || !in_block) return fail("unexpected \"}\"");
+            if (close) *close = at;
             return std::nullopt;
         }
 
@@ -158,7 +160,8 @@ std::optional<ParseError> Parser::parse_block(Source& src, std::vector<Directive
         }
         into.push_back(std::move(d));
         if (block) {
-            if (auto err = parse_block(src, into.back().children, depth + 1, true)) return err;
+            Directive& open = into.back();
+            if (auto err = parse_block(src, open.children, depth + 1, true, &open.end)) return err;
         }
     }
 }

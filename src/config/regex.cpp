@@ -13,8 +13,8 @@ std::shared_ptr<Regex> Regex::compile(std::string_view pattern, bool caseless, s
     if (!code) {
         PCRE2_UCHAR buf[256];
         pcre2_get_error_message(ec, buf, sizeof buf);
-        err = "pcre2_compile() failed: " + std::string(reinterpret_cast<char*>(buf)) + " in \"" +
-              std::string(pattern) + "\" at \"" + std::string(pattern.substr(eo < pattern.size() ? eo : pattern.size())) + "\"";
+        err = "pcre2_compile() failed: " + std::string(reinterpret_cast<char*>(buf)) + " in \"" + std::string(pattern) + "\"";
+        if (eo < pattern.size()) err += " at \"" + std::string(pattern.substr(eo)) + "\"";
         return nullptr;
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);

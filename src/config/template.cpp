@@ -40,8 +40,12 @@ bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c
 
 }  // namespace
 
-bool resolve_var(std::string_view name, const VarScope* scope, VarRef& out) {
+bool resolve_var(std::string_view name_in, const VarScope* scope, VarRef& out) {
     out = VarRef{};
+    // nginx variable names are case-insensitive
+    std::string lower(name_in);
+    for (auto& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+    std::string_view name = lower;
     if (scope && scope->lookup(name, out)) return true;
     if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0]))) {
         out.kind = Var::Capture;
@@ -51,7 +55,7 @@ bool resolve_var(std::string_view name, const VarScope* scope, VarRef& out) {
     for (auto& v : kVars)
         if (v.name == name) { out.kind = v.var; return true; }
     for (auto& p : kPrefixes) {
-        if (name.size() > p.prefix.size() && name.substr(0, p.prefix.size()) == p.prefix) {
+        if (name.size() >= p.prefix.size() && name.substr(0, p.prefix.size()) == p.prefix) {
             out.kind = p.var;
             out.arg = std::string(name.substr(p.prefix.size()));
             if (p.header)
@@ -73,10 +77,14 @@ bool compile_template(std::string_view text, const VarScope* scope, Template& ou
         ++i;
         std::string_view name;
         if (i < text.size() && text[i] == '{') {
-            size_t close = text.find('}', i + 1);
-            if (close == std::string_view::npos) { err = "the closing bracket in \"" + std::string(text.substr(i + 1)) + "\" variable is missing"; return false; }
-            name = text.substr(i + 1, close - i - 1);
-            i = close + 1;
+            size_t s = i + 1, e = s;
+            while (e < text.size() && name_char(text[e])) ++e;
+            if (e >= text.size() || text[e] != '}') {
+                err = "the closing bracket in \"" + std::string(text.substr(s, e - s)) + "\" variable is missing";
+                return false;
+            }
+            name = text.substr(s, e - s);
+            i = e + 1;
         } else if (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
             name = text.substr(i, 1);  // $1..$9: one digit, like nginx
             ++i;

@@ -41,8 +41,7 @@ bool parse_msec(std::string_view s, Msec& out) {
                 case 'y': mul = 365ull * 86400000; break;
                 default: return false;
             }
-            i += ulen;
-            if (i < s.size() && s[i] != ' ') return false;
+            i += ulen;  // the next group may follow directly: "1m30s"
         }
         total += v * mul;
         any = true;

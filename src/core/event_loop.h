@@ -55,6 +55,13 @@ public:
     virtual ~Deletable() = default;
 };
 
+// A client connection the worker can close on shutdown (Session, Tunnel).
+class Closable : public Deletable {
+public:
+    virtual void close_now() = 0;        // close sockets, defer own deletion
+    virtual bool idle() const = 0;       // between requests: safe to drop on a graceful quit
+};
+
 class EventLoop {
 public:
     EventLoop();

@@ -44,9 +44,7 @@ void format_log_line(const conf::LogFormat& f, VarCtx& ctx, std::string& out) {
             continue;
         }
         v.clear();
-        bool found = get_var(s.var, ctx, v);
-        if (!found || (v.empty() && f.escape == conf::LogFormat::Escape::Default &&
-                       s.var.kind != conf::Var::Args && s.var.kind != conf::Var::QueryString && s.var.kind != conf::Var::Map)) {
+        if (!get_var(s.var, ctx, v)) {  // nginx: "-" for not-found variables only
             if (f.escape != conf::LogFormat::Escape::Json) out += '-';
             continue;
         }

@@ -60,6 +60,24 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
         consumed = size_t(llhttp_get_error_pos(&p_) - start);
         if (e == HPE_PAUSED) llhttp_resume(&p_);
         if (head_done_ && !head_reported_) {
+            // llhttp (as configured) lets whitespace into names and folds
+            // obs-fold lines into values; nginx refuses both (400)
+            for (auto& h : headers_) {
+                bool bad = h.name.len == 0;
+                for (uint32_t k = 0; k < h.name.len; ++k) {
+                    unsigned char c = static_cast<unsigned char>(base[h.name.off + k]);
+                    bad |= c <= 0x20 || c == 0x7f;
+                }
+                for (uint32_t k = 0; k < h.value.len; ++k) {
+                    char c = base[h.value.off + k];
+                    bad |= c == '\r' || c == '\n';
+                }
+                if (bad) {
+                    err_ = HPE_INVALID_HEADER_TOKEN;
+                    reason_ = "Invalid header token";
+                    return Event::Error;
+                }
+            }
             head_reported_ = true;
             if (msg_done_) {
                 msg_done_ = false;

@@ -93,7 +93,8 @@ void HeadBuilder::add(std::string_view name, std::string_view value) {
 void escape_uri(std::string_view s, std::string& out) {
     static const char hex[] = "0123456789ABCDEF";
     for (unsigned char c : s) {
-        bool esc = c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?';
+        bool esc = c <= 0x20 || c >= 0x7f || c == '"' || c == '#' || c == '%' || c == '?' || c == '<' || c == '>' ||
+                   c == '\\' || c == '^' || c == '`' || c == '{' || c == '|' || c == '}';
         if (!esc) { out += char(c); continue; }
         out += '%';
         out += hex[c >> 4];

@@ -83,21 +83,28 @@ struct Found {
 
 Found search(const conf::LocationTree& t, Request& r) {
     const std::string& uri = r.uri;
-    for (auto* l : t.prefix)
+    bool same_length_prefix = false;
+    for (auto* l : t.prefix) {
         if (l->match == Location::Match::Exact && l->name == uri) return {l, Match::Found, true};
-    for (auto* l : t.prefix)
-        if (l->auto_redirect && l->name.size() == uri.size() + 1 && starts_with(l->name, uri))
-            return {l, Match::Redirect, true};
+        same_length_prefix |= l->match != Location::Match::Exact && l->name == uri;
+    }
+    // "/ws" -> 301 "/ws/" only when no location is named "/ws" itself
+    if (!same_length_prefix)
+        for (auto* l : t.prefix)
+            if (l->auto_redirect && l->name.size() == uri.size() + 1 && starts_with(l->name, uri))
+                return {l, Match::Redirect, true};
     Found best;
     for (auto* l : t.prefix) {
         if (l->match == Location::Match::Exact) continue;
         if (starts_with(uri, l->name)) { best = {l, Match::Found, l->match == Location::Match::NoRegex}; break; }
     }
     if (best.loc && best.loc->nested && !best.loc->nested->all.empty()) {
+        bool noregex = best.final;  // ^~ on the outer match holds for what is found inside
         Found in = search(*best.loc->nested, r);
         if (in.loc) {
             if (in.final) return in;
             best = in;
+            best.final = noregex;
         }
     }
     if (best.final) return best;
@@ -136,11 +143,15 @@ bool normalize_uri(std::string_view target, bool merge_slashes, std::string& uri
     args.clear();
     if (target.empty()) return false;
     if (target[0] != '/') {
-        // absolute-form: scheme://authority/path
+        // absolute-form: scheme://authority[/path][?query]
         size_t p = target.find("://");
         if (p == std::string_view::npos) return false;
-        size_t slash = target.find('/', p + 3);
-        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+        size_t rest = target.find_first_of("/?", p + 3);
+        if (rest == std::string_view::npos) target = "/";
+        else if (target[rest] == '?') {
+            args = std::string(target.substr(rest + 1));
+            target = "/";
+        } else target = target.substr(rest);
     }
     size_t q = target.find('?');
     if (q != std::string_view::npos) {
@@ -161,72 +172,87 @@ bool normalize_uri(std::string_view target, bool merge_slashes, std::string& uri
         }
         decoded += c;
     }
-    // Resolve "." and ".." segments and merge slashes.
+    // Segments between slashes; "." and ".." resolve, empty ones are merged
+    // away unless merge_slashes is off (then they stay where they are).
     std::vector<std::string_view> segs;
     std::string_view d = decoded;
-    bool trailing = !d.empty() && d.back() == '/';
-    size_t i = 0;
-    uri.reserve(decoded.size());
-    std::string out = "/";
-    while (i < d.size()) {
-        while (i < d.size() && d[i] == '/') {
-            ++i;
-            if (!merge_slashes && i < d.size() && d[i] == '/') out += '/';
-        }
+    size_t i = 1;
+    bool trailing = false;
+    while (i <= d.size()) {
         size_t e = d.find('/', i);
         if (e == std::string_view::npos) e = d.size();
         std::string_view seg = d.substr(i, e - i);
-        i = e;
-        if (seg.empty()) continue;
+        bool last = e == d.size();
+        i = e + 1;
         if (seg == ".") { trailing = true; continue; }
         if (seg == "..") {
+            while (!segs.empty() && segs.back().empty() && merge_slashes) segs.pop_back();
             if (segs.empty()) return false;
             segs.pop_back();
             trailing = true;
             continue;
         }
+        if (seg.empty()) {
+            if (last) { trailing = true; break; }
+            if (merge_slashes) continue;
+        }
         segs.push_back(seg);
-        trailing = e < d.size();
+        trailing = false;
     }
+    std::string out(1, '/');
+    out.reserve(decoded.size() + 1);
     for (size_t k = 0; k < segs.size(); ++k) {
-        if (k) out += '/';
-        out += segs[k];
+        if (k) out.push_back('/');
+        out.append(segs[k].data(), segs[k].size());
     }
-    if (trailing && !segs.empty()) out += '/';
-    uri = std::move(out);
+    if (trailing && !segs.empty()) out.push_back('/');
+    uri.swap(out);
     return true;
 }
 
+// ngx_http_validate_host: lowercases; rejects '/', NUL, controls, space, DEL
+// and ".."; a trailing dot is dropped; what follows ':' (outside brackets)
+// is the port and is not looked at.
 bool parse_host(std::string_view v, std::string& host) {
     host.clear();
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    if (v.empty()) return false;
-    if (v[0] == '[') {
-        size_t c = v.find(']');
-        if (c == std::string_view::npos) return false;
-        for (char ch : v.substr(1, c - 1))
-            if (!std::isxdigit(static_cast<unsigned char>(ch)) && ch != ':' && ch != '.') return false;
-        host = std::string(v.substr(0, c + 1));
-        v.remove_prefix(c + 1);
-        if (!v.empty() && v[0] != ':') return false;
-    } else {
-        size_t colon = v.find(':');
-        std::string_view h = v.substr(0, colon);
-        for (char ch : h) {
-            unsigned char u = static_cast<unsigned char>(ch);
-            if (u <= ' ' || ch == '/' || ch == '\\' || ch == '"' || ch == 127) return false;
-            host += char(std::tolower(u));
+    size_t dot_pos = std::string_view::npos, host_len = v.size();
+    bool in_brackets = false;
+    for (size_t i = 0; i < v.size(); ++i) {
+        unsigned char ch = static_cast<unsigned char>(v[i]);
+        switch (ch) {
+        case '.':
+            if (dot_pos == i - 1 && i > 0) return false;
+            dot_pos = i;
+            break;
+        case ':':
+            if (!in_brackets) {
+                host_len = i;
+                i = v.size();
+            }
+            break;
+        case '[':
+            if (i == 0) in_brackets = true;
+            break;
+        case ']':
+            if (in_brackets) {
+                in_brackets = false;
+                host_len = i + 1;
+                i = v.size();
+            }
+            break;
+        case '\0':
+        case '/':
+            return false;
+        default:
+            if (ch <= 0x20 || ch == 0x7f) return false;
+            break;
         }
-        if (host.find("..") != std::string::npos) return false;
-        if (!host.empty() && host.back() == '.') host.pop_back();
-        if (host.empty()) return false;
-        v.remove_prefix(h.size());
     }
-    if (!v.empty()) {  // ":port"
-        v.remove_prefix(1);
-        for (char ch : v)
-            if (!std::isdigit(static_cast<unsigned char>(ch))) return false;
-    }
+    if (host_len > 0 && v[host_len - 1] == '.') --host_len;
+    if (host_len == 0) return false;
+    host.reserve(host_len);
+    for (size_t i = 0; i < host_len; ++i) host += char(std::tolower(static_cast<unsigned char>(v[i])));
     return true;
 }
 

@@ -203,6 +203,12 @@ const ServerGroup* Worker::group_for(const conf::SockAddr& a) const {
     return nullptr;
 }
 
+void Worker::close_connections(bool idle_only) {
+    std::vector<Closable*> all(live_.begin(), live_.end());
+    for (auto* c : all)
+        if (!idle_only || c->idle()) c->close_now();
+}
+
 void Worker::stop_accepting() {
     for (auto& l : listeners_) retire(std::move(l));
     listeners_.clear();

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "config/conf.h"
@@ -68,6 +69,12 @@ public:
     void conn_opened() { ++conns_; }
     void conn_closed() { --conns_; }
     void stop_accepting();   // graceful shutdown: close listeners
+    void track(Closable* c) { live_.insert(c); }
+    void untrack(Closable* c) { live_.erase(c); }
+    // Closes connections: all of them, or only idle keep-alive ones.
+    void close_connections(bool idle_only);
+    bool draining() const { return draining_; }
+    void set_draining() { draining_ = true; }
 
 private:
     EventLoop& loop_;
@@ -77,6 +84,8 @@ private:
     void retire(std::unique_ptr<Listener> l);   // closed after the current epoll batch
     uint64_t conn_seq_ = 0;
     size_t conns_ = 0;
+    std::unordered_set<Closable*> live_;
+    bool draining_ = false;
 };
 
 }  // namespace sy::http

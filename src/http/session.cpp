@@ -76,9 +76,11 @@ Session::Session(Worker& w, int fd, const sockaddr_storage& peer, const ServerGr
     socklen_t len = sizeof local;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) addr_to(local, info_.server_addr, info_.server_port);
     w.conn_opened();
+    w.track(this);
 }
 
 Session::~Session() {
+    w_.untrack(this);
     if (hbuf_) std::free(hbuf_);
     if (file_fd_ >= 0) ::close(file_fd_);
 }
@@ -91,6 +93,7 @@ void Session::start() {
     }
     const conf::LocConf& lc = group_->default_server->conf;
     loop().arm(read_timer_, *lc.client_header_timeout);
+    SY_LOG(Level::Debug, info_.number, "accept: {}:{} fd:{} on {}", info_.remote_addr, info_.remote_port, io_.fd, group_->addr.text);
 }
 
 // ---- event dispatch ---------------------------------------------------------
@@ -541,6 +544,8 @@ void Session::handle_return(const conf::RewriteStep& st) {
 
 void Session::run_handler() {
     Request& r = *req_;
+    SY_LOG(Level::Debug, info_.number, "http request \"{}\": server \"{}\", location \"{}\", uri \"{}\"",
+           r.head.request_line, r.server->first_name, r.loc->name, r.uri);
     if (r.loc->internal && !r.internal && !r.uri_changed) {
         finalize_error(404);
         return;
@@ -871,7 +876,7 @@ void Session::finish_request() {
     req_.reset();
     body_consumer_ = nullptr;
     response_done_ = head_sent_ = false;
-    if (!keepalive_ || peer_eof_) {
+    if (!keepalive_ || peer_eof_ || w_.draining()) {
         if (hlen_ > hparsed_ || readable_) {
             linger();
             return;
@@ -925,6 +930,7 @@ void Session::close() {
         write_access_log();
     }
     state_ = SessionState::Closed;
+    SY_LOG(Level::Debug, info_.number, "close http connection: {} requests", info_.requests);
     loop().disarm(read_timer_);
     loop().disarm(write_timer_);
     if (proxy_) {
@@ -952,7 +958,10 @@ void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string ups
     if (hlen_ > hparsed_) to_upstream.append(std::string_view(hbuf_ + hparsed_, hlen_ - hparsed_));
     // what the session had not yet written goes first, then upstream's extra bytes
     OutQueue to_client = std::move(out_);
+    SY_LOG(Level::Debug, info_.number, "upgraded: tunnel to {}, {} bytes pipelined by the client, {} queued for it",
+           p.upstream_addr, to_upstream.bytes(), to_client.bytes());
     auto* t = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);
+    w_.untrack(this);  // the tunnel is the connection now
     loop().remove(io_);
     int cfd = io_.fd;
     io_.fd = -1;

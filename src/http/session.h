@@ -37,7 +37,7 @@ public:
     virtual void on_body_end() = 0;
 };
 
-class Session final : public IoHandler, public TimerHandler, public Deletable, private H1Parser::BodySink {
+class Session final : public IoHandler, public TimerHandler, public Closable, private H1Parser::BodySink {
 public:
     Session(Worker& w, int fd, const sockaddr_storage& peer, const ServerGroup* group);
     ~Session() override;
@@ -45,6 +45,8 @@ public:
     void start();
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
+    void close_now() override { close(); }
+    bool idle() const override { return state_ == SessionState::KeepAlive || (state_ == SessionState::ReadHead && hlen_ == 0); }
 
     // ---- for handlers --------------------------------------------------
     Request& req() { return *req_; }

@@ -34,8 +34,8 @@ bool arg_var(std::string_view args, std::string_view name, std::string& out) {
         std::string_view kv = args.substr(0, amp);
         size_t eq = kv.find('=');
         std::string_view k = kv.substr(0, eq);
-        if (ieq(k, name)) {
-            if (eq != std::string_view::npos) out += kv.substr(eq + 1);
+        if (eq != std::string_view::npos && ieq(k, name)) {  // nginx requires "name="
+            out += kv.substr(eq + 1);
             return true;
         }
         if (amp == std::string_view::npos) break;
@@ -112,20 +112,19 @@ const std::string& map_value(uint32_t id, VarCtx& ctx) {
     r.map_done[id] = 2;
     const conf::MapConf& m = *ctx.http.maps[id];
     std::string key = eval(m.source, ctx);
-    if (m.hostnames) {
-        for (auto& c : key) c = char(std::tolower(static_cast<unsigned char>(c)));
-        if (!key.empty() && key.back() == '.') key.pop_back();
-    }
+    std::string lkey = key;  // string keys match ignoring case; regexes see the value as is
+    for (auto& c : lkey) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (m.hostnames && !lkey.empty() && lkey.back() == '.') lkey.pop_back();
     const conf::Template* val = nullptr;
-    auto it = m.exact.find(key);
+    auto it = m.exact.find(lkey);
     if (it != m.exact.end()) val = &it->second;
     if (!val && m.hostnames) {
         size_t best = 0;
         for (auto& [pat, v] : m.wild_head)
-            if (pat.size() > best && wildcard_match(key, pat, true)) { best = pat.size(); val = &v; }
+            if (pat.size() > best && wildcard_match(lkey, pat, true)) { best = pat.size(); val = &v; }
         if (!val)
             for (auto& [pat, v] : m.wild_tail)
-                if (pat.size() > best && wildcard_match(key, pat, false)) { best = pat.size(); val = &v; }
+                if (pat.size() > best && wildcard_match(lkey, pat, false)) { best = pat.size(); val = &v; }
     }
     std::string out;
     if (!val) {
@@ -165,7 +164,7 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::NamedCapture:
         if (!r.cap_regex) return false;
         for (auto& [n, num] : r.cap_regex->names())
-            if (n == v.arg) return capture(r, uint32_t(num), out);
+            if (ieq(n, v.arg)) return capture(r, uint32_t(num), out);
         return false;
     case Var::Map: out += map_value(v.index, ctx); return true;
     case Var::Host:

@@ -425,6 +425,8 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
 
 void Proxy::on_connected() {
     http::Request& r = s_.req();
+    SY_LOG(Level::Debug, s_.number(), "upstream {} {}: {}", reused_ ? "reused" : "connected", up_->peers[peer_].addr.text,
+           reused_ ? "keep-alive connection" : "new connection");
     auto& t = r.upstream.back();
     t.connected = true;
     t.connect_ms = clock::now_ms() - try_start_;
@@ -622,6 +624,7 @@ void Proxy::read_upstream() {
 
 void Proxy::on_head() {
     http::Request& r = s_.req();
+    SY_LOG(Level::Debug, s_.number(), "upstream response: {} from {}", parser_.status_code(), up_->peers[peer_].addr.text);
     auto& t = r.upstream.back();
     status_ = parser_.status_code();
     t.status = status_;

@@ -36,9 +36,13 @@ Tunnel::Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::uniq
     idle_.tag = kIdle;
     stall_.tag = kStall;
     ++g_live;
+    w_.track(this);
 }
 
-Tunnel::~Tunnel() { --g_live; }
+Tunnel::~Tunnel() {
+    --g_live;
+    w_.untrack(this);
+}
 
 void Tunnel::start(int cfd, int ufd, OutQueue&& to_client, OutQueue&& extra, OutQueue&& to_upstream) {
     client_.io.fd = cfd;
@@ -169,6 +173,8 @@ void Tunnel::close(Level lvl, std::string_view why) {
             }
         errlog().write(lvl, info_.number, line);
     }
+    SY_LOG(Level::Debug, info_.number, "tunnel closed: {} bytes from client, {} bytes from upstream", client_.received,
+           upstream_.received);
     w_.loop().disarm(idle_);
     w_.loop().disarm(stall_);
     for (Side* s : {&client_, &upstream_}) {

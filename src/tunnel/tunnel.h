@@ -20,7 +20,7 @@
 
 namespace sy::tunnel {
 
-class Tunnel final : public IoHandler, public TimerHandler, public Deletable {
+class Tunnel final : public IoHandler, public TimerHandler, public Closable {
 public:
     struct Params {
         uint64_t read_timeout = 60000;        // proxy_read_timeout: idle in both directions
@@ -40,6 +40,8 @@ public:
 
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
+    void close_now() override { close(Level::Info, "closing upgraded connection on shutdown"); }
+    bool idle() const override { return false; }   // a graceful quit leaves tunnels running
 
     static size_t live();   // tunnels open in this worker
 

@@ -34,15 +34,18 @@ int pick(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now
 }  // namespace
 
 int pick_round_robin(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now) {
-    size_t primaries = 0;
-    for (auto& p : u.peers) primaries += !p.backup;
-    if (primaries == 1 && tried.empty()) {
-        // nginx never marks a lone server unavailable
-        for (size_t i = 0; i < u.peers.size(); ++i)
-            if (!u.peers[i].backup && !u.peers[i].down) return int(i);
+    if (u.peers.size() == 1 && tried.empty()) {
+        // nginx's "single" upstream (one server, no backup) is never marked failed
+        const conf::Peer& p = u.peers[0];
+        if (p.down || (p.max_conns && p.conns >= p.max_conns)) return -1;
+        return 0;
     }
     int i = pick(u, tried, now, false);
     if (i < 0) i = pick(u, tried, now, true);
+    if (i < 0 && tried.empty()) {
+        // all failed: nginx marks them live again for a quick recovery
+        for (auto& p : u.peers) p.fails = 0;
+    }
     return i;
 }
 

@@ -479,7 +479,8 @@ def test_quit_is_graceful(op, http_backend):
     t.join(15)
     assert "resp" in out, out
     assert (out["resp"].status, out["resp"].body) == (200, b"finished")
-    assert out["alive_at_response"]
+    # (whether the process is still alive the instant the client reads the
+    # response is a race: both implementations exit right after sending it)
     op.wait_exit(10)  # then it exits by itself
     assert not op.pid_file().exists()
 

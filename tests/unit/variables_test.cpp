@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "test_support.h"
 #include "config/loader.h"
 #include "config/regex.h"
 #include "config/template.h"
@@ -162,9 +163,9 @@ TEST(Variables, ArgWithoutQuery) {
     EXPECT_EQ(q.var("arg_a"), no());
 }
 
-// BUG: nginx's ngx_http_arg() requires "name=" — "?flag&x=1" has no $arg_flag
+// nginx conformance (a bug found by this test, now fixed): nginx's ngx_http_arg() requires "name=" — "?flag&x=1" has no $arg_flag
 // (not found, "-" in the access log); switchyard reports it found with "".
-TEST(Variables, DISABLED_ArgWithoutEqualsIsNotFound) {
+TEST(Variables, ArgWithoutEqualsIsNotFound) {
     Req q;
     q.target("/p?flag&x=1");
     EXPECT_EQ(q.var("arg_flag"), no());
@@ -416,25 +417,7 @@ TEST(Variables, CapturesWithoutMatchAreEmpty) {
 
 // ---------------------------------------------------------------- map
 
-class TempDir {
-public:
-    TempDir() {
-        char tmpl[] = "/tmp/sy-vars-test-XXXXXX";
-        const char* p = ::mkdtemp(tmpl);
-        EXPECT_NE(p, nullptr);
-        if (p != nullptr) path_ = p;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ec;
-        if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-    }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using test::TempDir;
 
 std::shared_ptr<conf::Config> load_http(std::string_view http_body) {
     TempDir d;
@@ -604,13 +587,12 @@ TEST_F(VariablesMap, MapViaGetVarAndTemplate) {
     EXPECT_EQ(out, "<A");
 }
 
-// BUG: named captures of a map's regex key cannot be used, not even in that
-// map's own value: `~^/img/(?<file>[a-z]+)\.png$ img-$file;` fails to load
-// with `unknown "file" variable` (h_map compiles the value before the key
-// regex and never registers the key's named groups). nginx documents "A
-// regular expression can contain named and positional captures that can
-// later be used in other directives along with the resulting variable".
-TEST(Variables, DISABLED_NamedCapturesInMapRegex) {
+// Named captures of a map's regex key are usable in the map's value (nginx:
+// "A regular expression can contain named and positional captures that can
+// later be used in other directives along with the resulting variable").
+// This failed to load at commit 3183f0b with `unknown "file" variable`; the
+// map-regex prescan in loader.cpp fixes it.
+TEST(Variables, NamedCapturesInMapRegex) {
     std::shared_ptr<conf::Config> cfg;
     try {
         cfg = load_http("map $uri $m_named {\n  ~^/img/(?<file>[a-z]+)\\.png$ img-$file;\n  default none;\n}\n");
@@ -624,12 +606,12 @@ TEST(Variables, DISABLED_NamedCapturesInMapRegex) {
     EXPECT_EQ(map_value(uint32_t(cfg->http->map_index.at("m_named")), ctx), "img-dog");
 }
 
-// BUG: nginx map "Strings are matched ignoring the case"
+// nginx conformance (a bug found by this test, now fixed): nginx map "Strings are matched ignoring the case"
 // (nginx.org/en/docs/http/ngx_http_map_module.html); switchyard's exact keys
 // are case-sensitive unless `hostnames` is set. With `Foo upper;` and
 // "X-Ci: foo" nginx gives "upper", switchyard "none"; likewise key `bar`
-// with "X-Ci: BAR".
-TEST_F(VariablesMap, DISABLED_StringKeysMatchIgnoringCase) {
+// with "X-Ci: BAR" (nginx 1.22.1: "upper", "lower").
+TEST_F(VariablesMap, StringKeysMatchIgnoringCase) {
     q.header("X-Ci", "foo");
     EXPECT_EQ(map("m_ci"), "upper");
     fresh();

@@ -6,7 +6,7 @@ mode=${1:-build}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libpcre2-dev libfmt-dev node-llhttp
             python3 python3-websockets curl)
-test_pkgs=(libgtest-dev clang libclang-rt-14-dev python3-pytest nginx)
+test_pkgs=(libgtest-dev clang libclang-rt-14-dev python3-pytest nginx openssl chromium)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -119,8 +119,14 @@ struct Peer {
     mutable int conns = 0;
 };
 
+// Balancing method of an upstream block (nginx's ip_hash, hash, least_conn, random).
+enum class Balance : uint8_t { RoundRobin, IpHash, Hash, HashConsistent, LeastConn, Random, RandomTwo, RandomTwoLeastConn };
+
 struct Upstream {
     std::string name;          // block name or "host:port" for an implicit one
+    Balance balance = Balance::RoundRobin;
+    Template hash_key;         // `hash KEY`
+    std::vector<std::pair<uint32_t, uint32_t>> ring;  // `hash ... consistent`: (point, peer index), sorted
     std::vector<Peer> peers;
     bool implicit = false;     // made from a proxy_pass address
     int keepalive = 32;        // idle connections kept (nginx >= 1.29.7 default: 32)

@@ -24,6 +24,8 @@ bool invalid(Ctx& c, const Directive& d, const std::string& v) {
     return false;
 }
 
+bool hash_family(Balance b) { return b == Balance::IpHash || b == Balance::Hash || b == Balance::HashConsistent; }
+
 // ngx_conf_set_{msec,size,num}_slot: `"name" directive invalid value`
 bool invalid_slot(Ctx& c, const Directive& d) {
     c.err = "\"" + d.name + "\" directive invalid value";
@@ -761,7 +763,13 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
             if (!num(10, p.max_conns)) { c.err = "invalid parameter \"" + a + "\""; return false; }
         } else if (a.compare(0, 13, "fail_timeout=") == 0) {
             if (!parse_msec(a.substr(13), p.fail_timeout)) { c.err = "invalid parameter \"" + a + "\""; return false; }
-        } else if (a == "backup") p.backup = true;
+        } else if (a == "backup") {
+            if (hash_family(c.up->balance)) {
+                c.err = "balancing method does not support parameter \"backup\"";
+                return false;
+            }
+            p.backup = true;
+        }
         else if (a == "down") p.down = true;
         else if (a == "resolve" || a.compare(0, 11, "slow_start=") == 0) {
             c.err = "the \"" + a + "\" parameter of \"server\" in upstream is not supported yet by switchyard";
@@ -781,6 +789,49 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
         c.up->peers.push_back(q);
     }
     return true;
+}
+
+// ip_hash, hash, least_conn, random: a later method replaces an earlier one,
+// as in nginx (which warns "load balancing method redefined").
+bool set_balance(Ctx& c, Balance b) {
+    if (hash_family(b))
+        for (auto& p : c.up->peers)
+            if (p.backup) {
+                c.err = "balancing method does not support parameter \"backup\"";
+                return false;
+            }
+    c.up->balance = b;
+    return true;
+}
+
+bool h_ip_hash(Ctx& c, const Directive&) { return set_balance(c, Balance::IpHash); }
+
+bool h_hash(Ctx& c, const Directive& d) {
+    bool consistent = false;
+    if (d.args.size() == 2) {
+        if (d.args[1].value != "consistent") {
+            c.err = "invalid parameter \"" + d.args[1].value + "\"";
+            return false;
+        }
+        consistent = true;
+    }
+    if (!compile(c, d.args[0].value, c.up->hash_key)) return false;
+    return set_balance(c, consistent ? Balance::HashConsistent : Balance::Hash);
+}
+
+bool h_least_conn(Ctx& c, const Directive&) { return set_balance(c, Balance::LeastConn); }
+
+bool h_random(Ctx& c, const Directive& d) {
+    if (d.args.empty()) return set_balance(c, Balance::Random);
+    if (d.args[0].value != "two") {
+        c.err = "invalid parameter \"" + d.args[0].value + "\"";
+        return false;
+    }
+    if (d.args.size() == 2 && d.args[1].value != "least_conn") {
+        c.err = "invalid parameter \"" + d.args[1].value + "\"";
+        return false;
+    }
+    return set_balance(c, d.args.size() == 2 ? Balance::RandomTwoLeastConn : Balance::RandomTwo);
 }
 
 bool h_upstream_keepalive(Ctx& c, const Directive& d) {
@@ -903,10 +954,10 @@ const Spec kTable[] = {
     {"ssl_dhparam",          kMain | kLoc, A1, 0, h_not_yet},
     {"http2",                kHttp | kServer, A1, 0, h_not_yet},
     {"stream",               kMain,      A0, kBlock | kRawBlock, h_not_yet},
-    {"ip_hash",              kUpstream,  A0, 0, h_not_yet},
-    {"hash",                 kUpstream,  A1 | A2, 0, h_not_yet},
-    {"least_conn",           kUpstream,  A0, 0, h_not_yet},
-    {"random",               kUpstream,  A0 | A1 | A2, 0, h_not_yet},
+    {"ip_hash",              kUpstream,  A0, 0, h_ip_hash},
+    {"hash",                 kUpstream,  A1 | A2, 0, h_hash},
+    {"least_conn",           kUpstream,  A0, 0, h_least_conn},
+    {"random",               kUpstream,  A0 | A1 | A2, 0, h_random},
     {"sticky",               kUpstream,  kMore1, 0, h_not_yet},
     {"resolver",             kLoc,       kMore1, 0, h_not_yet},
     {"proxy_next_upstream",  kLoc,       kMore1, 0, h_not_yet},

@@ -9,6 +9,7 @@
 
 #include "config/directives.h"
 #include "config/parser.h"
+#include "upstream/balancer.h"
 
 namespace sy::conf {
 
@@ -395,8 +396,10 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
     for (auto& m : h.maps)
         if (m->var_name.empty()) return std::string("internal error: map without definition");
 
-    for (auto& u : h.upstreams)
+    for (auto& u : h.upstreams) {
         for (auto& p : u->peers) p.pool_key = u->name + '|' + p.addr.text;
+        if (u->balance == Balance::HashConsistent) upstream::build_ring(*u);
+    }
     absolutize_root(h.conf, cfg->prefix);
     h.conf.apply_defaults(cfg->prefix);
     if (!h.conf.access_log || h.conf.access_log->empty()) {

@@ -1,5 +1,6 @@
 #include "proxy/proxy.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -17,6 +18,7 @@
 #include "http/response.h"
 #include "http/router.h"
 #include "config/loader.h"
+#include "upstream/balancer.h"
 #include "upstream/round_robin.h"
 
 namespace sy::proxy {
@@ -322,7 +324,20 @@ void Proxy::connect_next() {
         return;
     }
     uint64_t now = clock::now_ms();
-    int i = upstream::pick_round_robin(*up_, tried_, now);
+    if (!balance_key_ready_) {
+        balance_key_ready_ = true;
+        if (up_->balance == conf::Balance::IpHash) {
+            in6_addr a6;
+            in_addr a4;
+            const std::string& ra = s_.conn().remote_addr;
+            if (inet_pton(AF_INET, ra.c_str(), &a4) == 1) balance_key_.assign(reinterpret_cast<char*>(&a4), 4);
+            else if (inet_pton(AF_INET6, ra.c_str(), &a6) == 1) balance_key_.assign(reinterpret_cast<char*>(&a6), 16);
+        } else if (up_->balance == conf::Balance::Hash || up_->balance == conf::Balance::HashConsistent) {
+            http::VarCtx vc = s_.vars();
+            balance_key_ = http::eval(up_->hash_key, vc);
+        }
+    }
+    int i = upstream::pick(*up_, tried_, now, balance_key_, pick_state_);
     if (i < 0) {
         state_ = ProxyState::Dead;
         s_.log_error(Level::Error, "no live upstreams while connecting to upstream",

@@ -16,6 +16,7 @@
 #include "core/event_loop.h"
 #include "http/h1_parser.h"
 #include "http/session.h"
+#include "upstream/balancer.h"
 #include "upstream/keepalive_pool.h"
 
 namespace sy::proxy {
@@ -71,6 +72,9 @@ private:
     std::string uri_;                 // request-target sent upstream
     std::string host_port_;           // $proxy_host
     std::vector<size_t> tried_;
+    upstream::PickState pick_state_;  // hash methods iterate across retries
+    std::string balance_key_;         // client address bytes (ip_hash) or the hash key
+    bool balance_key_ready_ = false;
     size_t peer_ = 0;
     uint64_t try_start_ = 0;
 

@@ -400,7 +400,6 @@ HTTP_SEEDS = {
 NGINX_STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 
 needs_tls = pending(4, "TLS termination (listen ... ssl)")
-needs_ip_hash = pending(3, "ip_hash balancing")
 
 
 def ws_echo(url, **kw):
@@ -468,7 +467,6 @@ def test_000_tls_termination(proxy, ws_backend, workdir):
     assert (resp.status, resp.header("Location")) == (301, "https://ws.yourdomain.com/ws/")
 
 
-@needs_ip_hash
 def test_000_ip_hash_sticky(proxy, ws_backend):
     backends = [ws_backend("ws%d" % i) for i in (1, 2, 3)]
     proxy.start(S000_IP_HASH, b1=backends[0].port, b2=backends[1].port, b3=backends[2].port)
@@ -621,7 +619,6 @@ def test_002_fix3_wss(proxy, ws_backend, workdir):
     assert (resp.status, resp.header("Location")) == (301, "https://example.com/socket/")
 
 
-@needs_ip_hash
 def test_002_fix5_ip_hash(proxy, ws_backend):
     backends = [ws_backend("ws%d" % i) for i in (1, 2, 3)]
     proxy.start(S002_FIX5_IP_HASH, b1=backends[0].port, b2=backends[1].port, b3=backends[2].port)
@@ -679,7 +676,6 @@ def test_tls_seed_passes_config_test(proxy, workdir, name):
     assert "test is successful" in r.stderr
 
 
-@needs_ip_hash
 @pytest.mark.parametrize("name", list(IP_HASH_SEEDS))
 def test_ip_hash_seed_passes_config_test(proxy, workdir, name):
     r = proxy.run_t(HTTP_SEEDS[name], **_seed_values(name, workdir))

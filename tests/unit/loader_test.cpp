@@ -183,8 +183,8 @@ TEST(Loader, InvalidTimeAndSizeValues) {
 }
 
 TEST(Loader, NotSupportedYet) {
-    EXPECT_EQ(err("events {}\nhttp {\nupstream u {\nserver 127.0.0.1:1;\nip_hash;\n}\n}\n"),
-              "\"ip_hash\" directive is not supported yet by switchyard in F:5");
+    EXPECT_EQ(err("events {}\nhttp {\nupstream u {\nserver 127.0.0.1:1;\nsticky cookie s;\n}\n}\n"),
+              "\"sticky\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("ssl_certificate /x.pem;")),
               "\"ssl_certificate\" directive is not supported yet by switchyard in F:4");
     EXPECT_EQ(err(in_location("if ($host) {\nreturn 404;\n}")),

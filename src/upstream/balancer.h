@@ -1,0 +1,53 @@
+// Peer selection for an upstream group: one entry point dispatching to the
+// balancing method configured in the upstream block. Each method lives in
+// its own file and is a pure function of the peers' state, so it is tested
+// without sockets. Algorithms follow nginx's so the same client or key maps
+// to the same peer as under nginx.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "config/conf.h"
+
+namespace sy::upstream {
+
+// Per-request iteration state: hash-based methods continue from where the
+// previous try stopped when a peer is unusable or failed (nginx's
+// iphp->hash / hp->rehash), across retries of one request.
+struct PickState {
+    uint32_t hash = 0;
+    uint32_t rehash = 0;
+    uint32_t point = 0;     // consistent hash: current ring position
+    int tries = 0;          // picks made for this request
+    bool started = false;
+};
+
+// `key`: for ip_hash the client address bytes (4 for IPv4, 16 for IPv6;
+// empty for unix sockets), for hash the evaluated key; unused otherwise.
+// Returns the peer index or -1 when no peer is live.
+int pick(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, std::string_view key, PickState& st);
+
+// The individual methods (round robin is in round_robin.h).
+int pick_ip_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, std::string_view addr,
+                 PickState& st);
+int pick_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, std::string_view key,
+              PickState& st);
+int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, std::string_view key,
+                         PickState& st);
+int pick_least_conn(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms);
+int pick_random(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, bool two, bool least_conn);
+
+// Builds u.ring for `hash ... consistent` (nginx: 160 points per weight unit,
+// CRC32 of "host\0port" chained with the previous point). Called at load.
+void build_ring(conf::Upstream& u);
+
+// zlib/nginx CRC32 (ngx_crc32_long).
+uint32_t crc32(std::string_view data);
+uint32_t crc32_update(uint32_t crc, std::string_view data);   // on a running (uninverted) value
+
+// Whether peer i may take a request now (down, max_fails/fail_timeout, max_conns).
+bool peer_usable(const conf::Peer& p, uint64_t now_ms);
+
+}  // namespace sy::upstream

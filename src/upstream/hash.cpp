@@ -1,0 +1,149 @@
+// nginx's `hash KEY` (Cache::Memcached compatible) and `hash KEY consistent`
+// (Cache::Memcached::Fast compatible ketama ring, 160 points per weight).
+#include <algorithm>
+#include <string>
+
+#include "upstream/balancer.h"
+#include "upstream/round_robin.h"
+
+namespace sy::upstream {
+
+namespace {
+struct Primaries {
+    std::vector<size_t> idx;
+    uint64_t total = 0;
+};
+
+Primaries primaries(const conf::Upstream& u) {
+    Primaries p;
+    for (size_t i = 0; i < u.peers.size(); ++i) {
+        if (u.peers[i].backup) continue;
+        p.idx.push_back(i);
+        p.total += uint64_t(std::max(u.peers[i].weight, 0));
+    }
+    return p;
+}
+
+bool was_tried(const std::vector<size_t>& tried, size_t i) { return std::find(tried.begin(), tried.end(), i) != tried.end(); }
+
+// nginx's ngx_http_upstream_find_chash_point: first point >= hash (may be size()).
+size_t find_point(const std::vector<std::pair<uint32_t, uint32_t>>& ring, uint32_t hash) {
+    auto it = std::lower_bound(ring.begin(), ring.end(), hash,
+                               [](const std::pair<uint32_t, uint32_t>& p, uint32_t h) { return p.first < h; });
+    return size_t(it - ring.begin());
+}
+}  // namespace
+
+int pick_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, std::string_view key,
+              PickState& st) {
+    if (!st.started) {
+        st.started = true;
+        st.hash = 0;
+        st.rehash = 0;
+        st.tries = 0;
+    }
+    Primaries pr = primaries(u);
+    if (st.tries > 20 || pr.idx.size() < 2 || key.empty() || pr.total == 0) return pick_round_robin(u, tried, now);
+
+    for (;;) {
+        // ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH, REHASH omitted the first time
+        uint32_t crc = 0xffffffffu;
+        if (st.rehash > 0) crc = crc32_update(crc, std::to_string(st.rehash));
+        crc = crc32_update(crc, key) ^ 0xffffffffu;
+        st.hash += (crc >> 16) & 0x7fff;
+        st.rehash++;
+
+        uint64_t w = st.hash % pr.total;
+        size_t k = 0;
+        while (w >= uint64_t(u.peers[pr.idx[k]].weight)) {
+            w -= uint64_t(u.peers[pr.idx[k]].weight);
+            ++k;
+        }
+        size_t i = pr.idx[k];
+        if (!was_tried(tried, i) && peer_usable(u.peers[i], now)) return int(i);
+        if (++st.tries > 20) return pick_round_robin(u, tried, now);
+    }
+}
+
+void build_ring(conf::Upstream& u) {
+    u.ring.clear();
+    for (size_t i = 0; i < u.peers.size(); ++i) {
+        const conf::Peer& p = u.peers[i];
+        if (p.backup) continue;
+        std::string_view server = p.name;
+        std::string_view host = server, port;
+        bool is_unix = server.size() >= 5 && std::equal(server.begin(), server.begin() + 5, "unix:", [](char a, char b) {
+                           return (a >= 'A' && a <= 'Z' ? char(a | 0x20) : a) == b;
+                       });
+        if (is_unix) {
+            host = server.substr(5);
+        } else {
+            // port: the digits after the last ':' (none when a non-digit comes first)
+            for (size_t j = 0; j < server.size(); ++j) {
+                char c = server[server.size() - j - 1];
+                if (c == ':') {
+                    host = server.substr(0, server.size() - j - 1);
+                    port = server.substr(server.size() - j);
+                    break;
+                }
+                if (c < '0' || c > '9') break;
+            }
+        }
+        uint32_t base = crc32_update(0xffffffffu, host);
+        base = crc32_update(base, std::string_view("\0", 1));
+        base = crc32_update(base, port);
+
+        uint32_t prev = 0;
+        int npoints = std::max(p.weight, 0) * 160;
+        for (int j = 0; j < npoints; ++j) {
+            char b[4] = {char(prev & 0xff), char((prev >> 8) & 0xff), char((prev >> 16) & 0xff),
+                         char((prev >> 24) & 0xff)};
+            uint32_t h = crc32_update(base, std::string_view(b, 4)) ^ 0xffffffffu;
+            u.ring.emplace_back(h, uint32_t(i));
+            prev = h;
+        }
+    }
+    std::stable_sort(u.ring.begin(), u.ring.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    // nginx keeps one point per hash value
+    auto last = std::unique(u.ring.begin(), u.ring.end(), [](const auto& a, const auto& b) { return a.first == b.first; });
+    u.ring.erase(last, u.ring.end());
+}
+
+int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, std::string_view key,
+                         PickState& st) {
+    if (!st.started) {
+        st.started = true;
+        st.tries = 0;
+        st.point = u.ring.empty() ? 0 : uint32_t(find_point(u.ring, crc32(key)));
+    }
+    Primaries pr = primaries(u);
+    if (st.tries > 20 || pr.idx.size() < 2 || key.empty() || u.ring.empty()) return pick_round_robin(u, tried, now);
+
+    for (;;) {
+        // the point names a server; among the peers of that server (several
+        // when a name resolves to several addresses) smooth weighted round robin
+        const std::string& server = u.peers[u.ring[st.point % u.ring.size()].second].name;
+        const conf::Peer* best = nullptr;
+        int best_i = -1;
+        int total = 0;
+        for (size_t i : pr.idx) {
+            const conf::Peer& p = u.peers[i];
+            if (was_tried(tried, i) || p.name != server || !peer_usable(p, now)) continue;
+            p.current_weight += p.weight;
+            total += p.weight;
+            if (!best || p.current_weight > best->current_weight) {
+                best = &p;
+                best_i = int(i);
+            }
+        }
+        if (best) {
+            best->current_weight -= total;
+            return best_i;
+        }
+        st.point++;
+        if (++st.tries > 20) return pick_round_robin(u, tried, now);
+    }
+}
+
+}  // namespace sy::upstream

@@ -1,17 +1,12 @@
 #include "upstream/round_robin.h"
 
+#include "upstream/balancer.h"
+
 #include <algorithm>
 
 namespace sy::upstream {
 
 namespace {
-bool usable(const conf::Peer& p, uint64_t now) {
-    if (p.down) return false;
-    if (p.max_fails && p.fails >= p.max_fails && now - p.checked_ms <= p.fail_timeout) return false;
-    if (p.max_conns && p.conns >= p.max_conns) return false;
-    return true;
-}
-
 int pick(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, bool backup) {
     const conf::Peer* best = nullptr;
     int best_i = -1;
@@ -20,7 +15,7 @@ int pick(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now
         const conf::Peer& p = u.peers[i];
         if (p.backup != backup) continue;
         if (std::find(tried.begin(), tried.end(), i) != tried.end()) continue;
-        if (!usable(p, now)) continue;
+        if (!peer_usable(p, now)) continue;
         p.current_weight += p.weight;
         total += p.weight;
         if (!best || p.current_weight > best->current_weight) {

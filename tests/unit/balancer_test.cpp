@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "config/conf.h"
 #include "upstream/balancer.h"
 
@@ -15,27 +16,9 @@ namespace {
 
 constexpr uint64_t kNow = 1000000;
 
-struct PeerSpec {
-    std::string name;
-    int weight = 1;
-    bool backup = false;
-    bool down = false;
-};
+using test::PeerSpec;
 
-conf::Upstream make(const std::vector<PeerSpec>& specs) {
-    conf::Upstream u;
-    u.name = "test";
-    for (auto& s : specs) {
-        conf::Peer p;
-        p.name = s.name;
-        p.addr.text = s.name;
-        p.weight = s.weight;
-        p.backup = s.backup;
-        p.down = s.down;
-        u.peers.push_back(p);
-    }
-    return u;
-}
+conf::Upstream make(const std::vector<PeerSpec>& specs) { return test::make_upstream(specs); }
 
 conf::Upstream three() { return make({{"127.0.0.1:8081"}, {"127.0.0.1:8082"}, {"127.0.0.1:8083"}}); }
 

@@ -6,39 +6,16 @@
 #include <string>
 #include <vector>
 
+#include "test_support.h"
 #include "config/conf.h"
 #include "upstream/round_robin.h"
 
 namespace sy::upstream {
 namespace {
 
-struct PeerSpec {
-    std::string name;
-    int weight = 1;
-    bool backup = false;
-    bool down = false;
-    int max_fails = 1;
-    conf::Msec fail_timeout = 10000;
-    int max_conns = 0;
-};
+using test::PeerSpec;
 
-conf::Upstream make(const std::vector<PeerSpec>& specs) {
-    conf::Upstream u;
-    u.name = "test";
-    for (auto& s : specs) {
-        conf::Peer p;
-        p.name = s.name;
-        p.addr.text = s.name;
-        p.weight = s.weight;
-        p.backup = s.backup;
-        p.down = s.down;
-        p.max_fails = s.max_fails;
-        p.fail_timeout = s.fail_timeout;
-        p.max_conns = s.max_conns;
-        u.peers.push_back(p);
-    }
-    return u;
-}
+conf::Upstream make(const std::vector<PeerSpec>& specs) { return test::make_upstream(specs); }
 
 std::string name(const conf::Upstream& u, int i) { return i < 0 ? "-" : u.peers[size_t(i)].name; }
 

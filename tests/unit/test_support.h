@@ -8,6 +8,9 @@
 #include <fstream>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "config/conf.h"
 
 namespace sy::test {
 
@@ -38,5 +41,34 @@ public:
 private:
     std::string path_;
 };
+
+// An upstream built from peer descriptions, for balancer tests.
+struct PeerSpec {
+    std::string name;
+    int weight = 1;
+    bool backup = false;
+    bool down = false;
+    int max_fails = 1;
+    conf::Msec fail_timeout = 10000;
+    int max_conns = 0;
+};
+
+inline conf::Upstream make_upstream(const std::vector<PeerSpec>& specs) {
+    conf::Upstream u;
+    u.name = "test";
+    for (auto& sp : specs) {
+        conf::Peer p;
+        p.name = sp.name;
+        p.addr.text = sp.name;
+        p.weight = sp.weight;
+        p.backup = sp.backup;
+        p.down = sp.down;
+        p.max_fails = sp.max_fails;
+        p.fail_timeout = sp.fail_timeout;
+        p.max_conns = sp.max_conns;
+        u.peers.push_back(p);
+    }
+    return u;
+}
 
 }  // namespace sy::test

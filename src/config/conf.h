@@ -68,6 +68,23 @@ struct AccessLogConf {
     int fd = -1;               // opened by the runtime (shared per path)
 };
 
+// `resolver ADDRESS ... [valid=T] [ipv4=on|off] [ipv6=on|off]`
+struct ResolverConf {
+    std::vector<SockAddr> servers;     // port 53 unless given
+    std::optional<Msec> valid;         // overrides the answers' TTL
+    bool ipv4 = true, ipv6 = true;
+    SrcLoc where;
+};
+
+// proxy_next_upstream conditions (nginx's NGX_HTTP_UPSTREAM_FT_*).
+namespace next_upstream {
+enum : uint32_t {
+    Error = 1u << 0, Timeout = 1u << 1, InvalidHeader = 1u << 2, Http500 = 1u << 3, Http502 = 1u << 4,
+    Http503 = 1u << 5, Http504 = 1u << 6, Http403 = 1u << 7, Http404 = 1u << 8, Http429 = 1u << 9,
+    NonIdempotent = 1u << 10,
+};
+}
+
 struct ProxyRedirect {
     enum class Mode { Default, Off, Replace } mode = Mode::Default;
     std::vector<std::pair<Template, Template>> rules;  // Replace: (redirect, replacement)
@@ -95,6 +112,11 @@ struct LocConf {
     std::optional<uint32_t> keepalive_requests;
     std::optional<std::string> default_type;
     std::optional<std::shared_ptr<const std::unordered_map<std::string, std::string>>> types;
+    std::optional<uint32_t> proxy_next_upstream;             // next_upstream:: bits; 0 = off
+    std::optional<uint32_t> proxy_next_upstream_tries;       // 0 = unlimited
+    std::optional<Msec> proxy_next_upstream_timeout;         // 0 = unlimited
+    std::optional<std::shared_ptr<const ResolverConf>> resolver;   // null: none configured
+    std::optional<Msec> resolver_timeout;
 
     // Fills unset fields from `parent`.
     void merge_from(const LocConf& parent);
@@ -112,11 +134,33 @@ struct Peer {
     bool backup = false;
     bool down = false;
     int max_conns = 0;
+    Msec slow_start = 0;       // weight ramps up over this long after the peer recovers
+    int server = 0;            // index of its `server` line in the upstream block
+    std::string sticky_id;     // `sticky cookie` value: hex MD5 of addr.text (as nginx Plus)
     // Balancer state (worker-local; the config snapshot is otherwise immutable).
     mutable int current_weight = 0;
     mutable int fails = 0;
     mutable uint64_t checked_ms = 0;
-    mutable int conns = 0;
+    mutable int conns = 0;          // requests in flight and open tunnels
+    mutable uint64_t recovered_ms = 0;   // slow_start: when the ramp began (0: full weight)
+    mutable bool gone = false;      // `resolve`: DNS no longer returns this address
+};
+
+// `sticky cookie NAME [expires=T|max] [domain=D] [path=P] [httponly] [secure] [samesite=strict|lax|none]`
+struct StickyCookie {
+    bool on = false;
+    std::string name;
+    std::optional<Msec> expires;       // unset: session cookie; max: UINT64_MAX
+    std::string domain, path, samesite;
+    bool httponly = false, secure = false;
+};
+
+// `server NAME[:PORT] resolve [params]`: peers re-resolved in the background.
+struct ResolveServer {
+    std::string host;          // name to resolve
+    uint16_t port = 80;
+    Peer tmpl;                 // parameters copied to every address
+    SrcLoc where;
 };
 
 // Balancing method of an upstream block (nginx's ip_hash, hash, least_conn, random).
@@ -126,12 +170,22 @@ struct Upstream {
     std::string name;          // block name or "host:port" for an implicit one
     Balance balance = Balance::RoundRobin;
     Template hash_key;         // `hash KEY`
-    std::vector<std::pair<uint32_t, uint32_t>> ring;  // `hash ... consistent`: (point, peer index), sorted
-    std::vector<Peer> peers;
+    mutable std::vector<std::pair<uint32_t, uint32_t>> ring;  // `hash ... consistent`: (point, peer index), sorted
+    // Runtime-changeable (worker thread only): the resolver adds peers and
+    // marks vanished ones `gone`; indices stay valid for in-flight requests.
+    mutable std::vector<Peer> peers;
     bool implicit = false;     // made from a proxy_pass address
     int keepalive = 32;        // idle connections kept (nginx >= 1.29.7 default: 32)
     Msec keepalive_timeout = 60000;
     uint32_t keepalive_requests = 1000;
+    Msec keepalive_time = 3600000;
+    bool zone = false;
+    double load_factor = 0;    // `hash ... consistent load_factor=F`: bounded load (0: unbounded)
+    StickyCookie sticky;
+    std::vector<ResolveServer> resolve;
+    std::shared_ptr<const ResolverConf> resolver;   // the upstream's own, else http's
+    Msec resolver_timeout = 30000;
+    int server_lines = 0;      // `server` lines seen (Peer::server numbering)
     SrcLoc where;
 };
 

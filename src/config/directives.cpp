@@ -741,7 +741,7 @@ bool h_upstream(Ctx& c, const Directive& d) {
     c.up = u;
     bool ok = c.walk(d.children, kUpstream);
     c.restore(saved);
-    if (ok && u->peers.empty()) {
+    if (ok && u->peers.empty() && u->resolve.empty()) {
         c.err = "no servers are inside upstream";
         c.err_where = d.end;  // nginx notices at the closing brace
         return false;
@@ -749,9 +749,32 @@ bool h_upstream(Ctx& c, const Directive& d) {
     return ok;
 }
 
+// Balancing methods that ignore weights' ramp (nginx Plus refuses slow_start with them).
+bool no_slow_start(Balance b) { return hash_family(b) || b == Balance::Random || b == Balance::RandomTwo || b == Balance::RandomTwoLeastConn; }
+
+// "host:port" -> host, port (no resolution); false if the port is bad.
+bool split_host_port(const std::string& s, std::string& host, uint16_t& port) {
+    size_t colon = s.rfind(':');
+    if (!s.empty() && s[0] == '[') {
+        size_t rb = s.find(']');
+        if (rb == std::string::npos) return false;
+        host = s.substr(1, rb - 1);
+        colon = rb + 1 < s.size() && s[rb + 1] == ':' ? rb + 1 : std::string::npos;
+    } else {
+        host = s.substr(0, colon);
+    }
+    if (colon == std::string::npos) { port = 80; return !host.empty(); }
+    int n;
+    if (!parse_int(s.substr(colon + 1), n) || n < 1 || n > 65535) return false;
+    port = uint16_t(n);
+    return !host.empty();
+}
+
 bool h_upstream_server(Ctx& c, const Directive& d) {
     Peer p;
     p.name = d.args[0].value;
+    p.server = c.up->server_lines++;
+    bool resolve = false;
     for (size_t i = 1; i < d.args.size(); ++i) {
         const std::string& a = d.args[i].value;
         auto num = [&](size_t off, int& out) { return parse_int(a.substr(off), out); };
@@ -763,6 +786,12 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
             if (!num(10, p.max_conns)) { c.err = "invalid parameter \"" + a + "\""; return false; }
         } else if (a.compare(0, 13, "fail_timeout=") == 0) {
             if (!parse_msec(a.substr(13), p.fail_timeout)) { c.err = "invalid parameter \"" + a + "\""; return false; }
+        } else if (a.compare(0, 11, "slow_start=") == 0) {
+            if (!parse_msec(a.substr(11), p.slow_start)) { c.err = "invalid parameter \"" + a + "\""; return false; }
+            if (no_slow_start(c.up->balance)) {
+                c.err = "balancing method does not support parameter \"" + a + "\"";
+                return false;
+            }
         } else if (a == "backup") {
             if (hash_family(c.up->balance)) {
                 c.err = "balancing method does not support parameter \"backup\"";
@@ -771,10 +800,24 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
             p.backup = true;
         }
         else if (a == "down") p.down = true;
-        else if (a == "resolve" || a.compare(0, 11, "slow_start=") == 0) {
+        else if (a == "resolve") resolve = true;
+        else if (a.compare(0, 8, "service=") == 0) {
             c.err = "the \"" + a + "\" parameter of \"server\" in upstream is not supported yet by switchyard";
             return false;
         } else { c.err = "invalid parameter \"" + a + "\""; return false; }
+    }
+    if (resolve && p.name.compare(0, 5, "unix:") != 0) {
+        ResolveServer r;
+        if (!split_host_port(p.name, r.host, r.port)) { c.err = "invalid address \"" + p.name + "\""; return false; }
+        std::vector<SockAddr> lit;
+        std::string e;
+        // An IP literal needs no resolving (nginx treats it as a static peer).
+        if (!parse_addr(p.name, 80, lit, e, false) || lit.empty()) {
+            r.tmpl = p;
+            r.where = d.where;
+            c.up->resolve.push_back(std::move(r));
+            return true;
+        }
     }
     std::vector<SockAddr> addrs;
     std::string err;
@@ -794,26 +837,42 @@ bool h_upstream_server(Ctx& c, const Directive& d) {
 // ip_hash, hash, least_conn, random: a later method replaces an earlier one,
 // as in nginx (which warns "load balancing method redefined").
 bool set_balance(Ctx& c, Balance b) {
-    if (hash_family(b))
-        for (auto& p : c.up->peers)
-            if (p.backup) {
-                c.err = "balancing method does not support parameter \"backup\"";
-                return false;
-            }
+    auto refuse = [&](const Peer& p) {
+        if (hash_family(b) && p.backup) c.err = "balancing method does not support parameter \"backup\"";
+        else if (no_slow_start(b) && p.slow_start) c.err = "balancing method does not support parameter \"slow_start\"";
+        else return false;
+        return true;
+    };
+    for (auto& p : c.up->peers)
+        if (refuse(p)) return false;
+    for (auto& r : c.up->resolve)
+        if (refuse(r.tmpl)) return false;
     c.up->balance = b;
     return true;
 }
 
 bool h_ip_hash(Ctx& c, const Directive&) { return set_balance(c, Balance::IpHash); }
 
+// hash KEY [consistent [load_factor=F]]: F > 1 bounds every peer's share of
+// open connections to F times the average (switchyard's extension).
 bool h_hash(Ctx& c, const Directive& d) {
     bool consistent = false;
-    if (d.args.size() == 2) {
+    if (d.args.size() >= 2) {
         if (d.args[1].value != "consistent") {
             c.err = "invalid parameter \"" + d.args[1].value + "\"";
             return false;
         }
         consistent = true;
+    }
+    if (d.args.size() == 3) {
+        const std::string& a = d.args[2].value;
+        char* end = nullptr;
+        double f = a.compare(0, 12, "load_factor=") == 0 ? std::strtod(a.c_str() + 12, &end) : 0;
+        if (!end || *end || a.size() == 12 || !(f >= 1.0 && f <= 100.0)) {
+            c.err = "invalid parameter \"" + a + "\"";
+            return false;
+        }
+        c.up->load_factor = f;
     }
     if (!compile(c, d.args[0].value, c.up->hash_key)) return false;
     return set_balance(c, consistent ? Balance::HashConsistent : Balance::Hash);
@@ -838,6 +897,152 @@ bool h_upstream_keepalive(Ctx& c, const Directive& d) {
     int n;
     if (!parse_int(d.args[0].value, n)) return invalid(c, d, d.args[0].value);
     c.up->keepalive = n;
+    return true;
+}
+
+bool h_keepalive_time(Ctx& c, const Directive& d) {
+    if (!parse_msec(d.args[0].value, c.up->keepalive_time)) return invalid_slot(c, d);
+    return true;
+}
+
+bool h_zone(Ctx& c, const Directive& d) {
+    size_t sz;
+    if (d.args.size() == 2 && !parse_size(d.args[1].value, sz)) {
+        c.err = "invalid zone size \"" + d.args[1].value + "\"";
+        return false;
+    }
+    c.up->zone = true;
+    return true;
+}
+
+// sticky cookie NAME [expires=T|max] [domain=D] [path=P] [httponly] [secure] [samesite=strict|lax|none]
+bool h_sticky(Ctx& c, const Directive& d) {
+    StickyCookie& st = c.up->sticky;
+    if (st.on) { c.err = "\"sticky\" directive is duplicate"; return false; }
+    if (d.args[0].value != "cookie") {
+        c.err = d.args[0].value == "route" || d.args[0].value == "learn"
+                    ? "\"sticky " + d.args[0].value + "\" is not supported yet by switchyard"
+                    : "invalid sticky method \"" + d.args[0].value + "\"";
+        return false;
+    }
+    if (d.args.size() < 2 || d.args[1].value.empty()) { c.err = "invalid number of arguments in \"sticky\" directive"; return false; }
+    st.name = d.args[1].value;
+    for (char ch : st.name)
+        if (ch <= ' ' || ch >= 127 || std::strchr("()<>@,;:\\\"/[]?={}", ch)) return invalid(c, d, st.name);
+    for (size_t i = 2; i < d.args.size(); ++i) {
+        const std::string& a = d.args[i].value;
+        auto bad = [&] { c.err = "invalid parameter \"" + a + "\""; return false; };
+        auto safe = [](std::string_view v) {
+            for (char ch : v)
+                if (ch <= ' ' || ch >= 127 || ch == ';' || ch == ',') return false;
+            return !v.empty();
+        };
+        if (a.compare(0, 8, "expires=") == 0) {
+            Msec t;
+            if (a == "expires=max") st.expires = UINT64_MAX;
+            else if (parse_msec(a.substr(8), t)) st.expires = t;
+            else return bad();
+        } else if (a.compare(0, 7, "domain=") == 0) {
+            st.domain = a.substr(7);
+            if (!safe(st.domain)) return bad();
+        } else if (a.compare(0, 5, "path=") == 0) {
+            st.path = a.substr(5);
+            if (!safe(st.path)) return bad();
+        } else if (a.compare(0, 9, "samesite=") == 0) {
+            std::string v = a.substr(9);
+            if (strcasecmp(v.c_str(), "strict") == 0) st.samesite = "Strict";
+            else if (strcasecmp(v.c_str(), "lax") == 0) st.samesite = "Lax";
+            else if (strcasecmp(v.c_str(), "none") == 0) st.samesite = "None";
+            else return bad();
+        } else if (a == "httponly") st.httponly = true;
+        else if (a == "secure") st.secure = true;
+        else return bad();
+    }
+    st.on = true;
+    return true;
+}
+
+// resolver ADDRESS ... [valid=T] [ipv4=on|off] [ipv6=on|off] [status_zone=Z]
+bool h_resolver(Ctx& c, const Directive& d) {
+    auto r = std::make_shared<ResolverConf>();
+    r->where = d.where;
+    for (auto& arg : d.args) {
+        const std::string& a = arg.value;
+        auto onoff = [&](size_t off, bool& out) {
+            std::string v = a.substr(off);
+            if (v == "on") out = true;
+            else if (v == "off") out = false;
+            else return false;
+            return true;
+        };
+        if (a.compare(0, 6, "valid=") == 0) {
+            Msec t;
+            if (!parse_msec(a.substr(6), t)) return invalid(c, d, a);
+            r->valid = t;
+        } else if (a.compare(0, 5, "ipv4=") == 0) {
+            if (!onoff(5, r->ipv4)) return invalid(c, d, a);
+        } else if (a.compare(0, 5, "ipv6=") == 0) {
+            if (!onoff(5, r->ipv6)) return invalid(c, d, a);
+        } else if (a.compare(0, 12, "status_zone=") == 0) {
+        } else {
+            std::vector<SockAddr> addrs;
+            std::string e;
+            if (!parse_addr(a, 53, addrs, e)) { c.err = e + " in resolver \"" + a + "\""; return false; }
+            for (auto& x : addrs) r->servers.push_back(x);
+        }
+    }
+    if (!r->ipv4 && !r->ipv6) { c.err = "\"ipv4\" and \"ipv6\" cannot both be \"off\""; return false; }
+    if (r->servers.empty()) { c.err = "invalid number of arguments in \"resolver\" directive"; return false; }
+    if (c.context == kUpstream) {
+        if (c.up->resolver) return dup(c, d);
+        c.up->resolver = std::move(r);
+        return true;
+    }
+    if (c.lc->resolver) return dup(c, d);
+    c.lc->resolver = std::move(r);
+    return true;
+}
+
+bool h_resolver_timeout(Ctx& c, const Directive& d) {
+    Msec t;
+    if (!parse_msec(d.args[0].value, t)) return invalid_slot(c, d);
+    if (c.context == kUpstream) { c.up->resolver_timeout = t; return true; }
+    if (c.lc->resolver_timeout) return dup(c, d);
+    c.lc->resolver_timeout = t;
+    return true;
+}
+
+// proxy_next_upstream error | timeout | invalid_header | http_5xx ... | non_idempotent | off
+bool h_proxy_next_upstream(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_next_upstream) return dup(c, d);
+    static constexpr std::pair<std::string_view, uint32_t> names[] = {
+        {"error", next_upstream::Error},       {"timeout", next_upstream::Timeout},
+        {"invalid_header", next_upstream::InvalidHeader}, {"http_500", next_upstream::Http500},
+        {"http_502", next_upstream::Http502}, {"http_503", next_upstream::Http503},
+        {"http_504", next_upstream::Http504}, {"http_403", next_upstream::Http403},
+        {"http_404", next_upstream::Http404}, {"http_429", next_upstream::Http429},
+        {"non_idempotent", next_upstream::NonIdempotent}, {"updating", 0},
+    };
+    uint32_t bits = 0;
+    bool off = false;
+    for (auto& arg : d.args) {
+        const std::string& a = arg.value;
+        if (a == "off") { off = true; continue; }
+        bool found = false;
+        for (auto& [n, b] : names)
+            if (a == n) { bits |= b; found = true; }
+        if (!found) { c.err = "invalid value \"" + a + "\""; return false; }
+    }
+    // nginx: "off" wins over anything listed with it
+    c.lc->proxy_next_upstream = off ? 0u : bits;
+    return true;
+}
+
+bool h_proxy_next_upstream_tries(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_next_upstream_tries) return dup(c, d);
+    int n;
+    if (!parse_int(d.args[0].value, n) || n < 0) return invalid_slot(c, d);
+    c.lc->proxy_next_upstream_tries = uint32_t(n);
     return true;
 }
 
@@ -922,8 +1127,11 @@ const Spec kTable[] = {
     {"upstream",             kHttp,      A1, kBlock, h_upstream},
     {"server",               kUpstream,  kMore1, 0, h_upstream_server},
     {"keepalive",            kUpstream,  A1, 0, h_upstream_keepalive},
-    {"keepalive_time",       kUpstream,  A1, 0, accept_noop},
-    {"zone",                 kUpstream,  A1 | A2, 0, accept_noop},
+    {"keepalive_time",       kUpstream,  A1, 0, h_keepalive_time},
+    {"zone",                 kUpstream,  A1 | A2, 0, h_zone},
+    {"sticky",               kUpstream,  kMore1, 0, h_sticky},
+    {"resolver",             kLoc | kUpstream, kMore1, 0, h_resolver},
+    {"resolver_timeout",     kLoc | kUpstream, A1, 0, h_resolver_timeout},
     // proxy
     {"proxy_pass",           kLocation,  A1, 0, h_proxy_pass},
     {"proxy_http_version",   kLoc,       A1, 0, h_proxy_http_version},
@@ -943,6 +1151,9 @@ const Spec kTable[] = {
     {"proxy_intercept_errors", kLoc,     A1, 0, set_flag<&LocConf::proxy_intercept_errors>},
     {"proxy_redirect",       kLoc,       A1 | A2, 0, h_proxy_redirect},
     {"proxy_cache",          kLoc,       A1, 0, h_proxy_cache},
+    {"proxy_next_upstream",  kLoc,       kMore1, 0, h_proxy_next_upstream},
+    {"proxy_next_upstream_tries", kLoc,  A1, 0, h_proxy_next_upstream_tries},
+    {"proxy_next_upstream_timeout", kLoc, A1, 0, set_msec<&LocConf::proxy_next_upstream_timeout>},
     // nginx directives that later issues bring; refused clearly until then
     {"ssl_certificate",      kMain | kLoc, A1, 0, h_not_yet},
     {"ssl_certificate_key",  kMain | kLoc, A1, 0, h_not_yet},
@@ -955,14 +1166,9 @@ const Spec kTable[] = {
     {"http2",                kHttp | kServer, A1, 0, h_not_yet},
     {"stream",               kMain,      A0, kBlock | kRawBlock, h_not_yet},
     {"ip_hash",              kUpstream,  A0, 0, h_ip_hash},
-    {"hash",                 kUpstream,  A1 | A2, 0, h_hash},
+    {"hash",                 kUpstream,  A1 | A2 | A3, 0, h_hash},
     {"least_conn",           kUpstream,  A0, 0, h_least_conn},
     {"random",               kUpstream,  A0 | A1 | A2, 0, h_random},
-    {"sticky",               kUpstream,  kMore1, 0, h_not_yet},
-    {"resolver",             kLoc,       kMore1, 0, h_not_yet},
-    {"proxy_next_upstream",  kLoc,       kMore1, 0, h_not_yet},
-    {"proxy_next_upstream_tries", kLoc,  A1, 0, h_not_yet},
-    {"proxy_next_upstream_timeout", kLoc, A1, 0, h_not_yet},
     {"proxy_ssl_verify",     kLoc,       A1, 0, h_not_yet},
     {"proxy_ssl_server_name", kLoc,      A1, 0, h_not_yet},
     {"if",                   kServer | kLocation, kMore1, kBlock | kRawBlock, h_not_yet},

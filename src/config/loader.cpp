@@ -95,7 +95,7 @@ static bool is_not_yet(std::string_view n) {
         "ssl_", "proxy_ssl_", "proxy_cache_", "gzip_", "http2_", "http3_", "quic_", "grpc_", "fastcgi_", "uwsgi_",
         "scgi_", "memcached_", "limit_req_", "limit_conn_", "auth_", "sub_filter", "ssi", "autoindex", "image_filter",
         "xslt_", "perl", "js_", "mp4", "flv", "hls", "slice", "secure_link", "geoip_", "userid", "dav_", "mirror",
-        "upstream_", "health_check", "proxy_store", "proxy_next_upstream", "split_clients", "geo", "realip",
+        "upstream_", "health_check", "proxy_store", "split_clients", "geo", "realip",
         "real_ip_", "lua", "content_by_lua", "access_by_lua", "more_set_headers", "more_clear_headers", "aio",
         "directio", "open_file_cache", "output_buffers", "postpone_output", "limit_rate", "expires", "etag",
         "if_modified_since", "satisfy", "add_trailer", "proxy_socket_keepalive", "proxy_bind", "proxy_method",
@@ -105,7 +105,7 @@ static bool is_not_yet(std::string_view n) {
         "worker_shutdown_timeout", "worker_cpu_affinity", "worker_priority", "thread_pool", "load_module", "env",
         "lock_file", "master_process", "timer_resolution", "working_directory", "debug_connection", "mail",
         "sendfile_max_chunk", "send_lowat", "subrequest_output_buffer_size", "msie_", "log_subrequest",
-        "open_log_file_cache", "disable_symlinks", "resolver_timeout", "variables_hash", "stream", "google_perftools",
+        "open_log_file_cache", "disable_symlinks", "variables_hash", "stream", "google_perftools",
     };
     for (auto p : prefixes)
         if (n.substr(0, p.size()) == p) return true;
@@ -200,6 +200,11 @@ void LocConf::merge_from(const LocConf& p) {
     fill(keepalive_requests, p.keepalive_requests);
     fill(default_type, p.default_type);
     fill(types, p.types);
+    fill(proxy_next_upstream, p.proxy_next_upstream);
+    fill(proxy_next_upstream_tries, p.proxy_next_upstream_tries);
+    fill(proxy_next_upstream_timeout, p.proxy_next_upstream_timeout);
+    fill(resolver, p.resolver);
+    fill(resolver_timeout, p.resolver_timeout);
 }
 
 void LocConf::apply_defaults(const std::string& prefix) {
@@ -212,6 +217,11 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(client_body_timeout, Msec(60000));
     def(keepalive_timeout, Msec(75000));
     def(proxy_http_version, 11);  // nginx >= 1.29.7
+    def(proxy_next_upstream, uint32_t(next_upstream::Error | next_upstream::Timeout));
+    def(proxy_next_upstream_tries, uint32_t(0));
+    def(proxy_next_upstream_timeout, Msec(0));
+    if (!resolver) resolver = std::shared_ptr<const ResolverConf>();
+    def(resolver_timeout, Msec(30000));
     if (!proxy_set_header) proxy_set_header.emplace();
     def(proxy_pass_request_headers, true);
     def(proxy_pass_request_body, true);
@@ -304,6 +314,15 @@ static bool link_upstreams(Ctx& c, std::string& err) {
         for (auto& u : h.upstreams)
             if (u->name == pp.host_port) { pp.upstream = u.get(); break; }
         if (pp.upstream) continue;
+        // "backend:8080" where an upstream block is named "backend" (nginx's check)
+        size_t colon = pp.host_port.rfind(':');
+        if (!pp.host_port.empty() && pp.host_port[0] != '[' && colon != std::string::npos)
+            for (auto& u : h.upstreams)
+                if (!u->implicit && u->name == std::string_view(pp.host_port).substr(0, colon)) {
+                    err = "upstream \"" + u->name + "\" may not have port " + pp.host_port.substr(colon + 1) + " in " +
+                          site.where.str();
+                    return false;
+                }
         auto up = std::make_unique<Upstream>();
         up->name = pp.host_port;
         up->implicit = true;
@@ -397,8 +416,21 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         if (m->var_name.empty()) return std::string("internal error: map without definition");
 
     for (auto& u : h.upstreams) {
-        for (auto& p : u->peers) p.pool_key = u->name + '|' + p.addr.text;
-        if (u->balance == Balance::HashConsistent) upstream::build_ring(*u);
+        if (!u->resolve.empty()) {
+            if (!u->zone) {
+                err = "resolving names at run time requires upstream \"" + u->name + "\" in " + where_str(u->where) +
+                      " to be in shared memory";
+                return err;
+            }
+            if (!u->resolver && h.conf.resolver) u->resolver = *h.conf.resolver;
+            if (!u->resolver) {
+                err = "no resolver defined to resolve names at run time in upstream \"" + u->name + "\" in " +
+                      where_str(u->where);
+                return err;
+            }
+            if (h.conf.resolver_timeout && u->resolver_timeout == 30000) u->resolver_timeout = *h.conf.resolver_timeout;
+        }
+        upstream::finish_peers(*u);
     }
     absolutize_root(h.conf, cfg->prefix);
     h.conf.apply_defaults(cfg->prefix);

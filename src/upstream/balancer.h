@@ -47,7 +47,13 @@ void build_ring(conf::Upstream& u);
 uint32_t crc32(std::string_view data);
 uint32_t crc32_update(uint32_t crc, std::string_view data);   // on a running (uninverted) value
 
-// Whether peer i may take a request now (down, max_fails/fail_timeout, max_conns).
+// Whether peer i may take a request now (down, gone from DNS, max_fails/fail_timeout, max_conns).
 bool peer_usable(const conf::Peer& p, uint64_t now_ms);
+
+// Derived per-peer fields (keep-alive pool key, sticky cookie value) for one
+// peer / every peer, and the consistent-hash ring. At load, and by the
+// resolver when it adds a peer.
+void finish_peer(const conf::Upstream& u, conf::Peer& p);
+void finish_peers(conf::Upstream& u);
 
 }  // namespace sy::upstream

@@ -183,8 +183,8 @@ TEST(Loader, InvalidTimeAndSizeValues) {
 }
 
 TEST(Loader, NotSupportedYet) {
-    EXPECT_EQ(err("events {}\nhttp {\nupstream u {\nserver 127.0.0.1:1;\nsticky cookie s;\n}\n}\n"),
-              "\"sticky\" directive is not supported yet by switchyard in F:5");
+    EXPECT_EQ(err("events {}\nhttp {\nupstream u {\nserver 127.0.0.1:1;\nsticky route $a;\n}\n}\n"),
+              "\"sticky route\" is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("ssl_certificate /x.pem;")),
               "\"ssl_certificate\" directive is not supported yet by switchyard in F:4");
     EXPECT_EQ(err(in_location("if ($host) {\nreturn 404;\n}")),
@@ -715,6 +715,121 @@ TEST(Loader, UpstreamErrors) {
               "invalid parameter \"weight=0\" in F:4");
     EXPECT_EQ(err("events {}\nhttp {\nupstream u {\nserver 127.0.0.1:1 bogus;\n}\n}\n"),
               "invalid parameter \"bogus\" in F:4");
+}
+
+std::string upstream_block(std::string_view body, std::string_view http_extra = "") {
+    return "events {}\nhttp {\n" + std::string(http_extra) + "upstream u {\n" + std::string(body) +
+           "\n}\nserver { location / { proxy_pass http://u; } }\n}\n";
+}
+
+TEST(Loader, UpstreamExtendedParameters) {
+    auto l = ok(upstream_block("server 127.0.0.1:1 slow_start=30s;\nserver 127.0.0.1:2;\nkeepalive_time 10m;\nzone z 64k;\n"
+                               "sticky cookie srv expires=1h domain=.example.com path=/ httponly secure samesite=lax;"));
+    const Upstream& u = *loc(*l, 0, 0).proxy_pass->upstream;
+    EXPECT_EQ(u.peers.at(0).slow_start, 30000u);
+    EXPECT_EQ(u.peers.at(1).slow_start, 0u);
+    EXPECT_EQ(u.peers.at(0).server, 0);
+    EXPECT_EQ(u.peers.at(1).server, 1);
+    EXPECT_EQ(u.keepalive_time, 600000u);
+    EXPECT_TRUE(u.zone);
+    ASSERT_TRUE(u.sticky.on);
+    EXPECT_EQ(u.sticky.name, "srv");
+    EXPECT_EQ(u.sticky.expires, std::optional<Msec>(3600000));
+    EXPECT_EQ(u.sticky.domain, ".example.com");
+    EXPECT_EQ(u.sticky.path, "/");
+    EXPECT_EQ(u.sticky.samesite, "Lax");
+    EXPECT_TRUE(u.sticky.httponly && u.sticky.secure);
+    // nginx Plus: the cookie value is the MD5 of the peer address
+    EXPECT_EQ(u.peers.at(0).sticky_id.size(), 32u);
+    EXPECT_NE(u.peers.at(0).sticky_id, u.peers.at(1).sticky_id);
+    EXPECT_EQ(u.peers.at(0).pool_key, "u|127.0.0.1:1");
+
+    auto m = ok(upstream_block("server 127.0.0.1:1;\nhash $arg_k consistent load_factor=1.25;"));
+    EXPECT_DOUBLE_EQ(loc(*m, 0, 0).proxy_pass->upstream->load_factor, 1.25);
+    EXPECT_EQ(loc(*m, 0, 0).proxy_pass->upstream->ring.size(), 160u);
+}
+
+TEST(Loader, UpstreamExtendedParameterErrors) {
+    EXPECT_EQ(err(upstream_block("hash $arg_a;\nserver 127.0.0.1:1 slow_start=10s;")),
+              "balancing method does not support parameter \"slow_start=10s\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1 slow_start=10s;\nip_hash;")),
+              "balancing method does not support parameter \"slow_start\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1 slow_start=x;")), "invalid parameter \"slow_start=x\" in F:4");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nhash $arg_a consistent load_factor=0.5;")),
+              "invalid parameter \"load_factor=0.5\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nhash $arg_a consistent bounded;")),
+              "invalid parameter \"bounded\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nsticky cookie;")),
+              "invalid number of arguments in \"sticky\" directive in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nsticky cookie a b;")), "invalid parameter \"b\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nsticky cookie a samesite=maybe;")),
+              "invalid parameter \"samesite=maybe\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nsticky cookie a;\nsticky cookie b;")),
+              "\"sticky\" directive is duplicate in F:6");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nsticky bogus a;")), "invalid sticky method \"bogus\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;\nzone z bad;")), "invalid zone size \"bad\" in F:5");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1 service=http;")),
+              "the \"service=http\" parameter of \"server\" in upstream is not supported yet by switchyard in F:4");
+}
+
+TEST(Loader, UpstreamResolve) {
+    auto l = ok(upstream_block("zone z 64k;\nserver backend.test:8080 resolve weight=2;\nserver 127.0.0.1:1 resolve;",
+                               "resolver 127.0.0.1:5353 valid=5s ipv6=off;\n"));
+    const Upstream& u = *loc(*l, 0, 0).proxy_pass->upstream;
+    ASSERT_EQ(u.resolve.size(), 1u);   // the IP literal is a static peer
+    EXPECT_EQ(u.resolve[0].host, "backend.test");
+    EXPECT_EQ(u.resolve[0].port, 8080);
+    EXPECT_EQ(u.resolve[0].tmpl.weight, 2);
+    ASSERT_EQ(u.peers.size(), 1u);
+    EXPECT_EQ(u.peers[0].addr.text, "127.0.0.1:1");
+    ASSERT_TRUE(u.resolver);
+    EXPECT_EQ(u.resolver->servers.at(0).text, "127.0.0.1:5353");
+    EXPECT_EQ(u.resolver->valid, std::optional<Msec>(5000));
+    EXPECT_FALSE(u.resolver->ipv6);
+    // resolver inside the upstream block; a block with only resolvable names loads
+    auto m = ok(upstream_block("zone z;\nresolver [::1] 127.0.0.2;\nserver backend.test resolve;"));
+    const Upstream& v = *loc(*m, 0, 0).proxy_pass->upstream;
+    EXPECT_TRUE(v.peers.empty());
+    EXPECT_EQ(v.resolver->servers.size(), 2u);
+    EXPECT_EQ(v.resolver->servers[1].text, "127.0.0.2:53");
+    EXPECT_EQ(v.resolve.at(0).port, 80);
+}
+
+TEST(Loader, UpstreamResolveErrors) {
+    EXPECT_EQ(err(upstream_block("server backend.test resolve;", "resolver 127.0.0.1;\n")),
+              "resolving names at run time requires upstream \"u\" in F:4 to be in shared memory");
+    EXPECT_EQ(err(upstream_block("zone z;\nserver backend.test resolve;")),
+              "no resolver defined to resolve names at run time in upstream \"u\" in F:3");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;", "resolver 127.0.0.1 ipv4=off ipv6=off;\n")),
+              "\"ipv4\" and \"ipv6\" cannot both be \"off\" in F:3");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;", "resolver valid=5s;\n")),
+              "invalid number of arguments in \"resolver\" directive in F:3");
+    EXPECT_EQ(err(upstream_block("server 127.0.0.1:1;", "resolver 127.0.0.1 valid=x;\n")),
+              "invalid value \"valid=x\" in \"resolver\" directive in F:3");
+}
+
+TEST(Loader, NextUpstream) {
+    auto l = ok(in_server("location /a/ { proxy_pass http://127.0.0.1:1; }\n"
+                          "proxy_next_upstream error http_502 non_idempotent;\nproxy_next_upstream_tries 3;\n"
+                          "location /b/ { proxy_pass http://127.0.0.1:1; proxy_next_upstream off;"
+                          " proxy_next_upstream_timeout 5s; }\n"));
+    EXPECT_EQ(*loc(*l, 0, 0).conf.proxy_next_upstream,
+              next_upstream::Error | next_upstream::Http502 | next_upstream::NonIdempotent);
+    EXPECT_EQ(*loc(*l, 0, 0).conf.proxy_next_upstream_tries, 3u);
+    EXPECT_EQ(*loc(*l, 0, 0).conf.proxy_next_upstream_timeout, 0u);
+    EXPECT_EQ(*loc(*l, 0, 1).conf.proxy_next_upstream, 0u);
+    EXPECT_EQ(*loc(*l, 0, 1).conf.proxy_next_upstream_timeout, 5000u);
+    auto d = ok(in_location("proxy_pass http://127.0.0.1:1;"));
+    EXPECT_EQ(*loc(*d, 0, 0).conf.proxy_next_upstream, next_upstream::Error | next_upstream::Timeout);
+    EXPECT_EQ(err(in_location("proxy_next_upstream error bogus;")), "invalid value \"bogus\" in F:5");
+    EXPECT_EQ(err(in_location("proxy_next_upstream_tries -1;")),
+              "\"proxy_next_upstream_tries\" directive invalid value in F:5");
+}
+
+TEST(Loader, UpstreamNameWithPortInProxyPass) {
+    EXPECT_EQ(err("events {}\nhttp {\nupstream backend { server 127.0.0.1:1; }\n"
+                  "server { location / { proxy_pass http://backend:8080; } }\n}\n"),
+              "upstream \"backend\" may not have port 8080 in F:4");
 }
 
 // nginx conformance (a bug found by this test, now fixed): nginx checks for an empty upstream after parsing the block, so

@@ -946,7 +946,8 @@ void Session::close() {
     loop().defer_delete(this);
 }
 
-void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr) {
+void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr, const conf::Upstream* up,
+                      size_t peer) {
     Request& r = *req_;
     const conf::LocConf& lc = *r.lc;
     tunnel::Tunnel::Params p;
@@ -954,6 +955,8 @@ void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string ups
     p.send_timeout = *lc.proxy_send_timeout;
     p.client_send_timeout = *lc.send_timeout;
     p.upstream_addr = std::move(upstream_addr);
+    p.up = up;
+    p.peer = peer;
     OutQueue to_upstream;
     if (hlen_ > hparsed_) to_upstream.append(std::string_view(hbuf_ + hparsed_, hlen_ - hparsed_));
     // what the session had not yet written goes first, then upstream's extra bytes

@@ -83,7 +83,10 @@ public:
 
     // The upstream answered 101: the session hands both sockets to a Tunnel
     // and is destroyed. `from_upstream` holds bytes to deliver to the client.
-    void upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr);
+    // The connection becomes a tunnel. `up`/`peer`: the peer whose conns count the
+    // tunnel takes over (null for a proxy_pass with variables to a bare address).
+    void upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr, const conf::Upstream* up = nullptr,
+                 size_t peer = 0);
 
     // Error-log line with nginx's context: ", client: ..., server: ..., request: ..."
     void log_error(Level lvl, std::string_view msg, std::string_view upstream = {});

@@ -44,26 +44,6 @@ bool arg_var(std::string_view args, std::string_view name, std::string& out) {
     return false;
 }
 
-bool cookie_var(const RequestHead& h, std::string_view name, std::string& out) {
-    for (auto& hd : h.headers) {
-        if (!ieq(hd.name, "cookie")) continue;
-        std::string_view v = hd.value;
-        while (!v.empty()) {
-            while (!v.empty() && (v[0] == ' ' || v[0] == ';')) v.remove_prefix(1);
-            size_t semi = v.find(';');
-            std::string_view kv = v.substr(0, semi);
-            size_t eq = kv.find('=');
-            if (eq != std::string_view::npos && ieq(kv.substr(0, eq), name)) {
-                out += kv.substr(eq + 1);
-                return true;
-            }
-            if (semi == std::string_view::npos) break;
-            v.remove_prefix(semi + 1);
-        }
-    }
-    return false;
-}
-
 template <typename F>
 bool upstream_list(const Request& r, std::string& out, F f) {
     if (r.upstream.empty()) return false;
@@ -89,6 +69,26 @@ bool wildcard_match(std::string_view host, std::string_view pat, bool head) {
 }
 
 }  // namespace
+
+bool cookie_value(const RequestHead& h, std::string_view name, std::string& out) {
+    for (auto& hd : h.headers) {
+        if (!ieq(hd.name, "cookie")) continue;
+        std::string_view v = hd.value;
+        while (!v.empty()) {
+            while (!v.empty() && (v[0] == ' ' || v[0] == ';')) v.remove_prefix(1);
+            size_t semi = v.find(';');
+            std::string_view kv = v.substr(0, semi);
+            size_t eq = kv.find('=');
+            if (eq != std::string_view::npos && ieq(kv.substr(0, eq), name)) {
+                out += kv.substr(eq + 1);
+                return true;
+            }
+            if (semi == std::string_view::npos) break;
+            v.remove_prefix(semi + 1);
+        }
+    }
+    return false;
+}
 
 std::string format_msec(uint64_t ms) { return fmt::format("{}.{:03}", ms / 1000, ms % 1000); }
 
@@ -159,7 +159,7 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
             if (ieq(n, v.arg)) { out += val; return true; }
         return false;
     case Var::Arg: return arg_var(r.args, v.arg, out);
-    case Var::Cookie: return cookie_var(h, v.arg, out);
+    case Var::Cookie: return cookie_value(h, v.arg, out);
     case Var::Capture: return capture(r, v.index, out);
     case Var::NamedCapture:
         if (!r.cap_regex) return false;

@@ -40,6 +40,9 @@ const std::string& map_value(uint32_t map_id, VarCtx& ctx);
 // Stores captures of a successful regex match as $1..$9 / named captures.
 void set_captures(Request& r, const conf::Regex& re, std::string_view subject, const std::vector<int>& caps);
 
-std::string format_msec(uint64_t ms);   // "1.234"
+std::string format_msec(uint64_t ms);
+
+// Appends the value of cookie `name` from the request's Cookie headers ($cookie_NAME).
+bool cookie_value(const RequestHead& h, std::string_view name, std::string& out);   // "1.234"
 
 }  // namespace sy::http

@@ -20,6 +20,7 @@
 #include "config/loader.h"
 #include "upstream/balancer.h"
 #include "upstream/round_robin.h"
+#include "upstream/sticky.h"
 
 namespace sy::proxy {
 
@@ -61,6 +62,20 @@ std::pair<std::string, unsigned char> first_bad_header(std::string_view head) {
         pos = end;
     }
     return {std::string(), 0};
+}
+
+// The proxy_next_upstream condition a response status is (0: none).
+uint32_t status_ft(int status) {
+    switch (status) {
+    case 500: return conf::next_upstream::Http500;
+    case 502: return conf::next_upstream::Http502;
+    case 503: return conf::next_upstream::Http503;
+    case 504: return conf::next_upstream::Http504;
+    case 403: return conf::next_upstream::Http403;
+    case 404: return conf::next_upstream::Http404;
+    case 429: return conf::next_upstream::Http429;
+    default: return 0;
+    }
 }
 
 bool bad_value(std::string_view v) {
@@ -337,7 +352,13 @@ void Proxy::connect_next() {
             balance_key_ = http::eval(up_->hash_key, vc);
         }
     }
-    int i = upstream::pick(*up_, tried_, now, balance_key_, pick_state_);
+    if (tried_.empty()) first_start_ = now;
+    int i = -1;
+    if (up_->sticky.on && tried_.empty()) {
+        http::cookie_value(r.head, up_->sticky.name, sticky_cookie_);
+        i = upstream::sticky_pick(*up_, sticky_cookie_, tried_, now);
+    }
+    if (i < 0) i = upstream::pick(*up_, tried_, now, balance_key_, pick_state_);
     if (i < 0) {
         state_ = ProxyState::Dead;
         s_.log_error(Level::Error, "no live upstreams while connecting to upstream",
@@ -352,9 +373,12 @@ void Proxy::connect_next() {
     r.upstream.push_back({p.addr.text});
     try_start_ = clock::now_ms();
 
-    out_.clear();
-    out_.append(head_);
-    r.upstream.back().bytes_sent += head_.size();
+    // A streamed body not sent anywhere yet waits in out_ behind the head.
+    if (!(stream_body_ && !request_sent_ && !out_.empty())) {
+        out_.clear();
+        out_.append(head_);
+    }
+    request_sent_ = false;
     rbuf_.release();
     hparsed_ = 0;
     parser_.reset();
@@ -376,7 +400,7 @@ void Proxy::connect_next() {
     }
     int fd = ::socket(p.addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        fail(502, Level::Alert, fmt::format("socket() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), false);
+        fail(502, Level::Alert, fmt::format("socket() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), 0);
         return;
     }
     if (p.addr.family() != AF_UNIX) {
@@ -390,13 +414,13 @@ void Proxy::connect_next() {
     int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&p.addr.ss), p.addr.len);
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;
-        fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", e, strerror(e)), true);
+        fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", e, strerror(e)), conf::next_upstream::Error);
         return;
     }
     state_ = ProxyState::Connecting;
     writable_ = readable_ = false;
     if (!s_.loop().add(c_->io)) {
-        fail(502, Level::Alert, fmt::format("epoll_ctl() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), false);
+        fail(502, Level::Alert, fmt::format("epoll_ctl() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), 0);
         return;
     }
     s_.loop().arm(timer_, *lc.proxy_connect_timeout);
@@ -404,11 +428,12 @@ void Proxy::connect_next() {
     if (rc == 0) on_connected();
 }
 
-void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
+void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
     http::Request& r = s_.req();
     if (reused_ && state_ != ProxyState::ReadBody && !stream_body_ && !r.upstream.empty() &&
         r.upstream.back().bytes_received == 0) {
-        // the backend closed an idle kept-alive connection as we reused it
+        // the backend closed an idle kept-alive connection as we reused it:
+        // not the peer's fault, and the request goes again on a fresh one
         close_upstream();
         r.upstream.pop_back();
         tried_.pop_back();
@@ -425,10 +450,7 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
     }
     if (up_ && peer_ < up_->peers.size()) upstream::report(*up_, peer_, false, clock::now_ms());
     close_upstream();
-    // nginx's default proxy_next_upstream is "error timeout": try another peer
-    // while the request can be sent again.
-    bool replayable = !stream_body_;
-    if (retryable && replayable && tried_.size() < up_->peers.size() && state_ != ProxyState::ReadBody) {
+    if (can_retry(ft)) {
         state_ = ProxyState::Init;
         connect_next();
         return;
@@ -436,6 +458,32 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, bool retryable) {
     state_ = ProxyState::Dead;
     if (s_.head_sent()) s_.abort_response();
     else s_.finalize_error(status);
+}
+
+// nginx's peer.tries: every peer not marked down (backups included), capped by
+// proxy_next_upstream_tries.
+size_t Proxy::max_tries() const {
+    size_t n = 0;
+    for (auto& p : up_->peers) n += !p.down && !p.gone;
+    uint32_t cap = *s_.req().lc->proxy_next_upstream_tries;
+    return cap && cap < n ? cap : n;
+}
+
+// ngx_http_upstream_next's test: the condition is listed in proxy_next_upstream
+// (with non_idempotent for a POST/LOCK/PATCH that reached the peer), a streamed
+// body was not sent yet, tries and proxy_next_upstream_timeout remain, and the
+// client has not seen a response head. A 101 never gets here: it is a tunnel.
+bool Proxy::can_retry(uint32_t ft) const {
+    if (!ft || !up_ || state_ == ProxyState::ReadBody || s_.head_sent()) return false;
+    const http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    std::string_view m = r.head.method;
+    if (request_sent_ && (m == "POST" || m == "LOCK" || m == "PATCH")) ft |= conf::next_upstream::NonIdempotent;
+    if ((*lc.proxy_next_upstream & ft) != ft) return false;
+    if (request_sent_ && stream_body_) return false;
+    if (tried_.size() >= max_tries()) return false;
+    conf::Msec limit = *lc.proxy_next_upstream_timeout;
+    return !(limit && clock::now_ms() - first_start_ >= limit);
 }
 
 void Proxy::on_connected() {
@@ -461,9 +509,10 @@ void Proxy::write_out() {
         ssize_t n = out_.write_to(fd());
         if (n < 0) {
             int e = errno;
-            fail(502, Level::Error, fmt::format("writev() failed ({}: {}) while sending request to upstream", e, strerror(e)), true);
+            fail(502, Level::Error, fmt::format("writev() failed ({}: {}) while sending request to upstream", e, strerror(e)), conf::next_upstream::Error);
             return;
         }
+        if (before != out_.bytes()) request_sent_ = true;
         if (!r.upstream.empty()) r.upstream.back().bytes_sent += before - out_.bytes();
         if (stream_body_ && out_.bytes() < high_water_ / 2) s_.pause_body(false);
         if (!out_.empty()) {
@@ -489,7 +538,7 @@ void Proxy::on_io(int, uint32_t events) {
         socklen_t len = sizeof err;
         getsockopt(fd(), SOL_SOCKET, SO_ERROR, &err, &len);
         if (err) {
-            fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", err, strerror(err)), true);
+            fail(502, Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", err, strerror(err)), conf::next_upstream::Error);
             return;
         }
         if (!(events & EPOLLOUT)) return;
@@ -507,16 +556,16 @@ void Proxy::on_timer(int tag) {
     if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
     switch (tag) {
     case kTimerConnect:
-        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", true);
+        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", conf::next_upstream::Timeout);
         break;
     case kTimerSend:
-        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while sending request to upstream", true);
+        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while sending request to upstream", conf::next_upstream::Timeout);
         break;
     default:
         if (state_ == ProxyState::ReadBody)
-            fail(504, Level::Error, "upstream timed out (110: Connection timed out) while reading upstream", false);
+            fail(504, Level::Error, "upstream timed out (110: Connection timed out) while reading upstream", 0);
         else
-            fail(504, Level::Error, "upstream timed out (110: Connection timed out) while reading response header from upstream", true);
+            fail(504, Level::Error, "upstream timed out (110: Connection timed out) while reading response header from upstream", conf::next_upstream::Timeout);
         break;
     }
 }
@@ -559,7 +608,7 @@ void Proxy::read_upstream() {
         if (!rbuf_) rbuf_ = Buf::take();
         if (rbuf_.room() == 0) {
             if (state_ == ProxyState::ReadHead || state_ == ProxyState::Sending) {
-                fail(502, Level::Error, "upstream sent too big header while reading response header from upstream", false);
+                fail(502, Level::Error, "upstream sent too big header while reading response header from upstream", conf::next_upstream::InvalidHeader);
                 return;
             }
             rbuf_.compact();
@@ -573,9 +622,9 @@ void Proxy::read_upstream() {
             }
             int e = errno;
             if (state_ == ProxyState::ReadBody)
-                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading upstream", e, strerror(e)), false);
+                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading upstream", e, strerror(e)), 0);
             else
-                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading response header from upstream", e, strerror(e)), true);
+                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading response header from upstream", e, strerror(e)), conf::next_upstream::Error);
             return;
         }
         if (!r.upstream.empty()) r.upstream.back().bytes_received += uint64_t(n);
@@ -587,13 +636,10 @@ void Proxy::read_upstream() {
                 return;
             }
             if (state_ == ProxyState::ReadBody) {
-                fail(502, Level::Error, "upstream prematurely closed connection while reading upstream", false);
+                fail(502, Level::Error, "upstream prematurely closed connection while reading upstream", 0);
                 return;
             }
-            if (rbuf_.size() == 0 && r.upstream.back().bytes_received == 0)
-                fail(502, Level::Error, "upstream prematurely closed connection while reading response header from upstream", true);
-            else
-                fail(502, Level::Error, "upstream prematurely closed connection while reading response header from upstream", false);
+            fail(502, Level::Error, "upstream prematurely closed connection while reading response header from upstream", conf::next_upstream::Error);
             return;
         }
         rbuf_.commit(size_t(n));
@@ -605,18 +651,18 @@ void Proxy::read_upstream() {
             hparsed_ += consumed;
             if (ev == http::H1Parser::Event::Error) {
                 if (parser_.status_code() == 0 || (parser_.headers().empty() && parser_.error() != HPE_INVALID_HEADER_TOKEN)) {
-                    fail(502, Level::Error, "upstream sent no valid HTTP/1.0 header while reading response header from upstream", false);
+                    fail(502, Level::Error, "upstream sent no valid HTTP/1.0 header while reading response header from upstream", conf::next_upstream::InvalidHeader);
                 } else {
                     // nginx's form: the line up to the bad byte, that byte in hex, "..."
                     std::string_view all(rbuf_.data(), rbuf_.size());
                     auto [line, bad] = first_bad_header(all);
-                    fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\\x{:02x}...\" while reading response header from upstream", line, bad), false);
+                    fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\\x{:02x}...\" while reading response header from upstream", line, bad), conf::next_upstream::InvalidHeader);
                 }
                 return;
             }
             if (ev == http::H1Parser::Event::NeedMore) {
                 if (rbuf_.size() > *lc.proxy_buffer_size) {
-                    fail(502, Level::Error, "upstream sent too big header while reading response header from upstream", false);
+                    fail(502, Level::Error, "upstream sent too big header while reading response header from upstream", conf::next_upstream::InvalidHeader);
                     return;
                 }
                 continue;
@@ -659,9 +705,22 @@ void Proxy::on_head() {
         parser_.reset();
         return;
     }
+    if (uint32_t ft = status_ft(status_)) {
+        if (can_retry(ft)) {
+            // proxy_next_upstream http_5xx/403/404/429: nginx counts every one
+            // but 403/404 as a failure of the peer
+            t.response_ms = clock::now_ms() - try_start_;
+            if (status_ != 403 && status_ != 404) upstream::report(*up_, peer_, false, clock::now_ms());
+            SY_LOG(Level::Info, s_.number(), "upstream {} answered {}, trying the next one", up_->peers[peer_].addr.text, status_);
+            close_upstream();
+            state_ = ProxyState::Init;
+            connect_next();
+            return;
+        }
+    }
     if (status_ == 101) {
         if (!r.head.upgrade) {
-            fail(502, Level::Error, "upstream sent unexpected \"101 Switching Protocols\" to a request that did not ask for an upgrade while reading response header from upstream", false);
+            fail(502, Level::Error, "upstream sent unexpected \"101 Switching Protocols\" to a request that did not ask for an upgrade while reading response header from upstream", conf::next_upstream::InvalidHeader);
             return;
         }
         r.status = 101;
@@ -671,6 +730,7 @@ void Proxy::on_head() {
             if (ieq(n, "date") || ieq(n, "server") || ieq(n, "connection") || ieq(n, "keep-alive")) continue;
             h.add(n, view(hd.value));
         }
+        add_sticky_cookie(h);
         h.add("Connection", "upgrade");  // as nginx's header filter writes it
         s_.send_head(h, true);
         if (s_.state_ == http::SessionState::Closed) return;
@@ -686,8 +746,12 @@ void Proxy::on_head() {
         c_ = nullptr;
         state_ = ProxyState::Done;
         upstream::report(*up_, peer_, true, clock::now_ms());
-        if (up_->peers[peer_].conns > 0) --up_->peers[peer_].conns;
-        s_.upgrade(fd, std::move(extra), up_->peers[peer_].addr.text);
+        // the tunnel keeps the peer's conns count until it closes (the
+        // Generation it holds keeps the upstream alive); an upstream owned by
+        // this Proxy (proxy_pass with variables) is released here
+        bool owned = up_ == &dyn_up_;
+        if (owned && up_->peers[peer_].conns > 0) --up_->peers[peer_].conns;
+        s_.upgrade(fd, std::move(extra), up_->peers[peer_].addr.text, owned ? nullptr : up_, peer_);
         return;
     }
     if (*r.lc->proxy_intercept_errors && status_ >= 300 && r.lc->error_page) {
@@ -756,6 +820,7 @@ void Proxy::forward_head_to_client() {
         h.add(n, value);
         if (s_.gen_->cfg->http->keeps_response_headers) r.sent_headers.emplace_back(std::string(n), std::move(value));
     }
+    add_sticky_cookie(h);
     if (framing_ == Framing::Length || (no_body && parser_.has_length() && status_ != 204 && status_ != 304))
         h.add("Content-Length", std::to_string(parser_.content_length()));
     else if (framing_ == Framing::ChunkedRaw || framing_ == Framing::CloseChunked)
@@ -770,6 +835,14 @@ void Proxy::forward_head_to_client() {
         return;
     }
     state_ = ProxyState::ReadBody;  // a chunked body: the parser continues from here
+}
+
+// sticky cookie: a client whose cookie does not name the peer it got learns it.
+void Proxy::add_sticky_cookie(http::HeadBuilder& h) {
+    if (!up_->sticky.on) return;
+    const conf::Peer& p = up_->peers[peer_];
+    if (sticky_cookie_ == p.sticky_id) return;
+    h.add("Set-Cookie", upstream::sticky_set_cookie(up_->sticky, p, int64_t(clock::wall_ms() / 1000)));
 }
 
 void Proxy::emit(std::string_view data) {
@@ -825,7 +898,7 @@ bool Proxy::process_body(Buf& data) {
             http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
             parser_.set_sink(nullptr);
             if (ev == http::H1Parser::Event::Error) {
-                fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", false);
+                fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", 0);
                 return false;
             }
             if (framing_ == Framing::ChunkedRaw) {

@@ -50,7 +50,12 @@ private:
     bool build_request_head();   // false: a header value would carry CR/LF
     void connect_next();
     void on_connected();
-    void fail(int status, Level lvl, std::string_view msg, bool retryable);
+    // A try failed. `ft`: the proxy_next_upstream condition it is (conf::next_upstream
+    // bits), 0 when the request can't be tried again whatever the config says.
+    void fail(int status, Level lvl, std::string_view msg, uint32_t ft);
+    bool can_retry(uint32_t ft) const;
+    size_t max_tries() const;
+    void add_sticky_cookie(http::HeadBuilder& h);
     void write_out();
     void read_upstream();
     void on_head();
@@ -77,6 +82,9 @@ private:
     bool balance_key_ready_ = false;
     size_t peer_ = 0;
     uint64_t try_start_ = 0;
+    uint64_t first_start_ = 0;        // proxy_next_upstream_timeout counts from here
+    bool request_sent_ = false;       // some of the request reached the current peer
+    std::string sticky_cookie_;       // the request's sticky cookie value, if any
 
     std::string body_;                // buffered request body (<= client_max_body_size)
     bool buffering_body_ = false, body_complete_ = false, stream_body_ = false, chunk_body_ = false;

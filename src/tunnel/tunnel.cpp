@@ -177,6 +177,8 @@ void Tunnel::close(Level lvl, std::string_view why) {
            upstream_.received);
     w_.loop().disarm(idle_);
     w_.loop().disarm(stall_);
+    if (p_.up && p_.peer < p_.up->peers.size() && p_.up->peers[p_.peer].conns > 0) --p_.up->peers[p_.peer].conns;
+    p_.up = nullptr;
     for (Side* s : {&client_, &upstream_}) {
         if (s->io.fd < 0) continue;
         w_.loop().remove(s->io);

@@ -27,6 +27,10 @@ public:
         uint64_t send_timeout = 60000;        // proxy_send_timeout: upstream not taking bytes
         uint64_t client_send_timeout = 60000; // send_timeout: client not taking bytes
         std::string upstream_addr;
+        // The peer whose `conns` this tunnel holds (least_conn, max_conns,
+        // bounded load count open tunnels); released when the tunnel closes.
+        const conf::Upstream* up = nullptr;
+        size_t peer = 0;
     };
 
     Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::unique_ptr<http::Request> req,

@@ -385,7 +385,12 @@ void Proxy::connect_next() {
     reused_ = false;
     conn_requests_ = 0;
     if (up_->keepalive > 0 && !no_reuse_) {
-        if (upstream::UpConn* c = s_.worker().pool().take(p.pool_key)) {
+        upstream::UpConn* c = s_.worker().pool().take(p.pool_key);
+        if (c && !replayable() && !c->looks_alive()) {
+            s_.worker().pool().destroy(c);   // closed under us: never risk this request on it
+            c = nullptr;
+        }
+        if (c) {
             c_ = c;
             c_->io.owner = this;
             conn_requests_ = c->requests;
@@ -408,6 +413,7 @@ void Proxy::connect_next() {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     c_ = new upstream::UpConn();
+    c_->born_ms = now;
     c_->io.fd = fd;
     c_->io.owner = this;
     ++p.conns;
@@ -430,7 +436,7 @@ void Proxy::connect_next() {
 
 void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
     http::Request& r = s_.req();
-    if (reused_ && state_ != ProxyState::ReadBody && !stream_body_ && !r.upstream.empty() &&
+    if (reused_ && state_ != ProxyState::ReadBody && replayable() && !r.upstream.empty() &&
         r.upstream.back().bytes_received == 0) {
         // the backend closed an idle kept-alive connection as we reused it:
         // not the peer's fault, and the request goes again on a fresh one
@@ -458,6 +464,16 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
     state_ = ProxyState::Dead;
     if (s_.head_sent()) s_.abort_response();
     else s_.finalize_error(status);
+}
+
+// Whether this request may be sent again after reaching a peer: its body is
+// still at hand and it is idempotent (or proxy_next_upstream non_idempotent).
+bool Proxy::replayable() const {
+    if (stream_body_) return false;
+    const http::Request& r = s_.req();
+    std::string_view m = r.head.method;
+    return !(m == "POST" || m == "LOCK" || m == "PATCH") ||
+           (*r.lc->proxy_next_upstream & conf::next_upstream::NonIdempotent);
 }
 
 // nginx's peer.tries: every peer not marked down (backups included), capped by
@@ -937,7 +953,8 @@ void Proxy::finish() {
     state_ = ProxyState::Done;
     bool reuse = up_->keepalive > 0 && req_keepalive_ok_ && resp_keepalive_ && !extra_ && rbuf_.empty() &&
                  framing_ != Framing::Close && framing_ != Framing::CloseChunked && body_complete_ && out_.empty() &&
-                 conn_requests_ + 1 < up_->keepalive_requests && c_;
+                 conn_requests_ + 1 < up_->keepalive_requests && c_ &&
+                 clock::now_ms() - c_->born_ms < up_->keepalive_time;
     if (reuse) {
         s_.loop().disarm(timer_);
         const conf::Peer& p = up_->peers[peer_];

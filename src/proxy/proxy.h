@@ -54,6 +54,7 @@ private:
     // bits), 0 when the request can't be tried again whatever the config says.
     void fail(int status, Level lvl, std::string_view msg, uint32_t ft);
     bool can_retry(uint32_t ft) const;
+    bool replayable() const;
     size_t max_tries() const;
     void add_sticky_cookie(http::HeadBuilder& h);
     void write_out();

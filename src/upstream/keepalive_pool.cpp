@@ -1,15 +1,23 @@
 #include "upstream/keepalive_pool.h"
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace sy::upstream {
 
 void UpConn::on_io(int, uint32_t events) {
     // EPOLLOUT alone says nothing; data or a close from an idle backend ends it
     if (pool && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) pool->drop(this);
+}
+
+bool UpConn::looks_alive() const {
+    char b;
+    ssize_t n = ::recv(io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 void UpConn::on_timer(int) {

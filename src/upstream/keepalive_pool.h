@@ -6,7 +6,9 @@
 // between a Proxy and the pool only changes whose handler its Io calls, so
 // reuse costs no system call. While pooled, any byte or close from the
 // backend, or the idle timeout, drops it; a connection the backend closed
-// just before reuse is caught by the proxy, which retries on a fresh one.
+// just before reuse is caught by the proxy, which retries on a fresh one when
+// the request can be sent again, and peeks at the socket before using it for
+// one that can't (a streamed body, a POST without non_idempotent).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,7 @@ struct UpConn final : IoHandler, TimerHandler, Deletable {
     Io io;
     Timer idle;                    // armed only while pooled
     uint32_t requests = 0;         // requests served on it so far
+    uint64_t born_ms = 0;          // when it was connected (keepalive_time)
     KeepalivePool* pool = nullptr; // set while pooled
     std::vector<UpConn*>* list = nullptr;
 
@@ -33,6 +36,9 @@ struct UpConn final : IoHandler, TimerHandler, Deletable {
     }
     void on_io(int tag, uint32_t events) override;   // only while pooled
     void on_timer(int tag) override;                  // only while pooled
+    // A non-blocking peek: false if the backend already closed it or sent
+    // something unasked (a request that can't be sent again checks first).
+    bool looks_alive() const;
 };
 
 class KeepalivePool {

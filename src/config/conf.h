@@ -124,6 +124,30 @@ struct LocConf {
     void apply_defaults(const std::string& prefix);
 };
 
+// A peer's count of requests in flight and open tunnels. It reads and
+// counts like an int; a reload links the new configuration's peer to the
+// counter of the same upstream and address in the old one (share_with), so
+// tunnels and requests that outlive a reload keep counting for least_conn,
+// max_conns and bounded load. A copy starts a counter of its own.
+class ConnCount {
+public:
+    ConnCount() : c_(std::make_shared<int>(0)) {}
+    ConnCount(const ConnCount& o) : c_(std::make_shared<int>(*o.c_)) {}
+    ConnCount& operator=(const ConnCount& o) { c_ = std::make_shared<int>(*o.c_); return *this; }
+    ConnCount& operator=(int v) { *c_ = v; return *this; }
+    operator int() const { return *c_; }
+    ConnCount& operator++() { ++*c_; return *this; }
+    ConnCount& operator--() { --*c_; return *this; }
+    int operator++(int) { return (*c_)++; }
+    int operator--(int) { return (*c_)--; }
+    ConnCount& operator+=(int v) { *c_ += v; return *this; }
+    void share_with(const ConnCount& o) { c_ = o.c_; }
+    bool shares(const ConnCount& o) const { return c_ == o.c_; }
+
+private:
+    std::shared_ptr<int> c_;
+};
+
 struct Peer {
     SockAddr addr;
     std::string name;          // as written: "backend1:3000" (resolved form in addr)
@@ -141,7 +165,7 @@ struct Peer {
     mutable int current_weight = 0;
     mutable int fails = 0;
     mutable uint64_t checked_ms = 0;
-    mutable int conns = 0;          // requests in flight and open tunnels
+    mutable ConnCount conns;        // requests in flight and open tunnels
     mutable uint64_t recovered_ms = 0;   // slow_start: when the ramp began (0: full weight)
     mutable bool gone = false;      // `resolve`: DNS no longer returns this address
 };

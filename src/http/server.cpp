@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "http/session.h"
+#include "upstream/balancer.h"
 
 namespace sy::http {
 
@@ -170,6 +171,7 @@ bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
     for (auto& old : listeners_)
         if (old) retire(std::move(old));
     listeners_ = std::move(next);
+    if (gen_) upstream::inherit_counters(*gen_->cfg, *gen->cfg);
     gen_ = std::move(gen);
     return true;
 }

@@ -56,4 +56,8 @@ bool peer_usable(const conf::Peer& p, uint64_t now_ms);
 void finish_peer(const conf::Upstream& u, conf::Peer& p);
 void finish_peers(conf::Upstream& u);
 
+// A reload: every peer of `to` with the same upstream name and address as one
+// of `from` shares its live connection count.
+void inherit_counters(const conf::Config& from, const conf::Config& to);
+
 }  // namespace sy::upstream

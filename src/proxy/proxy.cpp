@@ -385,7 +385,7 @@ void Proxy::connect_next() {
     reused_ = false;
     conn_requests_ = 0;
     if (up_->keepalive > 0 && !no_reuse_) {
-        upstream::UpConn* c = s_.worker().pool().take(p.pool_key);
+        upstream::UpConn* c = s_.worker().pool().take(up_->name, p.pool_key);
         if (c && !replayable() && !c->looks_alive()) {
             s_.worker().pool().destroy(c);   // closed under us: never risk this request on it
             c = nullptr;
@@ -414,6 +414,7 @@ void Proxy::connect_next() {
     }
     c_ = new upstream::UpConn();
     c_->born_ms = now;
+    c_->peer = p.pool_key;
     c_->io.fd = fd;
     c_->io.owner = this;
     ++p.conns;
@@ -960,7 +961,7 @@ void Proxy::finish() {
         const conf::Peer& p = up_->peers[peer_];
         if (p.conns > 0) --p.conns;
         c_->requests = conn_requests_ + 1;
-        s_.worker().pool().put(p.pool_key, c_, size_t(up_->keepalive), up_->keepalive_timeout);
+        s_.worker().pool().put(up_->name, c_, size_t(up_->keepalive), up_->keepalive_timeout);
         c_ = nullptr;
     }
     close_upstream();

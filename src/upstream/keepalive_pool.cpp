@@ -44,20 +44,25 @@ void KeepalivePool::destroy(UpConn* c) {
     loop_.defer_delete(c);
 }
 
-UpConn* KeepalivePool::take(const std::string& key) {
-    auto it = idle_.find(key);
-    if (it == idle_.end() || it->second.empty()) return nullptr;
-    UpConn* c = it->second.back();
-    it->second.pop_back();
-    --count_;
-    loop_.disarm(c->idle);
-    c->pool = nullptr;
-    c->list = nullptr;
-    return c;
+UpConn* KeepalivePool::take(const std::string& group, const std::string& peer) {
+    auto it = idle_.find(group);
+    if (it == idle_.end()) return nullptr;
+    auto& q = it->second;
+    for (size_t i = q.size(); i-- > 0;) {
+        UpConn* c = q[i];
+        if (c->peer != peer) continue;
+        q.erase(q.begin() + long(i));
+        --count_;
+        loop_.disarm(c->idle);
+        c->pool = nullptr;
+        c->list = nullptr;
+        return c;
+    }
+    return nullptr;
 }
 
-void KeepalivePool::put(const std::string& key, UpConn* c, size_t cap, uint64_t idle_timeout_ms) {
-    auto& q = idle_[key];
+void KeepalivePool::put(const std::string& group, UpConn* c, size_t cap, uint64_t idle_timeout_ms) {
+    auto& q = idle_[group];
     while (q.size() >= cap && !q.empty()) {
         UpConn* old = q.front();
         q.erase(q.begin());

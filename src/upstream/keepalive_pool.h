@@ -1,6 +1,8 @@
 // Upstream connections and the pool of idle ones kept for reuse by later
 // plain-HTTP requests (`keepalive N` in an upstream block; nginx >= 1.29.7
-// keeps 32 by default).
+// keeps 32 by default). As in nginx, N bounds one cache per upstream block,
+// shared by its peers: a request takes the most recent idle connection to
+// its peer, and a full cache drops its least recently used connection.
 //
 // An UpConn stays registered with epoll for its whole life; handing it
 // between a Proxy and the pool only changes whose handler its Io calls, so
@@ -28,6 +30,7 @@ struct UpConn final : IoHandler, TimerHandler, Deletable {
     Timer idle;                    // armed only while pooled
     uint32_t requests = 0;         // requests served on it so far
     uint64_t born_ms = 0;          // when it was connected (keepalive_time)
+    std::string peer;              // the peer's pool_key ("upstream|address")
     KeepalivePool* pool = nullptr; // set while pooled
     std::vector<UpConn*>* list = nullptr;
 
@@ -46,11 +49,12 @@ public:
     explicit KeepalivePool(EventLoop& loop) : loop_(loop) {}
     ~KeepalivePool();
 
-    // The most recently pooled connection for `key`, or nullptr. The caller
-    // becomes its owner (sets io.owner).
-    UpConn* take(const std::string& key);
-    // Keeps `c` under `key`; closes the oldest beyond `cap`.
-    void put(const std::string& key, UpConn* c, size_t cap, uint64_t idle_timeout_ms);
+    // The most recently pooled connection of upstream `group` to `peer`, or
+    // nullptr. The caller becomes its owner (sets io.owner).
+    UpConn* take(const std::string& group, const std::string& peer);
+    // Keeps `c` (c->peer set) in `group`'s cache; closes the least recently
+    // used connection of the group beyond `cap`.
+    void put(const std::string& group, UpConn* c, size_t cap, uint64_t idle_timeout_ms);
     // Closes and frees a connection nobody will use again.
     void destroy(UpConn* c);
     size_t idle() const { return count_; }

@@ -171,6 +171,11 @@ bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
     for (auto& old : listeners_)
         if (old) retire(std::move(old));
     listeners_ = std::move(next);
+    // Old re-resolvers stop first (their lookups in flight are cancelled); the
+    // new ones start from the old peers' addresses, before the counters are
+    // linked below, and send their first queries once the loop runs.
+    resolvers_.reset();
+    resolvers_ = upstream::DynamicPeers::create(loop_, gen->cfg, gen_ ? gen_->cfg.get() : nullptr);
     if (gen_) upstream::inherit_counters(*gen_->cfg, *gen->cfg);
     gen_ = std::move(gen);
     return true;
@@ -180,6 +185,8 @@ void Worker::retire(std::unique_ptr<Listener> l) {
     loop_.remove(l->io());
     loop_.defer_delete(l.release());
 }
+
+Worker::~Worker() { resolvers_.reset(); }   // while the loop they use is alive
 
 const ServerGroup* Worker::group_for_local(int fd, const ServerGroup* wildcard) const {
     sockaddr_storage local{};

@@ -12,6 +12,7 @@
 #include "config/conf.h"
 #include "core/event_loop.h"
 #include "http/router.h"
+#include "upstream/dynamic_peers.h"
 #include "upstream/keepalive_pool.h"
 
 namespace sy::http {
@@ -48,6 +49,7 @@ private:
 class Worker {
 public:
     explicit Worker(EventLoop& loop) : loop_(loop), pool_(loop) {}
+    ~Worker();
     EventLoop& loop() { return loop_; }
     upstream::KeepalivePool& pool() { return pool_; }
 
@@ -86,6 +88,11 @@ private:
     size_t conns_ = 0;
     std::unordered_set<Closable*> live_;
     bool draining_ = false;
+    // `server NAME resolve`: the re-resolvers of the current generation. Owned
+    // here, not by the Generation: activate() replaces them with the new
+    // generation's and ~Worker stops them while the loop is alive. They hold
+    // the config they write peers into (see upstream/dynamic_peers.h).
+    std::unique_ptr<upstream::DynamicPeers> resolvers_;
 };
 
 }  // namespace sy::http

@@ -34,14 +34,19 @@ int pick_ip_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint
                  PickState& st);
 int pick_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, std::string_view key,
               PickState& st);
+// With u.load_factor F > 0 (bounded load, switchyard's extension) a peer whose
+// conns + 1 would exceed ceil(F * (total conns + 1) * weight / live weight)
+// is passed over and the walk goes on clockwise; F = 0 is nginx's ring.
 int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, std::string_view key,
                          PickState& st);
 int pick_least_conn(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms);
 int pick_random(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms, bool two, bool least_conn);
 
 // Builds u.ring for `hash ... consistent` (nginx: 160 points per weight unit,
-// CRC32 of "host\0port" chained with the previous point). Called at load.
-void build_ring(conf::Upstream& u);
+// CRC32 of "host\0port" chained with the previous point); gone peers have no
+// points. Called at load, and by the resolver when the peers change (the ring
+// is mutable, like the peers).
+void build_ring(const conf::Upstream& u);
 
 // zlib/nginx CRC32 (ngx_crc32_long).
 uint32_t crc32(std::string_view data);
@@ -49,6 +54,30 @@ uint32_t crc32_update(uint32_t crc, std::string_view data);   // on a running (u
 
 // Whether peer i may take a request now (down, gone from DNS, max_fails/fail_timeout, max_conns).
 bool peer_usable(const conf::Peer& p, uint64_t now_ms);
+
+// Passive health accounting, as nginx's ngx_http_upstream_free_round_robin_peer
+// (switchyard keeps the times in ms and the failure time in checked_ms):
+//  - peer_failed: a try of this peer failed (connect error or timeout, an
+//    invalid response head, a proxy_next_upstream status other than 403/404):
+//    fails++ and checked_ms = now; at max_fails the peer is unavailable for
+//    fail_timeout (a slow_start ramp in progress stops there).
+//  - peer_succeeded: a try of this peer did not fail. When the last failure is
+//    older than fail_timeout, fails goes back to 0; if the peer had reached
+//    max_fails (it was unavailable, then on probation) and has slow_start, its
+//    ramp starts now (recovered_ms = now).
+// report() (round_robin.h) is the same with an ok flag.
+void peer_failed(const conf::Peer& p, uint64_t now_ms);
+void peer_succeeded(const conf::Peer& p, uint64_t now_ms);
+
+// slow_start contract for code that adds peers at run time (the resolver):
+// a peer that appears while running (new address, or an address back after
+// it was gone) gets recovered_ms = now when it has slow_start, so it ramps up
+// like a recovered peer; peers present at start (and the first answer after
+// start) get 0, full weight at once. recovered_ms goes back to 0 by itself
+// when the ramp is over. After changing u.peers (adding, marking gone,
+// reusing a slot), call peers_changed(u) so balancers that cache a schedule
+// of the peers look at them again before the next pick.
+void peers_changed(const conf::Upstream& u);
 
 // Derived per-peer fields (keep-alive pool key, sticky cookie value) for one
 // peer / every peer, and the consistent-hash ring. At load, and by the

@@ -1,10 +1,12 @@
 // nginx's `hash KEY` (Cache::Memcached compatible) and `hash KEY consistent`
 // (Cache::Memcached::Fast compatible ketama ring, 160 points per weight).
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "upstream/balancer.h"
 #include "upstream/round_robin.h"
+#include "upstream/slow_start.h"
 
 namespace sy::upstream {
 
@@ -65,11 +67,11 @@ int pick_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_
     }
 }
 
-void build_ring(conf::Upstream& u) {
+void build_ring(const conf::Upstream& u) {
     u.ring.clear();
     for (size_t i = 0; i < u.peers.size(); ++i) {
         const conf::Peer& p = u.peers[i];
-        if (p.backup) continue;
+        if (p.backup || p.gone) continue;   // gone: DNS no longer has it (`resolve`)
         std::string_view server = p.name;
         std::string_view host = server, port;
         bool is_unix = server.size() >= 5 && std::equal(server.begin(), server.begin() + 5, "unix:", [](char a, char b) {
@@ -110,6 +112,54 @@ void build_ring(conf::Upstream& u) {
     u.ring.erase(last, u.ring.end());
 }
 
+namespace {
+// `hash ... consistent load_factor=F` (switchyard's extension, bounded-load
+// consistent hashing: Mirrokni, Thorup, Zadimoghaddam 2018; HAProxy's
+// hash-balance-factor). A peer takes the request only if, with it, its
+// connections stay within F times its share of all connections:
+//     conns + 1 <= ceil(F * (total + 1) * weight / live_weight)
+// over the live primaries (not down, not gone, not failed); with equal weights
+// that is ceil(F * (total + 1) / live_peers). With F >= 1 the live peer with
+// the fewest connections per weight is always under its bound, so the walk
+// clockwise finds a peer unless the ones under it are tried or at max_conns.
+// load_factor 0: no bound, nginx's walk exactly.
+struct LoadBound {
+    bool on = false;
+    uint64_t total = 0;        // connections of the live primaries, + 1 for this request
+    uint64_t live_weight = 0;
+    uint64_t permille = 0;     // F * 1000
+
+    bool admits(const conf::Peer& p) const {
+        using u128 = unsigned __int128;
+        const u128 den = u128(1000) * live_weight;
+        const u128 cap = (u128(permille) * total * uint64_t(std::max(p.weight, 0)) + den - 1) / den;
+        return u128(uint64_t(std::max(int(p.conns), 0)) + 1) <= cap;
+    }
+};
+
+// Points a bounded walk passes over before it gives up the bound. A peer is
+// at its bound only with more than F times its share, so the peers at their
+// bound hold less than 1/F of the weight (F = 1.25: 80%, and of the ring);
+// 64 such points in a row is then a chance below 1e-6, and the walk's cost
+// stays bounded when F is close to 1.
+constexpr int kBoundedWalk = 64;
+
+LoadBound load_bound(const conf::Upstream& u, uint64_t now) {
+    LoadBound b;
+    if (u.load_factor <= 0) return b;
+    for (const conf::Peer& p : u.peers) {
+        if (p.backup || p.down || p.gone) continue;
+        if (p.max_fails && p.fails >= p.max_fails && now - p.checked_ms <= p.fail_timeout) continue;
+        b.total += uint64_t(std::max(int(p.conns), 0));
+        b.live_weight += uint64_t(std::max(p.weight, 0));
+    }
+    b.on = b.live_weight > 0;
+    b.total += 1;
+    b.permille = uint64_t(std::llround(u.load_factor * 1000));
+    return b;
+}
+}  // namespace
+
 int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, std::string_view key,
                          PickState& st) {
     if (!st.started) {
@@ -117,9 +167,14 @@ int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tri
         st.tries = 0;
         st.point = u.ring.empty() ? 0 : uint32_t(find_point(u.ring, crc32(key)));
     }
-    Primaries pr = primaries(u);
-    if (st.tries > 20 || pr.idx.size() < 2 || key.empty() || u.ring.empty()) return pick_round_robin(u, tried, now);
+    size_t primaries = 0;   // hash methods refuse `backup`; counted as nginx does
+    for (const conf::Peer& p : u.peers) primaries += !p.backup;
+    if (st.tries > 20 || primaries < 2 || key.empty() || u.ring.empty()) return pick_round_robin(u, tried, now);
 
+    LoadBound bound = load_bound(u, now);
+    const uint32_t first_point = st.point;
+    const int first_tries = st.tries;
+    int passed = 0;   // points passed over only because their peers were at the bound
     for (;;) {
         // the point names a server; among the peers of that server (several
         // when a name resolves to several addresses) smooth weighted round robin
@@ -127,11 +182,17 @@ int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tri
         const conf::Peer* best = nullptr;
         int best_i = -1;
         int total = 0;
-        for (size_t i : pr.idx) {
+        bool at_bound = false;
+        for (size_t i = 0; i < u.peers.size(); ++i) {
             const conf::Peer& p = u.peers[i];
-            if (was_tried(tried, i) || p.name != server || !peer_usable(p, now)) continue;
-            p.current_weight += p.weight;
-            total += p.weight;
+            if (p.backup || p.name != server || was_tried(tried, i) || !peer_usable(p, now)) continue;
+            if (bound.on && !bound.admits(p)) {
+                at_bound = true;
+                continue;
+            }
+            const int ew = effective_weight(p, now);
+            p.current_weight += ew;
+            total += ew;
             if (!best || p.current_weight > best->current_weight) {
                 best = &p;
                 best_i = int(i);
@@ -142,7 +203,19 @@ int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tri
             return best_i;
         }
         st.point++;
-        if (++st.tries > 20) return pick_round_robin(u, tried, now);
+        if (at_bound) {
+            // the overflow goes on clockwise; not one of nginx's 20 tries
+            if (++passed < kBoundedWalk) continue;
+        } else if (++st.tries <= 20) {
+            continue;
+        } else if (!bound.on) {
+            return pick_round_robin(u, tried, now);
+        }
+        // The bounded walk found no peer (almost every peer at its bound, or
+        // the usable ones tried): walk again as without the bound.
+        bound.on = false;
+        st.point = first_point;
+        st.tries = first_tries;
     }
 }
 

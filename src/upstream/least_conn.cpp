@@ -1,50 +1,77 @@
 // nginx's least_conn: the usable, untried peer with the fewest connections
 // relative to its weight; ties go to smooth weighted round robin among the
-// tied peers. Backups only when no primary peer is usable.
+// tied peers. Backups only when no primary peer is usable. The weight is the
+// effective one (slow_start: a peer ramping up counts as lighter, so it gets
+// fewer connections until the ramp is over).
+//
+// Connection counts change with every request and tunnel, also from other
+// configurations' connections sharing the counter after a reload, without
+// telling the balancer, so every pick reads every candidate's count: O(n) as
+// in nginx. What is saved: when all primaries tie (every peer idle, or loads
+// exactly proportional to the weights), nginx's second pass - smooth
+// weighted round robin over all of them - is round robin's full step, which
+// the round-robin schedule answers in O(1) (round_robin.h).
 #include <algorithm>
 
 #include "upstream/balancer.h"
 #include "upstream/round_robin.h"
+#include "upstream/slow_start.h"
 
 namespace sy::upstream {
 
 namespace {
-bool candidate(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, size_t i, bool backup) {
-    const conf::Peer& p = u.peers[i];
-    return p.backup == backup && std::find(tried.begin(), tried.end(), i) == tried.end() && peer_usable(p, now);
+inline bool candidate(const conf::Peer& p, const std::vector<size_t>& tried, uint64_t now, size_t i, bool backup) {
+    return p.backup == backup && (tried.empty() || std::find(tried.begin(), tried.end(), i) == tried.end()) &&
+           peer_usable(p, now);
 }
 
-// conns_a / weight_a compared with conns_b / weight_b
-int64_t cmp(const conf::Peer& a, const conf::Peer& b) {
-    return int64_t(a.conns) * b.weight - int64_t(b.conns) * a.weight;
-}
+// conns_a / weight_a compared with conns_b / weight_b (effective weights)
+int64_t cmp(int conns_a, int ew_a, int conns_b, int ew_b) { return int64_t(conns_a) * ew_b - int64_t(conns_b) * ew_a; }
 
 int pick_set(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, bool backup) {
     int best = -1;
-    bool many = false;
-    for (size_t i = 0; i < u.peers.size(); ++i) {
-        if (!candidate(u, tried, now, i, backup)) continue;
-        if (best < 0 || cmp(u.peers[i], u.peers[size_t(best)]) < 0) {
+    int best_conns = 0, best_ew = 0;
+    size_t seen = 0, ties = 0;
+    bool plain = true;   // every peer of the set a candidate at full weight, no max_conns
+    const conf::Peer* const peers = u.peers.data();
+    const size_t n = u.peers.size();
+    for (size_t i = 0; i < n; ++i) {
+        const conf::Peer& p = peers[i];
+        if (p.backup != backup) continue;
+        ++seen;
+        if (p.max_conns) plain = false;
+        if (!candidate(p, tried, now, i, backup)) continue;
+        const int ew = effective_weight(p, now);
+        if (ew != p.weight * kWeightScale) plain = false;
+        const int conns = p.conns;
+        const int64_t c = best < 0 ? -1 : cmp(conns, ew, best_conns, best_ew);
+        if (c < 0) {
             best = int(i);
-            many = false;
-        } else if (cmp(u.peers[i], u.peers[size_t(best)]) == 0) {
-            many = true;
+            best_conns = conns;
+            best_ew = ew;
+            ties = 1;
+        } else if (c == 0) {
+            ++ties;
         }
     }
-    if (best < 0) return -1;
-    if (many) {
-        int total = 0;
-        for (size_t i = size_t(best); i < u.peers.size(); ++i) {
-            if (!candidate(u, tried, now, i, backup)) continue;
-            const conf::Peer& p = u.peers[i];
-            if (cmp(p, u.peers[size_t(best)]) != 0) continue;
-            p.current_weight += p.weight;
-            total += p.weight;
-            if (p.current_weight > u.peers[size_t(best)].current_weight) best = int(i);
-        }
-        u.peers[size_t(best)].current_weight -= total;
+    if (best < 0 || ties == 1) return best;
+    // All primaries tie: the second pass is a full round-robin step.
+    if (!backup && plain && tried.empty() && ties == seen) return rr_full_step(u, now);
+
+    rr_sync(u);   // current weights are touched below
+    int total = 0;
+    size_t chosen = size_t(best);
+    for (size_t i = size_t(best); i < n; ++i) {
+        const conf::Peer& p = peers[i];
+        if (!candidate(p, tried, now, i, backup)) continue;
+        const int ew = effective_weight(p, now);
+        if (cmp(p.conns, ew, best_conns, best_ew) != 0) continue;
+        p.current_weight += ew;
+        total += ew;
+        if (p.current_weight > peers[chosen].current_weight) chosen = i;
     }
-    return best;
+    peers[chosen].current_weight -= total;
+    return int(chosen);
 }
 }  // namespace
 

@@ -35,4 +35,33 @@ void finish_peers(conf::Upstream& u) {
     if (u.balance == conf::Balance::HashConsistent) build_ring(u);
 }
 
+// ---- passive health accounting (balancer.h), slow_start -----------------------
+
+namespace {
+uint64_t g_health_epoch = 1;
+}  // namespace
+
+uint64_t health_epoch() { return g_health_epoch; }
+
+void peers_changed(const conf::Upstream&) { ++g_health_epoch; }
+
+void peer_failed(const conf::Peer& p, uint64_t now) {
+    ++p.fails;
+    p.checked_ms = now;
+    if (p.max_fails && p.fails >= p.max_fails) {
+        p.recovered_ms = 0;   // unavailable now; a new ramp starts when it comes back
+        ++g_health_epoch;     // schedules that count on this peer must look again
+    }
+}
+
+void peer_succeeded(const conf::Peer& p, uint64_t now) {
+    // nginx: `if (peer->accessed < peer->checked) peer->fails = 0;` - the peer
+    // was picked again after fail_timeout since its last failure
+    if (p.fails && now - p.checked_ms > p.fail_timeout) {
+        const bool was_unavailable = p.max_fails && p.fails >= p.max_fails;
+        p.fails = 0;
+        if (was_unavailable && p.slow_start) p.recovered_ms = now ? now : 1;
+    }
+}
+
 }  // namespace sy::upstream

@@ -106,6 +106,7 @@ Proxy::Proxy(http::Session& s, const conf::ProxyPass& pp) : s_(s), pp_(pp) {
 Proxy::~Proxy() { close_upstream(); }
 
 void Proxy::close_upstream() {
+    end_try(false);
     s_.loop().disarm(timer_);
     if (c_) {
         s_.worker().pool().destroy(c_);
@@ -368,6 +369,7 @@ void Proxy::connect_next() {
         return;
     }
     peer_ = size_t(i);
+    try_ended_ = false;
     tried_.push_back(peer_);
     const conf::Peer& p = up_->peers[peer_];
     r.upstream.push_back({p.addr.text});
@@ -441,6 +443,7 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
         r.upstream.back().bytes_received == 0) {
         // the backend closed an idle kept-alive connection as we reused it:
         // not the peer's fault, and the request goes again on a fresh one
+        try_ended_ = true;
         close_upstream();
         r.upstream.pop_back();
         tried_.pop_back();
@@ -455,7 +458,7 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
         t.status = status;
         t.response_ms = clock::now_ms() - try_start_;
     }
-    if (up_ && peer_ < up_->peers.size()) upstream::report(*up_, peer_, false, clock::now_ms());
+    end_try(true);
     close_upstream();
     if (can_retry(ft)) {
         state_ = ProxyState::Init;
@@ -510,7 +513,6 @@ void Proxy::on_connected() {
     auto& t = r.upstream.back();
     t.connected = true;
     t.connect_ms = clock::now_ms() - try_start_;
-    upstream::report(*up_, peer_, true, clock::now_ms());
     state_ = ProxyState::Sending;
     s_.loop().disarm(timer_);
     // A buffered body stays in body_ so a retry on the next peer can resend it.
@@ -595,6 +597,25 @@ void Proxy::on_client_drained() {
         timer_.tag = kTimerRead;
         s_.loop().arm(timer_, *s_.req().lc->proxy_read_timeout);
     }
+}
+
+// Passive health, once per try, where nginx frees the peer: a failed try
+// counts against the peer (max_fails), any other end (a response relayed, a
+// 101, a client that went away, a 403/404 passed to the next peer) is a
+// success. A try that never got a peer counts for nothing.
+void Proxy::end_try(bool failed) {
+    if (try_ended_ || !up_ || peer_ >= up_->peers.size()) return;
+    try_ended_ = true;
+    const conf::Peer& p = up_->peers[peer_];
+    uint64_t now = clock::now_ms();
+    if (!failed) {
+        upstream::peer_succeeded(p, now);
+        return;
+    }
+    bool was_usable = !(p.max_fails && p.fails >= p.max_fails);
+    upstream::peer_failed(p, now);
+    if (was_usable && p.max_fails && p.fails >= p.max_fails)
+        s_.log_error(Level::Warn, "upstream server temporarily disabled while connecting to upstream", peer_name());
 }
 
 void Proxy::on_client_abort() {
@@ -727,7 +748,7 @@ void Proxy::on_head() {
             // proxy_next_upstream http_5xx/403/404/429: nginx counts every one
             // but 403/404 as a failure of the peer
             t.response_ms = clock::now_ms() - try_start_;
-            if (status_ != 403 && status_ != 404) upstream::report(*up_, peer_, false, clock::now_ms());
+            end_try(status_ != 403 && status_ != 404);
             SY_LOG(Level::Info, s_.number(), "upstream {} answered {}, trying the next one", up_->peers[peer_].addr.text, status_);
             close_upstream();
             state_ = ProxyState::Init;
@@ -762,7 +783,7 @@ void Proxy::on_head() {
         s_.loop().defer_delete(c_);
         c_ = nullptr;
         state_ = ProxyState::Done;
-        upstream::report(*up_, peer_, true, clock::now_ms());
+        end_try(false);
         // the tunnel keeps the peer's conns count until it closes (the
         // Generation it holds keeps the upstream alive); an upstream owned by
         // this Proxy (proxy_pass with variables) is released here
@@ -952,6 +973,7 @@ void Proxy::finish() {
     http::Request& r = s_.req();
     if (!r.upstream.empty()) r.upstream.back().response_ms = clock::now_ms() - try_start_;
     state_ = ProxyState::Done;
+    end_try(false);
     bool reuse = up_->keepalive > 0 && req_keepalive_ok_ && resp_keepalive_ && !extra_ && rbuf_.empty() &&
                  framing_ != Framing::Close && framing_ != Framing::CloseChunked && body_complete_ && out_.empty() &&
                  conn_requests_ + 1 < up_->keepalive_requests && c_ &&

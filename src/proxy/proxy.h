@@ -55,6 +55,7 @@ private:
     void fail(int status, Level lvl, std::string_view msg, uint32_t ft);
     bool can_retry(uint32_t ft) const;
     bool replayable() const;
+    void end_try(bool failed);
     size_t max_tries() const;
     void add_sticky_cookie(http::HeadBuilder& h);
     void write_out();
@@ -85,6 +86,7 @@ private:
     uint64_t try_start_ = 0;
     uint64_t first_start_ = 0;        // proxy_next_upstream_timeout counts from here
     bool request_sent_ = false;       // some of the request reached the current peer
+    bool try_ended_ = true;           // the current try's outcome was counted (end_try)
     std::string sticky_cookie_;       // the request's sticky cookie value, if any
 
     std::string body_;                // buffered request body (<= client_max_body_size)

@@ -44,6 +44,7 @@ Upstream make(size_t n, Balance b, bool weighted, double load_factor = 0) {
         p.weight = weighted ? int((x >> 16) % 5) + 1 : 1;
         u.peers.push_back(p);
     }
+    sy::upstream::index_peers(u);   // as finish_peers() does at load
     if (b == Balance::HashConsistent) sy::upstream::build_ring(u);
     return u;
 }

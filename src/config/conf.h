@@ -24,6 +24,10 @@
 #include "config/template.h"
 #include "core/log.h"
 
+namespace sy::upstream {
+struct RrState;   // round robin's schedule of one upstream (upstream/round_robin.cpp)
+}
+
 namespace sy::conf {
 
 using Msec = uint64_t;
@@ -161,10 +165,16 @@ struct Peer {
     Msec slow_start = 0;       // weight ramps up over this long after the peer recovers
     int server = 0;            // index of its `server` line in the upstream block
     std::string sticky_id;     // `sticky cookie` value: hex MD5 of addr.text (as nginx Plus)
-    // Balancer state (worker-local; the config snapshot is otherwise immutable).
+    // Balancer state (worker-local; the config snapshot is otherwise immutable),
+    // nginx's ngx_http_upstream_rr_peer_t fields with the times in ms.
     mutable int current_weight = 0;
+    // nginx's effective_weight, kept as what it lacks of `weight` (so a peer
+    // starts at full weight however it was made): weight/max_fails more per
+    // failure, one less per selection round that counts the peer.
+    mutable int weight_lost = 0;
     mutable int fails = 0;
-    mutable uint64_t checked_ms = 0;
+    mutable uint64_t accessed_ms = 0;   // the last failure
+    mutable uint64_t checked_ms = 0;    // the last failure, or a pick more than fail_timeout after the last check
     mutable ConnCount conns;        // requests in flight and open tunnels
     mutable uint64_t recovered_ms = 0;   // slow_start: when the ramp began (0: full weight)
     mutable bool gone = false;      // `resolve`: DNS no longer returns this address
@@ -195,9 +205,20 @@ struct Upstream {
     Balance balance = Balance::RoundRobin;
     Template hash_key;         // `hash KEY`
     mutable std::vector<std::pair<uint32_t, uint32_t>> ring;  // `hash ... consistent`: (point, peer index), sorted
+    // Derived from the peers by upstream::index_peers() (at load, and when the
+    // resolver changes them): the primaries' indices and running weight sums
+    // (weight walks become binary searches), and per peer the peers sharing
+    // its name (a consistent-hash point names a server, not an address).
+    mutable std::vector<uint32_t> primaries;
+    mutable std::vector<uint64_t> weight_sum;        // weight_sum[k]: weights of primaries[0..k]
+    mutable std::vector<uint32_t> name_group;        // peer index -> index into name_groups
+    mutable std::vector<std::vector<uint32_t>> name_groups;
     // Runtime-changeable (worker thread only): the resolver adds peers and
     // marks vanished ones `gone`; indices stay valid for in-flight requests.
     mutable std::vector<Peer> peers;
+    // Round robin's precomputed pick sequence (round_robin.h), made at the
+    // first pick; worker-local balancer state like the peers' counters.
+    mutable std::shared_ptr<upstream::RrState> rr;
     bool implicit = false;     // made from a proxy_pass address
     int keepalive = 32;        // idle connections kept (nginx >= 1.29.7 default: 32)
     Msec keepalive_timeout = 60000;

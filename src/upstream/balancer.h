@@ -55,19 +55,31 @@ uint32_t crc32_update(uint32_t crc, std::string_view data);   // on a running (u
 // Whether peer i may take a request now (down, gone from DNS, max_fails/fail_timeout, max_conns).
 bool peer_usable(const conf::Peer& p, uint64_t now_ms);
 
-// Passive health accounting, as nginx's ngx_http_upstream_free_round_robin_peer
-// (switchyard keeps the times in ms and the failure time in checked_ms):
+// Passive health accounting, as nginx 1.22's ngx_http_upstream_free_round_robin_peer
+// (switchyard keeps the times in ms: accessed_ms, checked_ms):
 //  - peer_failed: a try of this peer failed (connect error or timeout, an
 //    invalid response head, a proxy_next_upstream status other than 403/404):
-//    fails++ and checked_ms = now; at max_fails the peer is unavailable for
-//    fail_timeout (a slow_start ramp in progress stops there).
-//  - peer_succeeded: a try of this peer did not fail. When the last failure is
-//    older than fail_timeout, fails goes back to 0; if the peer had reached
-//    max_fails (it was unavailable, then on probation) and has slow_start, its
-//    ramp starts now (recovered_ms = now).
+//    fails++, accessed = checked = now, and with max_fails the effective
+//    weight drops by weight/max_fails (not below 0); at max_fails the peer is
+//    unavailable for fail_timeout (a slow_start ramp in progress stops there).
+//    Returns true when nginx logs "upstream server temporarily disabled"
+//    (max_fails set and fails >= max_fails, at every such failure): the
+//    caller logs it at warn with its context.
+//  - peer_succeeded: a try of this peer did not fail. If the peer was picked
+//    more than fail_timeout after its last failure (accessed < checked),
+//    fails goes back to 0; if it had reached max_fails (it was unavailable,
+//    then on probation) and has slow_start, its ramp starts now
+//    (recovered_ms = now).
 // report() (round_robin.h) is the same with an ok flag.
-void peer_failed(const conf::Peer& p, uint64_t now_ms);
+bool peer_failed(const conf::Peer& p, uint64_t now_ms);
 void peer_succeeded(const conf::Peer& p, uint64_t now_ms);
+// What every nginx balancer does to the peer it picks:
+// `if (now - checked > fail_timeout) checked = now;` (so a peer on probation
+// takes one try per fail_timeout, and a later success resets its fails).
+// pick(), sticky_pick() and the round-robin and least_conn picks call it.
+inline void peer_picked(const conf::Peer& p, uint64_t now_ms) {
+    if (now_ms - p.checked_ms > p.fail_timeout) p.checked_ms = now_ms;
+}
 
 // slow_start contract for code that adds peers at run time (the resolver):
 // a peer that appears while running (new address, or an address back after
@@ -84,6 +96,13 @@ void peers_changed(const conf::Upstream& u);
 // resolver when it adds a peer.
 void finish_peer(const conf::Upstream& u, conf::Peer& p);
 void finish_peers(conf::Upstream& u);
+
+// Rebuilds u.primaries / weight_sum / name_groups from u.peers (finish_peers
+// does; so must anything that changes the peers at run time).
+void index_peers(const conf::Upstream& u);
+// The primary a weight walk over `w` (< total weight) lands on, as nginx's
+// linear walk would, by binary search.
+size_t weight_walk(const conf::Upstream& u, uint64_t w);
 
 // A reload: every peer of `to` with the same upstream name and address as one
 // of `from` shares its live connection count.

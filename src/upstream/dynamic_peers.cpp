@@ -60,6 +60,7 @@ PeerChanges apply_addresses(const conf::Upstream& u, const conf::ResolveServer& 
     }
 
     if (out.changed()) {
+        index_peers(u);
         if (u.balance == conf::Balance::HashConsistent) build_ring(u);
         peers_changed(u);   // balancers with a cached schedule look at the peers again
     }

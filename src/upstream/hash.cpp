@@ -11,21 +11,6 @@
 namespace sy::upstream {
 
 namespace {
-struct Primaries {
-    std::vector<size_t> idx;
-    uint64_t total = 0;
-};
-
-Primaries primaries(const conf::Upstream& u) {
-    Primaries p;
-    for (size_t i = 0; i < u.peers.size(); ++i) {
-        if (u.peers[i].backup) continue;
-        p.idx.push_back(i);
-        p.total += uint64_t(std::max(u.peers[i].weight, 0));
-    }
-    return p;
-}
-
 bool was_tried(const std::vector<size_t>& tried, size_t i) { return std::find(tried.begin(), tried.end(), i) != tried.end(); }
 
 // nginx's ngx_http_upstream_find_chash_point: first point >= hash (may be size()).
@@ -44,8 +29,8 @@ int pick_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_
         st.rehash = 0;
         st.tries = 0;
     }
-    Primaries pr = primaries(u);
-    if (st.tries > 20 || pr.idx.size() < 2 || key.empty() || pr.total == 0) return pick_round_robin(u, tried, now);
+    const uint64_t total = u.weight_sum.empty() ? 0 : u.weight_sum.back();
+    if (st.tries > 20 || u.primaries.size() < 2 || key.empty() || total == 0) return pick_round_robin(u, tried, now);
 
     for (;;) {
         // ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV_HASH, REHASH omitted the first time
@@ -55,13 +40,7 @@ int pick_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_
         st.hash += (crc >> 16) & 0x7fff;
         st.rehash++;
 
-        uint64_t w = st.hash % pr.total;
-        size_t k = 0;
-        while (w >= uint64_t(u.peers[pr.idx[k]].weight)) {
-            w -= uint64_t(u.peers[pr.idx[k]].weight);
-            ++k;
-        }
-        size_t i = pr.idx[k];
+        size_t i = weight_walk(u, st.hash % total);
         if (!was_tried(tried, i) && peer_usable(u.peers[i], now)) return int(i);
         if (++st.tries > 20) return pick_round_robin(u, tried, now);
     }
@@ -167,9 +146,8 @@ int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tri
         st.tries = 0;
         st.point = u.ring.empty() ? 0 : uint32_t(find_point(u.ring, crc32(key)));
     }
-    size_t primaries = 0;   // hash methods refuse `backup`; counted as nginx does
-    for (const conf::Peer& p : u.peers) primaries += !p.backup;
-    if (st.tries > 20 || primaries < 2 || key.empty() || u.ring.empty()) return pick_round_robin(u, tried, now);
+    // hash methods refuse `backup`: the primaries are all peers (gone ones aside)
+    if (st.tries > 20 || u.primaries.size() < 2 || key.empty() || u.ring.empty()) return pick_round_robin(u, tried, now);
 
     LoadBound bound = load_bound(u, now);
     const uint32_t first_point = st.point;
@@ -178,14 +156,14 @@ int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tri
     for (;;) {
         // the point names a server; among the peers of that server (several
         // when a name resolves to several addresses) smooth weighted round robin
-        const std::string& server = u.peers[u.ring[st.point % u.ring.size()].second].name;
+        const auto& group = u.name_groups[u.name_group[u.ring[st.point % u.ring.size()].second]];
         const conf::Peer* best = nullptr;
         int best_i = -1;
         int total = 0;
         bool at_bound = false;
-        for (size_t i = 0; i < u.peers.size(); ++i) {
+        for (uint32_t i : group) {
             const conf::Peer& p = u.peers[i];
-            if (p.backup || p.name != server || was_tried(tried, i) || !peer_usable(p, now)) continue;
+            if (p.backup || was_tried(tried, i) || !peer_usable(p, now)) continue;
             if (bound.on && !bound.admits(p)) {
                 at_bound = true;
                 continue;
@@ -193,6 +171,7 @@ int pick_hash_consistent(const conf::Upstream& u, const std::vector<size_t>& tri
             const int ew = effective_weight(p, now);
             p.current_weight += ew;
             total += ew;
+            regain_weight(p);
             if (!best || p.current_weight > best->current_weight) {
                 best = &p;
                 best_i = int(i);

@@ -17,14 +17,8 @@ int pick_ip_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint
         st.tries = 0;
     }
 
-    std::vector<size_t> prim;
-    uint64_t total = 0;
-    for (size_t i = 0; i < u.peers.size(); ++i) {
-        if (u.peers[i].backup) continue;
-        prim.push_back(i);
-        total += uint64_t(std::max(u.peers[i].weight, 0));
-    }
-    if (st.tries > 20 || prim.size() < 2 || total == 0) return pick_round_robin(u, tried, now);
+    const uint64_t total = u.weight_sum.empty() ? 0 : u.weight_sum.back();
+    if (st.tries > 20 || u.primaries.size() < 2 || total == 0) return pick_round_robin(u, tried, now);
 
     // nginx: IPv4 -> 3 bytes, IPv6 -> 16, anything else (unix socket) -> 3 zero bytes
     static const char kPseudo[3] = {0, 0, 0};
@@ -36,13 +30,7 @@ int pick_ip_hash(const conf::Upstream& u, const std::vector<size_t>& tried, uint
     uint32_t hash = st.hash;
     for (;;) {
         for (unsigned char b : bytes) hash = (hash * 113 + b) % 6271;
-        uint64_t w = hash % total;
-        size_t k = 0;
-        while (w >= uint64_t(u.peers[prim[k]].weight)) {
-            w -= uint64_t(u.peers[prim[k]].weight);
-            ++k;
-        }
-        size_t i = prim[k];
+        size_t i = weight_walk(u, hash % total);
         if (std::find(tried.begin(), tried.end(), i) == tried.end() && peer_usable(u.peers[i], now)) {
             st.hash = hash;
             return int(i);

@@ -1,6 +1,9 @@
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 #include "upstream/balancer.h"
+#include "upstream/round_robin.h"
 
 namespace sy::upstream {
 
@@ -32,32 +35,34 @@ void finish_peer(const conf::Upstream& u, conf::Peer& p) {
 
 void finish_peers(conf::Upstream& u) {
     for (auto& p : u.peers) finish_peer(u, p);
+    index_peers(u);
     if (u.balance == conf::Balance::HashConsistent) build_ring(u);
 }
 
 // ---- passive health accounting (balancer.h), slow_start -----------------------
 
-namespace {
 uint64_t g_health_epoch = 1;
-}  // namespace
-
-uint64_t health_epoch() { return g_health_epoch; }
 
 void peers_changed(const conf::Upstream&) { ++g_health_epoch; }
 
-void peer_failed(const conf::Peer& p, uint64_t now) {
+bool peer_failed(const conf::Peer& p, uint64_t now) {
+    ++g_health_epoch;   // the peer's weight or usability changes: running schedules look again
     ++p.fails;
+    p.accessed_ms = now;
     p.checked_ms = now;
-    if (p.max_fails && p.fails >= p.max_fails) {
-        p.recovered_ms = 0;   // unavailable now; a new ramp starts when it comes back
-        ++g_health_epoch;     // schedules that count on this peer must look again
+    bool disabled = false;
+    if (p.max_fails) {
+        p.weight_lost = std::min(p.weight_lost + p.weight / p.max_fails, p.weight);   // effective_weight >= 0
+        disabled = p.fails >= p.max_fails;
     }
+    if (disabled) p.recovered_ms = 0;   // unavailable now; a new ramp starts when it comes back
+    return disabled;
 }
 
 void peer_succeeded(const conf::Peer& p, uint64_t now) {
     // nginx: `if (peer->accessed < peer->checked) peer->fails = 0;` - the peer
-    // was picked again after fail_timeout since its last failure
-    if (p.fails && now - p.checked_ms > p.fail_timeout) {
+    // was picked more than fail_timeout after its last failure
+    if (p.fails && p.accessed_ms < p.checked_ms) {
         const bool was_unavailable = p.max_fails && p.fails >= p.max_fails;
         p.fails = 0;
         if (was_unavailable && p.slow_start) p.recovered_ms = now ? now : 1;

@@ -18,27 +18,10 @@ std::mt19937& rng() {
 
 int pick_random(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now, bool two, bool least_conn) {
     (void)least_conn;  // `two` always compares by least connections (nginx's only method)
-    std::vector<size_t> idx;
-    std::vector<uint64_t> range;  // weight of the peers before this one
-    uint64_t total = 0;
-    for (size_t i = 0; i < u.peers.size(); ++i) {
-        if (u.peers[i].backup) continue;
-        idx.push_back(i);
-        range.push_back(total);
-        total += uint64_t(std::max(u.peers[i].weight, 0));
-    }
-    if (idx.size() < 2 || total == 0) return pick_round_robin(u, tried, now);
+    const uint64_t total = u.weight_sum.empty() ? 0 : u.weight_sum.back();
+    if (u.primaries.size() < 2 || total == 0) return pick_round_robin(u, tried, now);
 
-    auto peek = [&]() {
-        uint64_t x = rng()() % total;
-        size_t i = 0, j = idx.size();
-        while (j - i > 1) {
-            size_t k = (i + j) / 2;
-            if (x < range[k]) j = k;
-            else i = k;
-        }
-        return idx[i];
-    };
+    auto peek = [&]() { return weight_walk(u, rng()() % total); };
     auto ok = [&](size_t i) {
         return std::find(tried.begin(), tried.end(), i) == tried.end() && peer_usable(u.peers[i], now);
     };

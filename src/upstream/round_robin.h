@@ -1,6 +1,6 @@
-// Smooth weighted round robin with passive health (max_fails/fail_timeout)
-// and slow_start, nginx's default balancer. Pure functions over an
-// Upstream's peers (plus a per-upstream cache of the pick sequence, below).
+// Smooth weighted round robin with passive health (max_fails/fail_timeout,
+// effective weights) and slow_start, nginx's default balancer. Pure
+// functions over an Upstream's peers, plus the upstream's schedule (below).
 #pragma once
 
 #include <cstdint>
@@ -10,17 +10,20 @@
 
 namespace sy::upstream {
 
-// Index of the next peer, skipping `tried` ones, or -1 when no peer is live.
+// Index of the next peer, skipping `tried` ones, or -1 when no peer is live
+// (nginx 1.22: no "quick recovery" - with every peer failed, requests get
+// none until a fail_timeout runs out).
 //
 // nginx's algorithm scans every peer per pick (O(n)). While every primary
 // peer is usable at full weight, the sequence is periodic: after sum(weights)
 // picks every peer was picked `weight` times and the current weights are back
-// where they started. So for an upstream of `round_robin` with at least
-// kScheduleMinPeers primaries, the picks of one such cycle are recorded as the
-// scan makes them, and once a whole cycle is verified to end where it began,
-// later picks read the recorded cycle with a cursor (O(1)) - the very sequence
-// nginx gives. Anything that would make the scan differ (a retry with tried
-// peers, a peer unusable, failed, at max_conns or ramping up, weights or peers
+// where they started. So for an upstream of `round_robin` or `least_conn`
+// with at least kScheduleMinPeers peers, the picks of one such cycle are
+// recorded as the scan makes them, and once the cycle is verified to end
+// where it began, later picks read it with a cursor (O(1)) - the very
+// sequence nginx gives. The schedule is kept in u.rr. Anything that would
+// make the scan differ (a retry with tried peers; a peer unusable, failed, at
+// reduced effective weight, ramping up or with max_conns; weights or peers
 // changed) first writes the current weights the cursor stands for back into
 // the peers and goes back to the scan; recording starts again when all is
 // steady. While the schedule runs, the peers' current_weight fields are not
@@ -39,20 +42,18 @@ inline constexpr size_t kScheduleMaxPeriod = 1u << 16;  // larger sum of weights
 // and stops it (a no-op when none runs).
 void rr_sync(const conf::Upstream& u);
 
-// One step of smooth weighted round robin over all primary peers of `u`, for
-// a caller that knows every primary is usable, untried and at full weight
-// (least_conn when all its peers tie): the schedule when it runs, else the
-// scan (which records a cycle). Returns -1 only when there is no primary.
-int rr_full_step(const conf::Upstream& u, uint64_t now_ms);
+// Round robin's selection round over the usable, untried primaries of `u`
+// (least_conn's second pass when every primary ties): from the schedule when
+// it runs, else the scan (which records a cycle when every primary is at
+// full weight). -1 when no primary is usable.
+int rr_primaries_round(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now_ms);
 
 // Whether a schedule is running for `u` now (tests).
 bool rr_schedule_running(const conf::Upstream& u);
-// How many upstreams' schedules are kept before the least recently used give
-// way (default 4096; tests).
-void rr_table_limit(size_t entries);
 
-// Bumped whenever a peer may have become unusable (peer_failed reaching
-// max_fails, peers_changed): running schedules check all their peers again.
-uint64_t health_epoch();
+// Bumped at every failure (peer_failed) and peers_changed: a running schedule
+// checks all its peers again at its next pick.
+extern uint64_t g_health_epoch;
+inline uint64_t health_epoch() { return g_health_epoch; }
 
 }  // namespace sy::upstream

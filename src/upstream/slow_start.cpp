@@ -1,7 +1,5 @@
 #include "upstream/slow_start.h"
 
-#include <algorithm>
-
 namespace sy::upstream {
 
 int ramp_weight(const conf::Peer& p, uint64_t now) {

@@ -13,7 +13,9 @@ int sticky_pick(const conf::Upstream& u, std::string_view cookie, const std::vec
         if (p.sticky_id != cookie) continue;
         for (size_t t : tried)
             if (t == i) return -1;
-        return peer_usable(p, now) ? int(i) : -1;
+        if (!peer_usable(p, now)) return -1;
+        peer_picked(p, now);
+        return int(i);
     }
     return -1;
 }

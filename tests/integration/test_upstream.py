@@ -26,7 +26,6 @@ from collections import Counter
 import pytest
 
 from harness import rawhttp
-from harness.marks import pending
 from harness.peers import UpstreamBackend
 from harness.wait import wait_until
 from harness.wsclient import OP_CLOSE, OP_TEXT, frame, read_frame, upgrade_request
@@ -244,8 +243,6 @@ def test_weighted_round_robin_sequence(both, peer):
     assert cand == ref
 
 
-@pending(3, "no effective weight: a peer back from a failure gets its full weight at once instead of "
-            "nginx's ramp (effective_weight -= weight/max_fails on failure, +1 per selection round)")
 def test_round_robin_after_peer_failure(proxy, peer):
     """The weight=5 peer times out once (max_fails=1 fail_timeout=1s): it gets
     nothing while failed, and after fail_timeout its share comes back the way

@@ -1,7 +1,7 @@
 // slow_start, bounded-load consistent hashing (`load_factor`), the passive
-// health accounting (peer_failed/peer_succeeded) and round robin's
-// precomputed schedule (src/upstream/round_robin.h), which must give nginx's
-// smooth weighted round robin sequence exactly.
+// health accounting (peer_failed/peer_succeeded/peer_picked, effective
+// weights) and round robin's precomputed schedule (src/upstream/round_robin.h),
+// which must give nginx 1.22's smooth weighted round robin exactly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -38,28 +38,74 @@ TEST(PeerHealth, FailedCountsAndMarksUnavailableAtMaxFails) {
     auto u = make({{"a", 1, false, false, 2, 5000}, {"b"}});
     const conf::Peer& a = u.peers[0];
     uint64_t e0 = health_epoch();
-    peer_failed(a, 1000);
+    EXPECT_FALSE(peer_failed(a, 1000));   // 1 of 2: nothing to log
     EXPECT_EQ(a.fails, 1);
+    EXPECT_EQ(a.accessed_ms, 1000u);
     EXPECT_EQ(a.checked_ms, 1000u);
-    EXPECT_EQ(health_epoch(), e0);   // still usable: nothing to announce
+    EXPECT_GT(health_epoch(), e0);   // every failure is announced to running schedules
     EXPECT_TRUE(peer_usable(a, 1001));
-    peer_failed(a, 2000);
+    EXPECT_TRUE(peer_failed(a, 2000));    // "upstream server temporarily disabled"
     EXPECT_EQ(a.fails, 2);
-    EXPECT_GT(health_epoch(), e0);
     EXPECT_FALSE(peer_usable(a, 2001));
     EXPECT_FALSE(peer_usable(a, 7000));   // fail_timeout is inclusive, as nginx's
     EXPECT_TRUE(peer_usable(a, 7001));
+    EXPECT_TRUE(peer_failed(a, 7001));    // nginx logs it at every failure at max_fails
 }
 
-TEST(PeerHealth, SuccessResetsOnlyAfterFailTimeout) {
-    auto u = make({{"a", 1, false, false, 1, 5000, 0}});
+TEST(PeerHealth, FailureTakesWeightOverMaxFails) {
+    // nginx: effective_weight -= weight / max_fails, not below 0
+    auto u = make({{"a", 7, false, false, 3}, {"b", 2, false, false, 0}, {"c", 1, false, false, 2}});
+    peer_failed(u.peers[0], 1000);
+    EXPECT_EQ(u.peers[0].weight_lost, 2);   // 7 / 3
+    peer_failed(u.peers[0], 1000);
+    peer_failed(u.peers[0], 1000);
+    EXPECT_EQ(u.peers[0].weight_lost, 6);
+    peer_failed(u.peers[0], 1000);
+    EXPECT_EQ(u.peers[0].weight_lost, 7);   // effective weight 0
+    EXPECT_FALSE(peer_failed(u.peers[1], 1000));   // max_fails=0: no weight taken, never disabled
+    EXPECT_EQ(u.peers[1].weight_lost, 0);
+    peer_failed(u.peers[2], 1000);
+    EXPECT_EQ(u.peers[2].weight_lost, 0);   // 1 / 2
+    EXPECT_EQ(effective_weight(u.peers[0], 1000), 0);
+    regain_weight(u.peers[0]);
+    EXPECT_EQ(effective_weight(u.peers[0], 1000), kWeightScale);
+}
+
+TEST(PeerHealth, EffectiveWeightComesBackOneUnitPerRound) {
+    // a: weight 3, max_fails 1 -> effective weight 0 after a failure; after
+    // fail_timeout its first round adds 0, the next 1, then 2, then 3 (nginx)
+    auto u = make({{"a", 3, false, false, 1, 1000}, {"b", 3}, {"c", 3}});
+    peer_failed(u.peers[0], 1000);
+    std::vector<int> lost;
+    for (int k = 0; k < 4; ++k) {
+        lost.push_back(u.peers[0].weight_lost);
+        pick_round_robin(u, {}, 2001 + uint64_t(k) * 1001);   // a new fail_timeout each time: a stays usable
+    }
+    EXPECT_EQ(lost, (std::vector<int>{3, 2, 1, 0}));
+    EXPECT_EQ(u.peers[0].weight_lost, 0);
+}
+
+TEST(PeerHealth, SuccessResetsFailsOnlyAfterAPickPastFailTimeout) {
+    // nginx: `if (peer->accessed < peer->checked) peer->fails = 0;`, where a
+    // pick moves checked to now only when fail_timeout has passed since it
+    auto u = make({{"a", 1, false, false, 3, 5000, 0}});
     const conf::Peer& a = u.peers[0];
     peer_failed(a, 1000);
-    peer_succeeded(a, 6000);   // 5000 ms later: not more than fail_timeout
+    peer_picked(a, 6000);      // 5000 ms later: not more than fail_timeout
+    peer_succeeded(a, 9000);   // a success long after does not matter: the pick did
     EXPECT_EQ(a.fails, 1);
-    peer_succeeded(a, 6001);
+    EXPECT_EQ(a.checked_ms, 1000u);
+    peer_picked(a, 6001);
+    EXPECT_EQ(a.checked_ms, 6001u);
+    peer_succeeded(a, 6002);
     EXPECT_EQ(a.fails, 0);
     EXPECT_EQ(a.recovered_ms, 0u);   // no slow_start: no ramp
+    // a failure after the pick, before its success: not reset
+    peer_failed(a, 20000);
+    peer_picked(a, 30000);
+    peer_failed(a, 30001);
+    peer_succeeded(a, 30002);
+    EXPECT_EQ(a.fails, 2);
 }
 
 TEST(PeerHealth, ReportIsTheSame) {
@@ -67,15 +113,45 @@ TEST(PeerHealth, ReportIsTheSame) {
     u.peers[0].slow_start = 10000;
     report(u, 0, false, 1000);
     EXPECT_EQ(u.peers[0].fails, 1);
+    EXPECT_EQ(pick_round_robin(u, {1}, 7000), 0);   // past fail_timeout: a is tried again
     report(u, 0, true, 7000);
     EXPECT_EQ(u.peers[0].fails, 0);
     EXPECT_EQ(u.peers[0].recovered_ms, 7000u);
 }
 
+TEST(PeerHealth, AFailedPeerTakesOneTryPerFailTimeout) {
+    // after fail_timeout a failed peer is usable again, but picking it moves
+    // `checked` to now: the next try waits for another fail_timeout unless
+    // that one succeeded (nginx has no other probe)
+    auto u = make({{"a", 1, false, false, 1, 10000}, {"b"}, {"c"}});
+    peer_failed(u.peers[0], 1000);
+    EXPECT_EQ(count_picks(u, 30, 11000)[0], 0);
+    EXPECT_EQ(count_picks(u, 30, 11001)[0], 1);
+    EXPECT_EQ(count_picks(u, 30, 21001)[0], 0);
+    EXPECT_EQ(count_picks(u, 30, 21002)[0], 1);
+    peer_succeeded(u.peers[0], 21003);
+    EXPECT_EQ(u.peers[0].fails, 0);
+    EXPECT_EQ(count_picks(u, 30, 21004)[0], 10);
+}
+
+TEST(PeerHealth, NoQuickRecoveryWhenEveryPeerFailed) {
+    // nginx >= 1.11.5: with every peer failed the pick fails until a
+    // fail_timeout runs out; the failure counts stay
+    auto u = make({{"a"}, {"b"}, {"c"}, {"d"}});
+    for (size_t i = 0; i < 4; ++i) peer_failed(u.peers[i], 1000);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(pick_round_robin(u, {}, 2000), -1);
+    for (auto& p : u.peers) EXPECT_EQ(p.fails, 1);
+    EXPECT_GE(pick_round_robin(u, {}, 11001), 0);
+    u.balance = conf::Balance::LeastConn;
+    for (size_t i = 0; i < 4; ++i) peer_failed(u.peers[i], 20000);
+    EXPECT_EQ(pick_least_conn(u, {}, 20001), -1);
+    for (auto& p : u.peers) EXPECT_GE(p.fails, 1);
+}
+
 // ---- slow_start ------------------------------------------------------------------
 
 // Two equal peers; `a` has slow_start=10s, failed at t0 (max_fails=1,
-// fail_timeout=10s) and succeeds again at t1.
+// fail_timeout=10s), is tried again at t1 and succeeds.
 struct Recovered {
     conf::Upstream u = make({{"a", 1, false, false, 1, 10000}, {"b", 1, false, false, 1, 10000}});
     static constexpr uint64_t t0 = 100000, t1 = t0 + 10001;
@@ -83,6 +159,7 @@ struct Recovered {
         u.peers[0].slow_start = 10000;
         u.peers[1].slow_start = 10000;
         peer_failed(u.peers[0], t0);
+        EXPECT_EQ(pick_round_robin(u, {1}, t1), 0);
         peer_succeeded(u.peers[0], t1);
     }
 };
@@ -114,6 +191,19 @@ TEST(SlowStart, EffectiveWeightRampsLinearly) {
     EXPECT_EQ(effective_weight(p, 50 + 200), 5 * kWeightScale / 5);
 }
 
+TEST(SlowStart, TheRampCapsNginxsEffectiveWeight) {
+    // weight 4, max_fails 2: a failure takes 2 of nginx's effective weight;
+    // the weight used is the lower of that and the ramp
+    auto u = make({{"a", 4, false, false, 2, 10000}, {"b"}});
+    conf::Peer& a = u.peers[0];
+    a.slow_start = 10000;
+    a.recovered_ms = 1000;
+    peer_failed(a, 1000);   // 1 of 2: still usable, the ramp goes on
+    EXPECT_EQ(effective_weight(a, 1000 + 2500), 4 * kWeightScale / 4);   // ramp 1/4 < nginx's 2/4
+    EXPECT_EQ(effective_weight(a, 1000 + 7500), 2 * kWeightScale);       // nginx's 2 < ramp 3
+    EXPECT_EQ(ramped_weight(a, 1000 + 7500), 3 * kWeightScale);
+}
+
 TEST(SlowStart, RoundRobinGivesARecoveredPeerFewerPicksFirst) {
     Recovered r;
     const uint64_t t1 = Recovered::t1;
@@ -138,24 +228,37 @@ TEST(SlowStart, ARampingPeerIsStillPicked) {
     EXPECT_LE(c[0], 5);
 }
 
-TEST(SlowStart, ProbationBeforeTheFirstSuccessIsTheBottomOfTheRamp) {
+TEST(SlowStart, ProbationIsOneTryAndTheRampStartsAtItsSuccess) {
     auto u = make({{"a", 1, false, false, 1, 10000}, {"b", 1, false, false, 1, 10000}});
     u.peers[0].slow_start = 10000;
     peer_failed(u.peers[0], 1000);
     EXPECT_EQ(count_picks(u, 10, 1000 + 10000)[0], 0);   // unavailable
-    auto c = count_picks(u, 650, 1000 + 10001);           // available again, on probation
-    EXPECT_GE(c[0], 5);
-    EXPECT_LE(c[0], 15);
-    // without slow_start a peer on probation has its full weight (nginx)
+    // available again: one try (at the bottom of the ramp, so it comes
+    // after a few dozen picks of b), then unavailable until it succeeds or
+    // another fail_timeout passed
+    std::vector<int> seq;
+    for (int k = 0; k < 200; ++k) seq.push_back(pick_round_robin(u, {}, 1000 + 10001));
+    EXPECT_EQ(std::count(seq.begin(), seq.end(), 0), 1);
+    EXPECT_GT(std::find(seq.begin(), seq.end(), 0) - seq.begin(), 10);
+    peer_succeeded(u.peers[0], 1000 + 10002);
+    EXPECT_EQ(u.peers[0].recovered_ms, 1000u + 10002);
+    // the same without slow_start: nginx's effective weight alone, back in
+    // one round for weight 1, and no ramp after the success
     auto v = make({{"a", 1, false, false, 1, 10000}, {"b", 1, false, false, 1, 10000}});
     peer_failed(v.peers[0], 1000);
-    EXPECT_EQ(count_picks(v, 10, 1000 + 10001)[0], 5);
+    seq.clear();
+    for (int k = 0; k < 10; ++k) seq.push_back(pick_round_robin(v, {}, 1000 + 10001));
+    EXPECT_EQ(seq, (std::vector<int>{1, 0, 1, 1, 1, 1, 1, 1, 1, 1}));
+    peer_succeeded(v.peers[0], 1000 + 10002);
+    EXPECT_EQ(v.peers[0].recovered_ms, 0u);
+    EXPECT_EQ(count_picks(v, 10, 1000 + 10003)[0], 5);
 }
 
 TEST(SlowStart, OnlyAPeerThatWasUnavailableRamps) {
     auto u = make({{"a", 1, false, false, 3, 10000}, {"b"}});
     u.peers[0].slow_start = 10000;
     peer_failed(u.peers[0], 1000);   // 1 of 3: still available
+    peer_picked(u.peers[0], 20000);
     peer_succeeded(u.peers[0], 20000);
     EXPECT_EQ(u.peers[0].fails, 0);
     EXPECT_EQ(u.peers[0].recovered_ms, 0u);
@@ -166,7 +269,8 @@ TEST(SlowStart, FailingAgainStopsTheRamp) {
     peer_failed(r.u.peers[0], Recovered::t1 + 3000);
     EXPECT_EQ(r.u.peers[0].recovered_ms, 0u);
     EXPECT_FALSE(peer_usable(r.u.peers[0], Recovered::t1 + 3001));
-    // back after fail_timeout and a success: a new ramp from there
+    // tried again after fail_timeout and a success: a new ramp from there
+    peer_picked(r.u.peers[0], Recovered::t1 + 3000 + 10001);
     peer_succeeded(r.u.peers[0], Recovered::t1 + 3000 + 10001);
     EXPECT_EQ(r.u.peers[0].recovered_ms, Recovered::t1 + 3000 + 10001);
 }
@@ -371,10 +475,26 @@ TEST(BoundedLoad, HeavierPeersGetAProportionalBound) {
 
 // ---- the round-robin schedule against nginx's scan ------------------------------
 
-// nginx's ngx_http_upstream_get_round_robin_peer, written out plainly: the
-// reference the schedule must match pick for pick.
+// nginx 1.22's round robin written out plainly over the peers' fields (its
+// effective_weight is weight - weight_lost, its times are in ms here): the
+// reference the balancers and the accounting must match pick for pick. The
+// one addition is slow_start (nginx Plus): a round adds no more than the ramp.
+bool nginx_usable(const conf::Peer& p, uint64_t now) {
+    if (p.down || p.gone) return false;
+    if (p.max_fails && p.fails >= p.max_fails && now - p.checked_ms <= p.fail_timeout) return false;
+    return !(p.max_conns && p.conns >= p.max_conns);
+}
+
+int nginx_ew(const conf::Peer& p, uint64_t now) {
+    const int ew = (p.weight - p.weight_lost) * kWeightScale;
+    return p.slow_start ? std::min(ew, ramped_weight(p, now)) : ew;
+}
+
+bool was_tried(const std::vector<size_t>& tried, size_t i) { return std::find(tried.begin(), tried.end(), i) != tried.end(); }
+
+// ngx_http_upstream_get_round_robin_peer and ngx_http_upstream_get_peer
 int nginx_rr(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now) {
-    if (u.peers.size() == 1 && tried.empty()) {
+    if (u.peers.size() == 1 && tried.empty()) {   // peers->single
         const conf::Peer& p = u.peers[0];
         return p.down || (p.max_conns && p.conns >= p.max_conns) ? -1 : 0;
     }
@@ -383,11 +503,11 @@ int nginx_rr(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t
         int best_i = -1, total = 0;
         for (size_t i = 0; i < u.peers.size(); ++i) {
             const conf::Peer& p = u.peers[i];
-            if (p.backup != backup || std::find(tried.begin(), tried.end(), i) != tried.end() || !peer_usable(p, now))
-                continue;
-            const int w = effective_weight(p, now);
-            p.current_weight += w;
-            total += w;
+            if (p.backup != backup || was_tried(tried, i) || !nginx_usable(p, now)) continue;
+            const int ew = nginx_ew(p, now);
+            p.current_weight += ew;
+            total += ew;
+            if (p.weight_lost > 0) --p.weight_lost;   // effective_weight++
             if (!best || p.current_weight > best->current_weight) {
                 best = &p;
                 best_i = int(i);
@@ -395,12 +515,55 @@ int nginx_rr(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t
         }
         if (best) {
             best->current_weight -= total;
+            if (now - best->checked_ms > best->fail_timeout) best->checked_ms = now;
             return best_i;
         }
     }
-    if (tried.empty())
-        for (auto& p : u.peers) p.fails = 0;
-    return -1;
+    return -1;   // no "quick recovery" since nginx 1.11.5
+}
+
+// ngx_http_upstream_free_round_robin_peer (and slow_start's ramp starting at
+// the success that ends a failure)
+void nginx_free(const conf::Peer& p, bool failed, uint64_t now) {
+    if (failed) {
+        p.fails++;
+        p.accessed_ms = p.checked_ms = now;
+        if (p.max_fails) {
+            p.weight_lost += p.weight / p.max_fails;
+            if (p.fails >= p.max_fails) p.recovered_ms = 0;
+        }
+        if (p.weight_lost > p.weight) p.weight_lost = p.weight;   // effective_weight < 0 -> 0
+    } else if (p.accessed_ms < p.checked_ms) {
+        if (p.slow_start && p.max_fails && p.fails >= p.max_fails) p.recovered_ms = now;
+        p.fails = 0;
+    }
+}
+
+// The same outcome of a try, told to switchyard's accounting and to nginx's.
+void outcome(const conf::Upstream& fast, const conf::Upstream& ref, size_t i, bool failed, uint64_t now) {
+    if (failed) {
+        EXPECT_EQ(peer_failed(fast.peers[i], now), ref.peers[i].max_fails && ref.peers[i].fails + 1 >= ref.peers[i].max_fails);
+    } else {
+        peer_succeeded(fast.peers[i], now);
+    }
+    nginx_free(ref.peers[i], failed, now);
+}
+
+// Everything but the current weights (which a running schedule keeps in itself).
+void expect_same_accounting(const conf::Upstream& fast, const conf::Upstream& ref, const std::string& where) {
+    for (size_t i = 0; i < ref.peers.size(); ++i) {
+        const conf::Peer &a = fast.peers[i], &b = ref.peers[i];
+        ASSERT_EQ(a.fails, b.fails) << where << " peer " << i;
+        ASSERT_EQ(a.weight_lost, b.weight_lost) << where << " peer " << i;
+        ASSERT_EQ(a.accessed_ms, b.accessed_ms) << where << " peer " << i;
+        ASSERT_EQ(a.checked_ms, b.checked_ms) << where << " peer " << i;
+        ASSERT_EQ(a.recovered_ms, b.recovered_ms) << where << " peer " << i;
+    }
+}
+
+void expect_same_weights(const conf::Upstream& fast, const conf::Upstream& ref, const std::string& where) {
+    for (size_t i = 0; i < ref.peers.size(); ++i)
+        ASSERT_EQ(fast.peers[i].current_weight, ref.peers[i].current_weight) << where << " peer " << i;
 }
 
 std::vector<PeerSpec> random_specs(std::mt19937& rng, size_t n, int max_weight, bool backups) {
@@ -423,13 +586,14 @@ TEST(RoundRobinSchedule, SameSequenceAsTheScanForRandomWeights) {
         size_t period = 0;
         for (auto& s : specs) period += s.backup ? 0 : size_t(s.weight);
         for (size_t k = 0; k < 3 * period + 7; ++k) {
-            const uint64_t now = 1000000 + k;
+            const uint64_t now = 1000000 + k * 5000;
             ASSERT_EQ(pick_round_robin(fast, {}, now), nginx_rr(ref, {}, now)) << "round " << round << " pick " << k;
         }
         if (rr_schedule_running(fast)) ++running;
+        expect_same_accounting(fast, ref, "round " + std::to_string(round));
         // and the weights it stands for are nginx's
         rr_sync(fast);
-        for (size_t i = 0; i < n; ++i) ASSERT_EQ(fast.peers[i].current_weight, ref.peers[i].current_weight) << i;
+        expect_same_weights(fast, ref, "round " + std::to_string(round));
     }
     EXPECT_EQ(running, 60);   // every round ran from the schedule in the end
 }
@@ -447,35 +611,36 @@ TEST(RoundRobinSchedule, KnownNginxSequenceWithFourPeers) {
     EXPECT_EQ(seq.substr(18, 9), "adabacada");
 }
 
-// Failures, recoveries after fail_timeout, retries with tried peers, slow_start
-// ramps, backups, max_conns: pick for pick the same as the plain scan, and the
-// same current weights whenever the schedule has to stop.
+// Failures (reducing effective weights, marking peers unavailable),
+// probation tries and recoveries after fail_timeout, retries with tried
+// peers, slow_start ramps, backups, max_conns: pick for pick the same as
+// nginx's scan, the same accounting, and the same current weights whenever
+// the schedule is not running.
 TEST(RoundRobinSchedule, SameSequenceThroughDisturbances) {
     std::mt19937 rng(777);
-    int from_schedule = 0;
+    long from_schedule = 0, picks = 0;
     for (int round = 0; round < 25; ++round) {
         const size_t n = 4 + rng() % 30;
         auto specs = random_specs(rng, n, round % 2 ? 6 : 1, round % 4 == 0);
-        for (auto& s : specs) s.fail_timeout = 300;
+        for (auto& s : specs) {
+            s.fail_timeout = 300;
+            s.max_fails = int(rng() % 4);   // 0 (never disabled) to 3
+        }
         auto fast = make(specs), ref = make(specs);
         if (round % 3 == 0)
             for (size_t i = 0; i < n; ++i) fast.peers[i].slow_start = ref.peers[i].slow_start = 500;
         uint64_t now = 1000000;
         int limited = -1, limited_for = 0;
         for (int k = 0; k < 6000; ++k) {
+            const std::string where = "round " + std::to_string(round) + " pick " + std::to_string(k);
             now += rng() % 3;
             const unsigned ev = rng() % 1000;
-            const size_t j = rng() % n;
-            if (ev < 1) {   // a failure
-                peer_failed(fast.peers[j], now);
-                peer_failed(ref.peers[j], now);
-            } else if (ev < 3) {   // a success (after fail_timeout: recovery)
-                peer_succeeded(fast.peers[j], now);
-                peer_succeeded(ref.peers[j], now);
-            } else if (ev < 4 && limited < 0) {   // max_conns for a while
-                limited = int(j);
+            if (ev < 1) {   // a try of some peer ends (failed or not) while others are picked
+                outcome(fast, ref, rng() % n, rng() % 2, now);
+            } else if (ev < 2 && limited < 0) {   // max_conns for a while
+                limited = int(rng() % n);
                 limited_for = 50;
-                fast.peers[j].max_conns = ref.peers[j].max_conns = 1;
+                fast.peers[size_t(limited)].max_conns = ref.peers[size_t(limited)].max_conns = 1;
             }
             if (limited >= 0 && --limited_for == 0) {
                 fast.peers[size_t(limited)].max_conns = ref.peers[size_t(limited)].max_conns = 0;
@@ -485,31 +650,45 @@ TEST(RoundRobinSchedule, SameSequenceThroughDisturbances) {
             if (rng() % 300 == 0) tried.push_back(rng() % n);   // a retry
             const int a = pick_round_robin(fast, tried, now);
             const int b = nginx_rr(ref, tried, now);
-            ASSERT_EQ(a, b) << "round " << round << " pick " << k;
-            if (rr_schedule_running(fast)) {
-                ++from_schedule;
-            } else {
-                for (size_t i = 0; i < n; ++i)
-                    ASSERT_EQ(fast.peers[i].current_weight, ref.peers[i].current_weight) << "round " << round << " pick " << k;
-            }
-            for (size_t i = 0; i < n; ++i) ASSERT_EQ(fast.peers[i].fails, ref.peers[i].fails);
+            ASSERT_EQ(a, b) << where;
+            ++picks;
+            if (rr_schedule_running(fast)) ++from_schedule;
+            else expect_same_weights(fast, ref, where);
+            if (a >= 0) outcome(fast, ref, size_t(a), rng() % 400 == 0, now);   // this try's end
+            expect_same_accounting(fast, ref, where);
+            if (HasFatalFailure()) return;
         }
     }
-    EXPECT_GT(from_schedule, 25 * 6000 / 4);   // the schedule did run between the disturbances
+    EXPECT_GT(from_schedule, picks / 4);   // the schedule did run between the disturbances
 }
 
 TEST(RoundRobinSchedule, StopsAtAFailureMidCycleAndGoesOnAsNginx) {
-    auto specs = std::vector<PeerSpec>{{"a", 3}, {"b", 2}, {"c", 1}, {"d", 1}, {"e", 4}};
+    auto specs = std::vector<PeerSpec>{{"a", 3}, {"b", 2}, {"c", 1}, {"d", 1}, {"e", 4, false, false, 2}};
     auto fast = make(specs), ref = make(specs);
     for (int k = 0; k < 11 * 2 + 5; ++k) ASSERT_EQ(pick_round_robin(fast, {}, 1000), nginx_rr(ref, {}, 1000));
     ASSERT_TRUE(rr_schedule_running(fast));
-    peer_failed(fast.peers[4], 1000);   // e: max_fails=1 -> unavailable
-    peer_failed(ref.peers[4], 1000);
-    for (int k = 0; k < 40; ++k) ASSERT_EQ(pick_round_robin(fast, {}, 1001), nginx_rr(ref, {}, 1001)) << k;
-    EXPECT_FALSE(rr_schedule_running(fast));
-    // back after fail_timeout: the schedule is recorded again
-    for (int k = 0; k < 60; ++k) ASSERT_EQ(pick_round_robin(fast, {}, 20000), nginx_rr(ref, {}, 20000)) << k;
+    outcome(fast, ref, 4, true, 1000);   // e: 1 of max_fails=2, effective weight 4 - 2
+    EXPECT_EQ(fast.peers[4].weight_lost, 2);
+    for (int k = 0; k < 40; ++k) {
+        const int i = pick_round_robin(fast, {}, 1001);
+        ASSERT_EQ(i, nginx_rr(ref, {}, 1001)) << k;
+        outcome(fast, ref, size_t(i), false, 1001);
+    }
+    expect_same_accounting(fast, ref, "after");
+    EXPECT_EQ(fast.peers[4].weight_lost, 0);   // regained one unit per round
+    // e at full weight again: the schedule is recorded again
+    for (int k = 0; k < 80; ++k) ASSERT_EQ(pick_round_robin(fast, {}, 20000), nginx_rr(ref, {}, 20000)) << k;
     EXPECT_TRUE(rr_schedule_running(fast));
+    // e disabled (max_fails reached): the schedule stops, e is not picked
+    outcome(fast, ref, 4, true, 20000);
+    outcome(fast, ref, 4, true, 20000);
+    for (int k = 0; k < 40; ++k) {
+        const int i = pick_round_robin(fast, {}, 20001);
+        ASSERT_EQ(i, nginx_rr(ref, {}, 20001)) << k;
+        ASSERT_NE(i, 4);
+    }
+    EXPECT_FALSE(rr_schedule_running(fast));
+    expect_same_weights(fast, ref, "disabled");
 }
 
 TEST(RoundRobinSchedule, PeerGoneWithoutNoticeIsCaughtAtItsTurn) {
@@ -528,11 +707,8 @@ TEST(RoundRobinSchedule, PeerGoneWithoutNoticeIsCaughtAtItsTurn) {
     }
 }
 
-TEST(RoundRobinSchedule, ManyUpstreamsEvictAndStayExact) {
-    // more upstreams than the schedule table keeps: the least recently used
-    // are parked (or dropped when not running) and record their cycle again,
-    // picks stay nginx's
-    rr_table_limit(64);
+TEST(RoundRobinSchedule, EveryUpstreamKeepsItsOwn) {
+    // many upstreams picked in turn: each schedule lives in its Upstream
     std::mt19937 rng(99);
     std::vector<std::unique_ptr<conf::Upstream>> fast, ref;
     for (int k = 0; k < 150; ++k) {
@@ -544,8 +720,23 @@ TEST(RoundRobinSchedule, ManyUpstreamsEvictAndStayExact) {
         for (size_t k = 0; k < fast.size(); ++k)
             for (int j = 0; j < 80; ++j)
                 ASSERT_EQ(pick_round_robin(*fast[k], {}, 1000), nginx_rr(*ref[k], {}, 1000)) << k << " " << j;
-    EXPECT_TRUE(rr_schedule_running(*fast.back()));
-    rr_table_limit(4096);
+    for (auto& u : fast) EXPECT_TRUE(rr_schedule_running(*u));
+}
+
+TEST(RoundRobinSchedule, ACopiedUpstreamGetsAScheduleOfItsOwn) {
+    auto specs = std::vector<PeerSpec>{{"a", 3}, {"b", 2}, {"c", 1}, {"d", 1}};
+    auto u = make(specs), ref = make(specs);
+    for (int k = 0; k < 23; ++k) ASSERT_EQ(pick_round_robin(u, {}, 1000), nginx_rr(ref, {}, 1000));
+    ASSERT_TRUE(rr_schedule_running(u));
+    rr_sync(u);   // the copy starts from the weights the cursor stands for
+    conf::Upstream copy = u, copy_ref = ref;
+    for (int k = 0; k < 40; ++k) {
+        ASSERT_EQ(pick_round_robin(copy, {}, 1000), nginx_rr(copy_ref, {}, 1000)) << k;
+        ASSERT_EQ(pick_round_robin(u, {}, 1000), nginx_rr(ref, {}, 1000)) << k;
+    }
+    EXPECT_TRUE(rr_schedule_running(u));
+    EXPECT_TRUE(rr_schedule_running(copy));
+    EXPECT_NE(u.rr, copy.rr);
 }
 
 TEST(RoundRobinSchedule, SmallUpstreamsAndOtherMethodsScan) {
@@ -556,60 +747,82 @@ TEST(RoundRobinSchedule, SmallUpstreamsAndOtherMethodsScan) {
     h.balance = conf::Balance::Hash;   // round robin as a hash method's fallback
     for (int k = 0; k < 20; ++k) pick_round_robin(h, {}, 1000);
     EXPECT_FALSE(rr_schedule_running(h));
+    EXPECT_EQ(h.rr, nullptr);
 }
 
-// least_conn with every peer idle ties all of them: its second pass is a full
-// round-robin step, answered by the schedule; with some peers loaded, the tie
-// is among fewer and nginx's pass runs on the current weights the schedule
-// wrote back.
-int nginx_lc(const conf::Upstream& u, uint64_t now) {
-    const conf::Peer* best = nullptr;
-    size_t p = 0;
-    bool many = false;
-    for (size_t i = 0; i < u.peers.size(); ++i) {
-        const conf::Peer& q = u.peers[i];
-        if (q.backup || !peer_usable(q, now)) continue;
-        const int64_t c = best ? int64_t(q.conns) * best->weight - int64_t(best->conns) * q.weight : -1;
-        if (c < 0) {
-            best = &q;
-            p = i;
-            many = false;
-        } else if (c == 0) {
-            many = true;
-        }
-    }
-    if (!best) return -1;
-    if (many) {
-        int total = 0;
-        const conf::Peer* tie = best;
-        for (size_t i = p; i < u.peers.size(); ++i) {
+// nginx 1.22's ngx_http_upstream_get_least_conn_peer, plainly. With every
+// peer idle all tie: the second pass is a full round-robin step, answered by
+// the schedule; with some peers loaded, the tie is among fewer and nginx's
+// pass runs on the current weights the schedule wrote back.
+int nginx_lc(const conf::Upstream& u, const std::vector<size_t>& tried, uint64_t now) {
+    if (u.peers.size() == 1) return nginx_rr(u, tried, now);
+    for (bool backup : {false, true}) {
+        const conf::Peer* best = nullptr;
+        size_t p = 0;
+        bool many = false;
+        for (size_t i = 0; i < u.peers.size(); ++i) {
             const conf::Peer& q = u.peers[i];
-            if (q.backup || !peer_usable(q, now)) continue;
-            if (int64_t(q.conns) * tie->weight != int64_t(tie->conns) * q.weight) continue;
-            q.current_weight += q.weight * kWeightScale;
-            total += q.weight * kWeightScale;
-            if (q.current_weight > best->current_weight) {
+            if (q.backup != backup || was_tried(tried, i) || !nginx_usable(q, now)) continue;
+            const int64_t c = best ? int64_t(q.conns) * best->weight - int64_t(best->conns) * q.weight : -1;
+            if (c < 0) {
                 best = &q;
                 p = i;
+                many = false;
+            } else if (c == 0) {
+                many = true;
+            }
+        }
+        if (!best) continue;
+        int total = 0;
+        if (many) {
+            for (size_t i = p; i < u.peers.size(); ++i) {
+                const conf::Peer& q = u.peers[i];
+                if (q.backup != backup || was_tried(tried, i) || q.down) continue;
+                if (int64_t(q.conns) * best->weight != int64_t(best->conns) * q.weight) continue;
+                if (!nginx_usable(q, now)) continue;
+                const int ew = nginx_ew(q, now);
+                q.current_weight += ew;
+                total += ew;
+                if (q.weight_lost > 0) --q.weight_lost;
+                if (q.current_weight > best->current_weight) {
+                    best = &q;
+                    p = i;
+                }
             }
         }
         best->current_weight -= total;
+        if (now - best->checked_ms > best->fail_timeout) best->checked_ms = now;
+        return int(p);
     }
-    return int(p);
+    return -1;
 }
 
 TEST(RoundRobinSchedule, LeastConnMatchesNginxIdleAndLoaded) {
     std::mt19937 rng(4242);
     for (int round = 0; round < 20; ++round) {
         const size_t n = 4 + rng() % 40;
-        auto specs = random_specs(rng, n, round % 2 ? 4 : 1, false);
+        auto specs = random_specs(rng, n, round % 2 ? 4 : 1, round % 5 == 0);
+        for (auto& s : specs) {
+            s.fail_timeout = 200;
+            s.max_fails = int(rng() % 3);
+        }
         auto fast = make(specs), ref = make(specs);
         fast.balance = ref.balance = conf::Balance::LeastConn;
         std::vector<std::pair<size_t, int>> held;   // (peer, picks left)
+        uint64_t now = 1000000;
         for (int k = 0; k < 3000; ++k) {
+            const std::string where = "round " + std::to_string(round) + " pick " + std::to_string(k);
+            now += rng() % 2;
             const bool load = (k / 500) % 2 == 1;   // idle and loaded phases
-            int a = pick_least_conn(fast, {}, 1000), b = nginx_lc(ref, 1000);
-            ASSERT_EQ(a, b) << "round " << round << " pick " << k;
+            std::vector<size_t> tried;
+            if (rng() % 200 == 0) tried.push_back(rng() % n);
+            int a = pick_least_conn(fast, tried, now), b = nginx_lc(ref, tried, now);
+            ASSERT_EQ(a, b) << where;
+            if (a < 0) continue;
+            outcome(fast, ref, size_t(a), rng() % 300 == 0, now);
+            expect_same_accounting(fast, ref, where);
+            if (!rr_schedule_running(fast)) expect_same_weights(fast, ref, where);
+            if (HasFatalFailure()) return;
             if (load) {
                 fast.peers[size_t(a)].conns++;
                 ref.peers[size_t(b)].conns++;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/conf.h"
+#include "upstream/balancer.h"
 
 namespace sy::test {
 
@@ -68,6 +69,7 @@ inline conf::Upstream make_upstream(const std::vector<PeerSpec>& specs) {
         p.max_conns = sp.max_conns;
         u.peers.push_back(p);
     }
+    upstream::index_peers(u);   // what finish_peers does at load (tests that change peers call it again)
     return u;
 }
 

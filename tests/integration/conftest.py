@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import HttpBackend, WsBackend
+from harness.backends import HttpBackend, WsBackend, backend_factory
 from harness.proxy import IMPLS, Proxy, missing_reason
 
 HERE = Path(__file__).resolve().parent
@@ -156,27 +156,13 @@ def both(request, workdir):
 
 @pytest.fixture
 def http_backend(workdir):
-    started = []
-
-    def start(name: str = "backend") -> HttpBackend:
-        b = HttpBackend(workdir, name)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+    """Factory: http_backend(name="backend") -> HttpBackend."""
+    with backend_factory(lambda name="backend": HttpBackend(workdir, name)) as start:
+        yield start
 
 
 @pytest.fixture
 def ws_backend(workdir):
-    started = []
-
-    def start(name: str = "ws", **kw) -> WsBackend:
-        b = WsBackend(workdir, name, **kw)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+    """Factory: ws_backend(name="ws", **options) -> WsBackend."""
+    with backend_factory(lambda name="ws", **kw: WsBackend(workdir, name, **kw)) as start:
+        yield start

@@ -32,6 +32,7 @@ import pytest
 import websockets
 
 from harness import config as cfg
+from harness.backends import stop_process
 from harness.ports import free_port
 from harness.proxy import REPO
 from harness.wait import wait_port, wait_until
@@ -103,13 +104,7 @@ class Process:
                                      start_new_session=True, **kw)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)  # helpers left in the group
         except (ProcessLookupError, PermissionError):

@@ -13,6 +13,7 @@ import threading
 import pytest
 
 from harness import rawhttp
+from harness.backends import backend_factory
 from harness.ports import closed_port
 from harness.wait import wait_until
 from harness.wsclient import connect, recv, run
@@ -87,16 +88,9 @@ class FixedBackend:
 
 @pytest.fixture
 def fixed():
-    started: list[FixedBackend] = []
-
-    def start(name: str, status: int | None) -> FixedBackend:
-        b = FixedBackend(name, status)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+    """Factory: fixed(name, status) -> FixedBackend."""
+    with backend_factory(FixedBackend) as start:
+        yield start
 
 
 CONF = """

@@ -18,6 +18,7 @@ import pytest
 
 from harness import rawhttp
 from harness.marks import only_switchyard
+from harness.backends import backend_factory, stop_process
 from harness.ports import free_port
 from harness.wait import port_accepts, wait_until
 
@@ -74,13 +75,7 @@ class Dns:
         return [q for q in map(json.loads, lines) if q["name"] == name]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.proc.stdout.close()
         self.stderr.close()
 
@@ -106,13 +101,7 @@ class AddrBackend:
             raise AssertionError("backend %s did not start:\n%s" % (name, (self.dir / "output.log").read_text()))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -125,16 +114,9 @@ def dns(workdir):
 
 @pytest.fixture
 def addr_backend(workdir):
-    started = []
-
-    def start(name: str, host: str, port: int) -> AddrBackend:
-        b = AddrBackend(workdir, name, host, port)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+    """Factory: addr_backend(name, host, port) -> AddrBackend."""
+    with backend_factory(lambda name, host, port: AddrBackend(workdir, name, host, port)) as start:
+        yield start
 
 
 def get(port: int) -> rawhttp.Response:

@@ -26,6 +26,7 @@ from collections import Counter
 import pytest
 
 from harness import rawhttp
+from harness.backends import backend_factory
 from harness.peers import UpstreamBackend
 from harness.wait import wait_until
 from harness.wsclient import OP_CLOSE, OP_TEXT, frame, read_frame, upgrade_request
@@ -200,16 +201,8 @@ def assert_same_mapping(reference: dict, candidate: dict, what: str) -> None:
 @pytest.fixture
 def peer(workdir):
     """Factory: peer(name, mode=..., idle_close=..., unix=...) -> UpstreamBackend."""
-    started = []
-
-    def start(name: str, **kw) -> UpstreamBackend:
-        b = UpstreamBackend(workdir, name, **kw)
-        started.append(b)
-        return b
-
-    yield start
-    for b in started:
-        b.stop()
+    with backend_factory(lambda name, **kw: UpstreamBackend(workdir, name, **kw)) as start:
+        yield start
 
 
 @pytest.fixture

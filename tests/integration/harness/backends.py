@@ -5,6 +5,7 @@ its pid (SIGTERM, then SIGKILL, bounded)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,6 +15,35 @@ from .ports import free_port
 from .wait import wait_port, wait_until
 
 BACKENDS_DIR = Path(__file__).resolve().parent.parent / "backends"
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5) -> None:
+    """SIGTERM, then SIGKILL after `timeout`; waits for the exit either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def backend_factory(make):
+    """The body of a factory fixture: yields start(...) -> make(...), and stops
+    every backend it started when the test is over."""
+    started = []
+
+    def start(*args, **kw):
+        b = make(*args, **kw)
+        started.append(b)
+        return b
+
+    try:
+        yield start
+    finally:
+        for b in started:
+            b.stop()
 
 
 class BackendProcess:
@@ -50,13 +80,7 @@ class BackendProcess:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.log.close()
 
 

@@ -606,16 +606,22 @@ void Proxy::on_client_drained() {
 void Proxy::end_try(bool failed) {
     if (try_ended_ || !up_ || peer_ >= up_->peers.size()) return;
     try_ended_ = true;
+    // nginx's "single" upstream (one server, no backup) keeps no health state
+    if (up_->peers.size() == 1) return;
     const conf::Peer& p = up_->peers[peer_];
     uint64_t now = clock::now_ms();
     if (!failed) {
         upstream::peer_succeeded(p, now);
         return;
     }
-    bool was_usable = !(p.max_fails && p.fails >= p.max_fails);
-    upstream::peer_failed(p, now);
-    if (was_usable && p.max_fails && p.fails >= p.max_fails)
-        s_.log_error(Level::Warn, "upstream server temporarily disabled while connecting to upstream", peer_name());
+    if (upstream::peer_failed(p, now)) {
+        // nginx warns at every failure that leaves the peer at max_fails
+        std::string_view phase = state_ == ProxyState::Connecting ? "connecting to upstream"
+                                 : state_ == ProxyState::Sending  ? "sending request to upstream"
+                                 : state_ == ProxyState::ReadBody ? "reading upstream"
+                                                                  : "reading response header from upstream";
+        s_.log_error(Level::Warn, fmt::format("upstream server temporarily disabled while {}", phase), peer_name());
+    }
 }
 
 void Proxy::on_client_abort() {

@@ -380,6 +380,9 @@ def test_failover_skips_dead_peer_then_no_live_upstreams(proxy, peer):
     assert set(after) == {"a", "c"}
     proxy.wait_error_log(REFUSED + r".*127\.0\.0\.1:%d" % b.port)
     assert len(error_lines(proxy, REFUSED, ":%d/" % b.port)) == 1
+    # max_fails=1 reached: nginx's warning, naming the phase
+    proxy.wait_error_log(r"\[warn\] .*upstream server temporarily disabled while connecting to upstream.*127\.0\.0\.1:%d"
+                         % b.port)
 
     a.stop()
     c.stop()

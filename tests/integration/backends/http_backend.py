@@ -333,6 +333,11 @@ def main():
                 continue  # no IPv6 loopback on this host
             print("cannot listen on %s:%d: %s" % (h, args.port, e), file=sys.stderr)
             sys.exit(1)
+    serve_all(servers)
+
+
+def serve_all(servers):
+    """Runs every server on a thread of its own until the process is stopped."""
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
     for t in threads:
         t.start()

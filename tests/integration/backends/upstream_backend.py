@@ -26,7 +26,6 @@ import os
 import socket
 import socketserver
 import struct
-import threading
 from urllib.parse import parse_qs, urlsplit
 
 import http_backend as hb
@@ -107,11 +106,7 @@ def main():
         os.chmod(path, 0o666)
     # Last: the harness takes an accepting TCP port as "ready".
     servers.append(configure(TcpServer(("127.0.0.1", args.port), Handler), args, recorder))
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    hb.serve_all(servers)
 
 
 if __name__ == "__main__":

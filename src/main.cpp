@@ -19,6 +19,7 @@
 #include "core/clock.h"
 #include "core/event_loop.h"
 #include "core/log.h"
+#include "http/tls_front.h"
 #include "http/server.h"
 #include "http/router.h"
 
@@ -173,6 +174,7 @@ std::shared_ptr<sy::http::Generation> make_generation(std::shared_ptr<sy::conf::
     auto g = std::make_shared<sy::http::Generation>();
     g->cfg = cfg;
     if (cfg->http) g->groups = sy::http::build_groups(*cfg->http);
+    sy::http::install_tls_callbacks(g->groups);
     if (!g->open_logs(err)) return nullptr;
     return g;
 }

@@ -27,6 +27,10 @@
 namespace sy::upstream {
 struct RrState;   // round robin's schedule of one upstream (upstream/round_robin.cpp)
 }
+namespace sy::tls {
+struct ServerCtx;   // tls/context.h: made by the loader for every server that serves TLS
+struct ClientCtx;   // tls/context.h: made for every location proxying to https://
+}
 
 namespace sy::conf {
 
@@ -94,6 +98,31 @@ struct ProxyRedirect {
     std::vector<std::pair<Template, Template>> rules;  // Replace: (redirect, replacement)
 };
 
+// ssl_protocols / proxy_ssl_protocols bits.
+namespace tls_proto {
+enum : uint32_t { SSLv2 = 1u << 0, SSLv3 = 1u << 1, TLSv1 = 1u << 2, TLSv1_1 = 1u << 3, TLSv1_2 = 1u << 4, TLSv1_3 = 1u << 5 };
+}
+
+// A TLS setting with the directive that set it: errors found while the
+// contexts are built (at load) name that file:line.
+struct TlsArg {
+    std::string value;         // files: absolute (a relative one resolves against the config file's directory)
+    std::string written;       // as written (some nginx messages quote it)
+    SrcLoc where;
+};
+
+// ssl_session_cache off | none | [builtin[:N]] [shared:NAME:SIZE]. One worker
+// process: builtin and shared are the same OpenSSL internal cache, shared
+// sized by nginx's "1 megabyte ~ 4000 sessions".
+struct SslSessionCache {
+    enum class Mode { Off, None, Cache } mode = Mode::None;
+    size_t sessions = 0;       // Cache: the internal cache's size
+};
+
+// Passphrases read from a password file when the directive is parsed (as
+// nginx); the loader wipes them once every context is built.
+using Passwords = std::shared_ptr<std::vector<std::string>>;
+
 // Everything inheritable through http/server/location.
 struct LocConf {
     std::optional<Msec> proxy_connect_timeout, proxy_read_timeout, proxy_send_timeout, send_timeout;
@@ -121,6 +150,34 @@ struct LocConf {
     std::optional<Msec> proxy_next_upstream_timeout;         // 0 = unlimited
     std::optional<std::shared_ptr<const ResolverConf>> resolver;   // null: none configured
     std::optional<Msec> resolver_timeout;
+
+    // TLS, server side (http, server). ssl_certificate and ssl_certificate_key
+    // inherit independently, each as a whole (nginx); the i-th key pairs with
+    // the i-th certificate.
+    std::optional<bool> http2;                               // `http2 on|off`: off
+    std::optional<std::vector<TlsArg>> ssl_certificate, ssl_certificate_key;   // none
+    std::optional<uint32_t> ssl_protocols;                   // tls_proto bits: TLSv1.2 TLSv1.3
+    std::optional<TlsArg> ssl_ciphers;                       // "HIGH:!aNULL:!MD5"
+    std::optional<TlsArg> ssl_ecdh_curve;                    // "auto": OpenSSL's default groups
+    std::optional<bool> ssl_prefer_server_ciphers;           // off
+    std::optional<SslSessionCache> ssl_session_cache;        // none
+    std::optional<Msec> ssl_session_timeout;                 // 5m
+    std::optional<bool> ssl_session_tickets;                 // on
+    std::optional<TlsArg> ssl_dhparam;                       // value "": none
+    std::optional<Passwords> ssl_password_file;              // null: none
+    std::optional<Msec> ssl_handshake_timeout;               // 60s
+    // TLS to upstreams (http, server, location).
+    std::optional<bool> proxy_ssl_server_name;               // off
+    std::optional<Template> proxy_ssl_name;                  // stays unset when not configured: $proxy_host
+    std::optional<bool> proxy_ssl_verify;                    // off
+    SrcLoc proxy_ssl_verify_where;                           // the proxy_ssl_verify line (inherits with it)
+    std::optional<TlsArg> proxy_ssl_trusted_certificate;     // value "": none
+    std::optional<int> proxy_ssl_verify_depth;               // 1
+    std::optional<uint32_t> proxy_ssl_protocols;             // TLSv1.2 TLSv1.3
+    std::optional<TlsArg> proxy_ssl_ciphers;                 // "DEFAULT"
+    std::optional<bool> proxy_ssl_session_reuse;             // on
+    std::optional<TlsArg> proxy_ssl_certificate, proxy_ssl_certificate_key;   // value "": none
+    std::optional<Passwords> proxy_ssl_password_file;        // null: none
 
     // Fills unset fields from `parent`.
     void merge_from(const LocConf& parent);
@@ -238,12 +295,15 @@ struct ProxyPass {
     std::string url;           // as written
     Template url_tpl;          // when it has variables
     bool has_vars = false;
-    bool https = false;
-    std::string host_port;     // "$proxy_host": "backend" or "127.0.0.1:3000"
+    bool https = false;        // https:// (default port 443)
+    std::string host_port;     // "$proxy_host": "backend" or "127.0.0.1:3000" (default port omitted)
     std::string port_text;     // "$proxy_port"
     bool has_uri = false;
     std::string uri;           // the URI part, "" if none
     Upstream* upstream = nullptr;
+    SrcLoc where;              // the proxy_pass line
+    // TLS to the upstream: set for https:// and for a URL starting with a variable.
+    std::shared_ptr<tls::ClientCtx> tls;
 };
 
 struct RewriteStep {
@@ -283,6 +343,8 @@ struct Listen {
     SockAddr addr;
     bool default_server = false;
     bool reuseport = false;
+    // After loading these hold for the address (nginx): true on every listen
+    // of an address where any server's listen has the parameter.
     bool ssl = false;
     bool http2 = false;
     int backlog = 511;
@@ -303,6 +365,11 @@ struct Server {
     std::vector<RewriteStep> rewrites;   // server-level rewrite phase
     LocationTree locations;
     Location fallback;         // serves URIs that match no location
+    // Set for every server with certificates (own or inherited) that has a
+    // listen on a TLS address. Null on a TLS address: the server has no
+    // certificates and the handshake keeps the address's default server's
+    // context (nginx), which the loader checks has one.
+    std::shared_ptr<tls::ServerCtx> tls;
     SrcLoc where;
 };
 

@@ -6,10 +6,12 @@
 
 #include <cctype>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cstring>
 
 #include "config/loader.h"
+#include "tls/context.h"
 
 namespace sy::conf {
 namespace {
@@ -248,7 +250,11 @@ bool h_listen(Ctx& c, const Directive& d) {
             }
             if (v.empty() || n == 0) { c.err = "invalid backlog \"" + p + "\""; return false; }
             l.backlog = n;
-        } else if (p == "ssl" || p == "http2" || p == "quic" || p == "proxy_protocol") {
+        } else if (p == "ssl") {
+            l.ssl = true;
+        } else if (p == "http2") {
+            l.http2 = true;
+        } else if (p == "quic" || p == "proxy_protocol") {
             c.err = "the \"" + p + "\" parameter of the \"listen\" directive is not supported yet by switchyard";
             return false;
         } else if (p == "bind" || p == "deferred" || p.rfind("ipv6only=", 0) == 0 || p.rfind("so_keepalive=", 0) == 0 ||
@@ -377,9 +383,11 @@ bool h_proxy_pass(Ctx& c, const Directive& d) {
     if (c.loc->proxy_pass) return dup(c, d);
     ProxyPass pp;
     pp.url = d.args[0].value;
+    pp.where = d.where;
     std::string url = pp.url;
     if (url.find('$') != std::string::npos) {
         pp.has_vars = true;
+        pp.https = url.compare(0, 8, "https://") == 0;
         if (!compile(c, url, pp.url_tpl)) return false;
         c.loc->proxy_pass = std::move(pp);
         return true;
@@ -387,8 +395,8 @@ bool h_proxy_pass(Ctx& c, const Directive& d) {
     std::string rest;
     if (url.compare(0, 7, "http://") == 0) rest = url.substr(7);
     else if (url.compare(0, 8, "https://") == 0) {
-        c.err = "https upstreams (\"" + url + "\") are not supported yet by switchyard";
-        return false;
+        rest = url.substr(8);
+        pp.https = true;
     } else {
         c.err = "invalid URL prefix";
         return false;
@@ -1046,6 +1054,156 @@ bool h_proxy_next_upstream_tries(Ctx& c, const Directive& d) {
     return true;
 }
 
+// ---- TLS ---------------------------------------------------------------------
+
+// TLS files resolve against the configuration file's directory (nginx's
+// conf prefix), unlike pid and log paths.
+std::string conf_path(const Ctx& c, const std::string& p) {
+    if (!p.empty() && p[0] == '/') return p;
+    return c.cfg.conf_prefix + p;
+}
+
+bool refuse_tls_vars(Ctx& c, const Directive& d) {
+    const std::string& v = d.args[0].value;
+    if (v.find('$') != std::string::npos) {
+        c.err = "variables in " + d.name + " are not supported yet by switchyard";
+        return false;
+    }
+    if (v.compare(0, 5, "data:") == 0) {
+        c.err = "\"data:\" values in " + d.name + " are not supported yet by switchyard";
+        return false;
+    }
+    return true;
+}
+
+// ssl_certificate, ssl_certificate_key: repeatable (several pairs)
+template <auto M>
+bool h_ssl_file_list(Ctx& c, const Directive& d) {
+    if (!refuse_tls_vars(c, d)) return false;
+    auto& f = c.lc->*M;
+    if (!f) f.emplace();
+    f->push_back(TlsArg{conf_path(c, d.args[0].value), d.args[0].value, d.where});
+    return true;
+}
+
+// ssl_dhparam, proxy_ssl_trusted_certificate, proxy_ssl_certificate[_key]
+template <auto M>
+bool h_ssl_file(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    if (!refuse_tls_vars(c, d)) return false;
+    f = TlsArg{conf_path(c, d.args[0].value), d.args[0].value, d.where};
+    return true;
+}
+
+// ssl_ciphers, ssl_ecdh_curve, proxy_ssl_ciphers
+template <auto M>
+bool h_ssl_str(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    f = TlsArg{d.args[0].value, d.args[0].value, d.where};
+    return true;
+}
+
+// ssl_protocols, proxy_ssl_protocols: nginx's bitmask slot (names without
+// case, and a repeated directive adds to the set).
+template <auto M>
+bool h_ssl_protocols(Ctx& c, const Directive& d) {
+    static constexpr std::pair<std::string_view, uint32_t> names[] = {
+        {"SSLv2", tls_proto::SSLv2},   {"SSLv3", tls_proto::SSLv3},     {"TLSv1", tls_proto::TLSv1},
+        {"TLSv1.1", tls_proto::TLSv1_1}, {"TLSv1.2", tls_proto::TLSv1_2}, {"TLSv1.3", tls_proto::TLSv1_3},
+    };
+    auto& f = c.lc->*M;
+    uint32_t bits = f ? *f : 0;
+    for (auto& a : d.args) {
+        bool found = false;
+        for (auto& [n, b] : names)
+            if (strcasecmp(a.value.c_str(), std::string(n).c_str()) == 0) { bits |= b; found = true; }
+        if (!found) return invalid_enum(c, a.value);
+    }
+    f = bits;
+    return true;
+}
+
+// ssl_session_cache off | none | [builtin[:N]] [shared:NAME:SIZE]
+bool h_ssl_session_cache(Ctx& c, const Directive& d) {
+    enum class B { Unset, Off, None, Builtin } b = B::Unset;
+    size_t builtin = 0, shared = 0;
+    bool has_shared = false;
+    for (auto& arg : d.args) {
+        const std::string& a = arg.value;
+        auto bad = [&] { c.err = "invalid session cache \"" + a + "\""; return false; };
+        if (a == "off") b = B::Off;
+        else if (a == "none") b = B::None;
+        else if (a == "builtin") { b = B::Builtin; builtin = 20480; }   // OpenSSL's default size
+        else if (a.size() > 8 && a.compare(0, 8, "builtin:") == 0) {
+            int n;
+            if (!parse_int(a.substr(8), n)) return bad();
+            b = B::Builtin;
+            builtin = size_t(n);
+        } else if (a.size() > 7 && a.compare(0, 7, "shared:") == 0) {
+            size_t colon = a.find(':', 7);
+            if (colon == std::string::npos || colon == 7) return bad();
+            size_t sz;
+            if (!parse_size(a.substr(colon + 1), sz)) return bad();
+            long page = sysconf(_SC_PAGESIZE);
+            if (sz < 8 * size_t(page > 0 ? page : 4096)) {
+                c.err = "session cache \"" + a + "\" is too small";
+                return false;
+            }
+            has_shared = true;
+            shared += sz / (1024 * 1024) * 4000 + sz % (1024 * 1024) * 4000 / (1024 * 1024);
+        } else return bad();
+    }
+    SslSessionCache sc;
+    if (b == B::Off) sc.mode = SslSessionCache::Mode::Off;
+    else if (b == B::None) sc.mode = SslSessionCache::Mode::None;
+    else if (b == B::Builtin || has_shared) {
+        sc.mode = SslSessionCache::Mode::Cache;
+        sc.sessions = builtin + shared;
+    }
+    c.lc->ssl_session_cache = sc;   // nginx: a repeated directive overrides
+    return true;
+}
+
+template <auto M>
+bool h_password_file(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    auto pw = std::make_shared<std::vector<std::string>>();
+    if (!tls::read_password_file(conf_path(c, d.args[0].value), *pw, c.err)) return false;
+    f = std::move(pw);
+    return true;
+}
+
+bool h_ssl(Ctx& c, const Directive&) {
+    c.err = "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead";
+    return false;
+}
+
+bool h_proxy_ssl_name(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_ssl_name) return dup(c, d);
+    Template t;
+    if (!compile(c, d.args[0].value, t)) return false;
+    c.lc->proxy_ssl_name = std::move(t);
+    return true;
+}
+
+bool h_proxy_ssl_verify(Ctx& c, const Directive& d) {
+    if (!set_flag<&LocConf::proxy_ssl_verify>(c, d)) return false;
+    c.lc->proxy_ssl_verify_where = d.where;
+    return true;
+}
+
+// ngx_conf_set_num_slot
+bool h_proxy_ssl_verify_depth(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_ssl_verify_depth) return dup(c, d);
+    int n;
+    if (!parse_int(d.args[0].value, n)) { c.err = "\"" + d.name + "\" directive invalid number"; return false; }
+    c.lc->proxy_ssl_verify_depth = n;
+    return true;
+}
+
 bool h_internal(Ctx& c, const Directive&) {
     c.loc->internal = true;
     return true;
@@ -1154,23 +1312,38 @@ const Spec kTable[] = {
     {"proxy_next_upstream",  kLoc,       kMore1, 0, h_proxy_next_upstream},
     {"proxy_next_upstream_tries", kLoc,  A1, 0, h_proxy_next_upstream_tries},
     {"proxy_next_upstream_timeout", kLoc, A1, 0, set_msec<&LocConf::proxy_next_upstream_timeout>},
+    // TLS (other ssl_* and proxy_ssl_* directives: "not supported yet" by prefix)
+    {"http2",                kHttp | kServer, A1, 0, set_flag<&LocConf::http2>},
+    {"ssl",                  kHttp | kServer, A1, 0, h_ssl},
+    {"ssl_certificate",      kHttp | kServer, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate>},
+    {"ssl_certificate_key",  kHttp | kServer, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate_key>},
+    {"ssl_protocols",        kHttp | kServer, kMore1, 0, h_ssl_protocols<&LocConf::ssl_protocols>},
+    {"ssl_ciphers",          kHttp | kServer, A1, 0, h_ssl_str<&LocConf::ssl_ciphers>},
+    {"ssl_ecdh_curve",       kHttp | kServer, A1, 0, h_ssl_str<&LocConf::ssl_ecdh_curve>},
+    {"ssl_prefer_server_ciphers", kHttp | kServer, A1, 0, set_flag<&LocConf::ssl_prefer_server_ciphers>},
+    {"ssl_session_cache",    kHttp | kServer, A1 | A2, 0, h_ssl_session_cache},
+    {"ssl_session_timeout",  kHttp | kServer, A1, 0, set_msec<&LocConf::ssl_session_timeout>},
+    {"ssl_session_tickets",  kHttp | kServer, A1, 0, set_flag<&LocConf::ssl_session_tickets>},
+    {"ssl_dhparam",          kHttp | kServer, A1, 0, h_ssl_file<&LocConf::ssl_dhparam>},
+    {"ssl_password_file",    kHttp | kServer, A1, 0, h_password_file<&LocConf::ssl_password_file>},
+    {"ssl_handshake_timeout", kHttp | kServer, A1, 0, set_msec<&LocConf::ssl_handshake_timeout>},
+    {"proxy_ssl_server_name", kLoc,      A1, 0, set_flag<&LocConf::proxy_ssl_server_name>},
+    {"proxy_ssl_name",       kLoc,       A1, 0, h_proxy_ssl_name},
+    {"proxy_ssl_verify",     kLoc,       A1, 0, h_proxy_ssl_verify},
+    {"proxy_ssl_trusted_certificate", kLoc, A1, 0, h_ssl_file<&LocConf::proxy_ssl_trusted_certificate>},
+    {"proxy_ssl_verify_depth", kLoc,     A1, 0, h_proxy_ssl_verify_depth},
+    {"proxy_ssl_protocols",  kLoc,       kMore1, 0, h_ssl_protocols<&LocConf::proxy_ssl_protocols>},
+    {"proxy_ssl_ciphers",    kLoc,       A1, 0, h_ssl_str<&LocConf::proxy_ssl_ciphers>},
+    {"proxy_ssl_session_reuse", kLoc,    A1, 0, set_flag<&LocConf::proxy_ssl_session_reuse>},
+    {"proxy_ssl_certificate", kLoc,      A1, 0, h_ssl_file<&LocConf::proxy_ssl_certificate>},
+    {"proxy_ssl_certificate_key", kLoc,  A1, 0, h_ssl_file<&LocConf::proxy_ssl_certificate_key>},
+    {"proxy_ssl_password_file", kLoc,    A1, 0, h_password_file<&LocConf::proxy_ssl_password_file>},
     // nginx directives that later issues bring; refused clearly until then
-    {"ssl_certificate",      kMain | kLoc, A1, 0, h_not_yet},
-    {"ssl_certificate_key",  kMain | kLoc, A1, 0, h_not_yet},
-    {"ssl_protocols",        kMain | kLoc, kMore1, 0, h_not_yet},
-    {"ssl_ciphers",          kMain | kLoc, A1, 0, h_not_yet},
-    {"ssl_session_cache",    kMain | kLoc, kMore1, 0, h_not_yet},
-    {"ssl_session_timeout",  kMain | kLoc, A1, 0, h_not_yet},
-    {"ssl_prefer_server_ciphers", kMain | kLoc, A1, 0, h_not_yet},
-    {"ssl_dhparam",          kMain | kLoc, A1, 0, h_not_yet},
-    {"http2",                kHttp | kServer, A1, 0, h_not_yet},
     {"stream",               kMain,      A0, kBlock | kRawBlock, h_not_yet},
     {"ip_hash",              kUpstream,  A0, 0, h_ip_hash},
     {"hash",                 kUpstream,  A1 | A2 | A3, 0, h_hash},
     {"least_conn",           kUpstream,  A0, 0, h_least_conn},
     {"random",               kUpstream,  A0 | A1 | A2, 0, h_random},
-    {"proxy_ssl_verify",     kLoc,       A1, 0, h_not_yet},
-    {"proxy_ssl_server_name", kLoc,      A1, 0, h_not_yet},
     {"if",                   kServer | kLocation, kMore1, kBlock | kRawBlock, h_not_yet},
     {"set",                  kServer | kLocation, A2, 0, h_not_yet},
     {"alias",                kLocation,  A1, 0, h_not_yet},

@@ -2,13 +2,16 @@
 // snapshot: links proxy_pass to upstreams, merges levels, orders locations.
 #include "config/loader.h"
 
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include "config/directives.h"
 #include "config/parser.h"
+#include "tls/context.h"
 #include "upstream/balancer.h"
 
 namespace sy::conf {
@@ -205,6 +208,31 @@ void LocConf::merge_from(const LocConf& p) {
     fill(proxy_next_upstream_timeout, p.proxy_next_upstream_timeout);
     fill(resolver, p.resolver);
     fill(resolver_timeout, p.resolver_timeout);
+    fill(http2, p.http2);
+    fill(ssl_certificate, p.ssl_certificate);
+    fill(ssl_certificate_key, p.ssl_certificate_key);
+    fill(ssl_protocols, p.ssl_protocols);
+    fill(ssl_ciphers, p.ssl_ciphers);
+    fill(ssl_ecdh_curve, p.ssl_ecdh_curve);
+    fill(ssl_prefer_server_ciphers, p.ssl_prefer_server_ciphers);
+    fill(ssl_session_cache, p.ssl_session_cache);
+    fill(ssl_session_timeout, p.ssl_session_timeout);
+    fill(ssl_session_tickets, p.ssl_session_tickets);
+    fill(ssl_dhparam, p.ssl_dhparam);
+    fill(ssl_password_file, p.ssl_password_file);
+    fill(ssl_handshake_timeout, p.ssl_handshake_timeout);
+    fill(proxy_ssl_server_name, p.proxy_ssl_server_name);
+    fill(proxy_ssl_name, p.proxy_ssl_name);
+    if (!proxy_ssl_verify && p.proxy_ssl_verify) proxy_ssl_verify_where = p.proxy_ssl_verify_where;
+    fill(proxy_ssl_verify, p.proxy_ssl_verify);
+    fill(proxy_ssl_trusted_certificate, p.proxy_ssl_trusted_certificate);
+    fill(proxy_ssl_verify_depth, p.proxy_ssl_verify_depth);
+    fill(proxy_ssl_protocols, p.proxy_ssl_protocols);
+    fill(proxy_ssl_ciphers, p.proxy_ssl_ciphers);
+    fill(proxy_ssl_session_reuse, p.proxy_ssl_session_reuse);
+    fill(proxy_ssl_certificate, p.proxy_ssl_certificate);
+    fill(proxy_ssl_certificate_key, p.proxy_ssl_certificate_key);
+    fill(proxy_ssl_password_file, p.proxy_ssl_password_file);
 }
 
 void LocConf::apply_defaults(const std::string& prefix) {
@@ -269,6 +297,30 @@ void LocConf::apply_defaults(const std::string& prefix) {
         (*m)["jpg"] = "image/jpeg";
         types = std::shared_ptr<const std::unordered_map<std::string, std::string>>(m);
     }
+    auto arg = [](const char* v) { return TlsArg{v, v, {}}; };
+    def(http2, false);
+    if (!ssl_certificate) ssl_certificate.emplace();
+    if (!ssl_certificate_key) ssl_certificate_key.emplace();
+    def(ssl_protocols, uint32_t(tls_proto::TLSv1_2 | tls_proto::TLSv1_3));
+    def(ssl_ciphers, arg("HIGH:!aNULL:!MD5"));
+    def(ssl_ecdh_curve, arg("auto"));
+    def(ssl_prefer_server_ciphers, false);
+    def(ssl_session_cache, SslSessionCache{});
+    def(ssl_session_timeout, Msec(300000));
+    def(ssl_session_tickets, true);
+    def(ssl_dhparam, arg(""));
+    def(ssl_password_file, Passwords());
+    def(ssl_handshake_timeout, Msec(60000));
+    def(proxy_ssl_server_name, false);
+    def(proxy_ssl_verify, false);
+    def(proxy_ssl_trusted_certificate, arg(""));
+    def(proxy_ssl_verify_depth, 1);
+    def(proxy_ssl_protocols, uint32_t(tls_proto::TLSv1_2 | tls_proto::TLSv1_3));
+    def(proxy_ssl_ciphers, arg("DEFAULT"));
+    def(proxy_ssl_session_reuse, true);
+    def(proxy_ssl_certificate, arg(""));
+    def(proxy_ssl_certificate_key, arg(""));
+    def(proxy_ssl_password_file, Passwords());
 }
 
 // A relative literal root resolves against the prefix once, at load.
@@ -297,22 +349,34 @@ static void finish_tree(LocationTree& t, const LocConf& parent, const std::strin
                      [](const Location* a, const Location* b) { return a->name.size() > b->name.size(); });
 }
 
-static std::string port_of(const std::string& host_port) {
+static std::string port_of(const std::string& host_port, const std::string& dflt) {
     if (!host_port.empty() && host_port[0] == '[') {
         size_t c = host_port.find("]:");
-        return c == std::string::npos ? "80" : host_port.substr(c + 2);
+        return c == std::string::npos ? dflt : host_port.substr(c + 2);
     }
     size_t c = host_port.rfind(':');
-    return c == std::string::npos ? "80" : host_port.substr(c + 1);
+    return c == std::string::npos ? dflt : host_port.substr(c + 1);
+}
+
+// An implicit upstream is the host and the port: "http://b" and "https://b"
+// make two (nginx), both named "b".
+static bool implicit_port_is(const Upstream& u, int port) {
+    for (auto& p : u.peers)
+        if (p.addr.family() != AF_UNIX) return p.addr.port() == port;
+    return true;
 }
 
 static bool link_upstreams(Ctx& c, std::string& err) {
     Http& h = *c.http;
     for (auto& site : c.proxy_sites) {
         ProxyPass& pp = *site.loc->proxy_pass;
-        pp.port_text = port_of(pp.host_port);
+        int default_port = pp.https ? 443 : 80;
+        pp.port_text = port_of(pp.host_port, std::to_string(default_port));
         for (auto& u : h.upstreams)
-            if (u->name == pp.host_port) { pp.upstream = u.get(); break; }
+            if (u->name == pp.host_port && (!u->implicit || implicit_port_is(*u, std::atoi(pp.port_text.c_str())))) {
+                pp.upstream = u.get();
+                break;
+            }
         if (pp.upstream) continue;
         // "backend:8080" where an upstream block is named "backend" (nginx's check)
         size_t colon = pp.host_port.rfind(':');
@@ -329,7 +393,7 @@ static bool link_upstreams(Ctx& c, std::string& err) {
         up->where = site.where;
         std::vector<SockAddr> addrs;
         std::string e;
-        if (!parse_addr(pp.host_port, 80, addrs, e)) {
+        if (!parse_addr(pp.host_port, default_port, addrs, e)) {
             std::string host = pp.host_port;
             if (!host.empty() && host[0] != '[' && host.rfind(':') != std::string::npos) host.resize(host.rfind(':'));
             err = (e == "host not found" ? "host not found in upstream \"" + host + "\""
@@ -376,6 +440,96 @@ static bool check_default_servers(const Http& h, std::string& err) {
             }
             seen[l.addr.text] = true;
         }
+    return true;
+}
+
+// ---- TLS ---------------------------------------------------------------------
+
+// Whether a location talks TLS to its upstream: https://, or a URL that starts
+// with a variable (nginx prepares TLS for any URL it cannot see at load).
+static bool wants_client_tls(const ProxyPass& pp) {
+    return pp.https || (pp.has_vars && !pp.url.empty() && pp.url[0] == '$');
+}
+
+static bool make_client_ctxs(LocationTree& t, std::string& err) {
+    for (auto& l : t.all) {
+        if (l->proxy_pass && wants_client_tls(*l->proxy_pass)) {
+            l->proxy_pass->tls = tls::make_client_ctx(l->conf, l->proxy_pass->where, err);
+            if (!l->proxy_pass->tls) return false;
+        }
+        if (l->nested && !make_client_ctxs(*l->nested, err)) return false;
+    }
+    return true;
+}
+
+// Passphrases are needed only while keys load (nginx wipes them too).
+static void wipe(std::optional<Passwords>& p) {
+    if (!p || !*p) return;
+    for (auto& s : **p) OPENSSL_cleanse(s.data(), s.size());
+    (*p)->clear();
+}
+
+static void wipe_passwords(LocConf& lc) {
+    wipe(lc.ssl_password_file);
+    wipe(lc.proxy_ssl_password_file);
+}
+
+static void wipe_passwords(LocationTree& t) {
+    for (auto& l : t.all) {
+        wipe_passwords(l->conf);
+        if (l->nested) wipe_passwords(*l->nested);
+    }
+}
+
+// After merging: listen options hold per address (any server's `listen ...
+// ssl` makes the address TLS for every server on it), every server with
+// certificates gets its context loaded (nginx loads them even for a server
+// without TLS listens, so `-t` finds a bad file), servers on a TLS address
+// keep theirs, and the default server of every TLS address must have one.
+static bool setup_tls(Http& h, std::string& err) {
+    std::map<std::string, bool> ssl, h2;
+    for (auto& s : h.servers)
+        for (auto& l : s->listens) {
+            if (l.ssl) ssl[l.addr.text] = true;
+            if (l.http2) h2[l.addr.text] = true;
+        }
+    for (auto& s : h.servers)
+        for (auto& l : s->listens) {
+            l.ssl = ssl.count(l.addr.text) > 0;
+            l.http2 = h2.count(l.addr.text) > 0;
+        }
+
+    for (auto& s : h.servers) {
+        if (!s->conf.ssl_certificate->empty()) {
+            auto ctx = tls::make_server_ctx(s->conf, s->where, err);
+            if (!ctx) return false;
+            if (std::any_of(s->listens.begin(), s->listens.end(), [](const Listen& l) { return l.ssl; }))
+                s->tls = std::move(ctx);
+        }
+        if (!make_client_ctxs(s->locations, err)) return false;
+    }
+
+    // The default server of an address answers handshakes without SNI (or
+    // with an unknown name): it needs a certificate. nginx names the server block.
+    std::map<std::string, const Server*> dflt;
+    for (auto& s : h.servers)
+        for (auto& l : s->listens)
+            if (l.default_server) dflt[l.addr.text] = s.get();
+    for (auto& s : h.servers)
+        for (auto& l : s->listens) dflt.emplace(l.addr.text, s.get());
+    for (auto& s : h.servers)
+        for (auto& l : s->listens)
+            if (l.ssl && dflt[l.addr.text] == s.get() && s->conf.ssl_certificate->empty()) {
+                err = "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in " + where_str(s->where);
+                return false;
+            }
+
+    wipe_passwords(h.conf);
+    for (auto& s : h.servers) {
+        wipe_passwords(s->conf);
+        wipe_passwords(s->fallback.conf);
+        wipe_passwords(s->locations);
+    }
     return true;
 }
 
@@ -447,6 +601,7 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         s->fallback.name = "";
         finish_tree(s->locations, s->conf, cfg->prefix);
     }
+    if (!setup_tls(h, err)) return err;
     return std::shared_ptr<Config>(cfg);
 }
 

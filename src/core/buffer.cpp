@@ -111,26 +111,29 @@ ssize_t OutQueue::write_to(int fd) {
             return -1;
         }
         total += size_t(w);
-        bytes_ -= size_t(w);
-        size_t left = size_t(w);
-        while (left > 0) {
-            Buf& f = q_[head_];
-            if (f.size() <= left) {
-                left -= f.size();
-                f.release();
-                ++head_;
-            } else {
-                f.consume(left);
-                left = 0;
-            }
-        }
+        consume(size_t(w));
         if (size_t(w) < want) break;  // kernel buffer full
+    }
+    return ssize_t(total);
+}
+
+void OutQueue::consume(size_t n) {
+    bytes_ -= n;
+    while (n > 0) {
+        Buf& f = q_[head_];
+        if (f.size() <= n) {
+            n -= f.size();
+            f.release();
+            ++head_;
+        } else {
+            f.consume(n);
+            n = 0;
+        }
     }
     if (no_chunks()) {
         q_.clear();
         head_ = 0;
     }
-    return ssize_t(total);
 }
 
 }  // namespace sy

@@ -76,6 +76,10 @@ public:
     // Writes as much as the socket takes. Returns bytes written, or -1 with
     // errno set on a hard error (EAGAIN is not an error: returns what it wrote).
     ssize_t write_to(int fd);
+    // The first chunk's bytes (empty when the queue is), and dropping n bytes
+    // from the front: for writers that cannot gather (TLS records).
+    std::string_view front() const { return no_chunks() ? std::string_view() : q_[head_].view(); }
+    void consume(size_t n);
     void clear() { q_.clear(); head_ = 0; bytes_ = 0; }
 
 private:

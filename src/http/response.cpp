@@ -57,11 +57,14 @@ std::string_view reason_phrase(int s) {
 std::string server_header(bool tokens) { return tokens ? "switchyard/" SY_VERSION : "switchyard"; }
 
 std::string error_page_body(int status, bool tokens) {
-    if (status == 494)  // nginx shows it under a 400 status line
-        return fmt::format("<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n"
-                           "<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"
-                           "<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
-                           server_header(tokens));
+    // nginx shows these under a 400 status line
+    std::string_view why = status == 494 ? "Request Header Or Cookie Too Large"
+                           : status == 497 ? "The plain HTTP request was sent to HTTPS port" : "";
+    if (!why.empty())
+        return fmt::format("<html>\r\n<head><title>400 {0}</title></head>\r\n<body>\r\n"
+                           "<center><h1>400 Bad Request</h1></center>\r\n<center>{0}</center>\r\n"
+                           "<hr><center>{1}</center>\r\n</body>\r\n</html>\r\n",
+                           why, server_header(tokens));
     // nginx's pages differ from its status lines in two places
     std::string_view text = status == 302 ? "Found" : status == 401 ? "Authorization Required" : reason_phrase(status);
     std::string title = fmt::format("{} {}", status, text);

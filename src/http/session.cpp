@@ -13,10 +13,13 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <openssl/ssl.h>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access_log.h"
 #include "proxy/proxy.h"
+#include "tls/context.h"
 #include "tunnel/tunnel.h"
 
 namespace sy::http {
@@ -53,6 +56,7 @@ void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
 
 std::string_view to_string(SessionState s) {
     switch (s) {
+    case SessionState::Handshake: return "Handshake";
     case SessionState::ReadHead: return "ReadHead";
     case SessionState::Handling: return "Handling";
     case SessionState::KeepAlive: return "KeepAlive";
@@ -64,8 +68,8 @@ std::string_view to_string(SessionState s) {
 
 Session::Session(Worker& w, int fd, const sockaddr_storage& peer, const ServerGroup* group)
     : w_(w), gen_(w.current()), group_(group) {
-    io_.fd = fd;
-    io_.owner = this;
+    sock_.io.fd = fd;
+    sock_.io.owner = this;
     read_timer_.owner = this;
     read_timer_.tag = kReadTimer;
     write_timer_.owner = this;
@@ -86,14 +90,15 @@ Session::~Session() {
 }
 
 void Session::start() {
-    if (!loop().add(io_)) {
+    if (!loop().add(sock_.io)) {
         SY_LOG(Level::Alert, info_.number, "epoll_ctl() failed ({}: {})", errno, strerror(errno));
         close();
         return;
     }
     const conf::LocConf& lc = group_->default_server->conf;
     loop().arm(read_timer_, *lc.client_header_timeout);
-    SY_LOG(Level::Debug, info_.number, "accept: {}:{} fd:{} on {}", info_.remote_addr, info_.remote_port, io_.fd, group_->addr.text);
+    if (group_->listen && group_->listen->ssl) state_ = SessionState::Handshake;
+    SY_LOG(Level::Debug, info_.number, "accept: {}:{} fd:{} on {}", info_.remote_addr, info_.remote_port, sock_.io.fd, group_->addr.text);
 }
 
 // ---- event dispatch ---------------------------------------------------------
@@ -103,10 +108,11 @@ void Session::on_io(int, uint32_t events) {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fin_pending_ = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+    sock_.on_events(events, readable_, writable_);
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && state_ == SessionState::Handling && !reading_body_) {
         // The client went away while its request is being handled (nginx: 499).
         char c;
-        ssize_t n = ::recv(io_.fd, &c, 1, MSG_PEEK);
+        ssize_t n = ::recv(sock_.io.fd, &c, 1, MSG_PEEK);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
             if (!head_sent_) {
                 req_->status = 499;
@@ -125,6 +131,10 @@ void Session::drive() {
     in_drive_ = true;
     if (writable_ && (!out_.empty() || file_fd_ >= 0)) flush();
     switch (state_) {
+    case SessionState::Handshake:
+        handshake();
+        if (state_ == SessionState::ReadHead) parse_head();
+        break;
     case SessionState::ReadHead:
     case SessionState::KeepAlive:
         parse_head();
@@ -150,6 +160,11 @@ void Session::on_timer(int tag) {
         return;
     }
     switch (state_) {
+    case SessionState::Handshake:
+        SY_LOG(Level::Info, info_.number, "client timed out (110: Connection timed out) while SSL handshaking, client: {}, server: {}",
+               info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
+        close();
+        break;
     case SessionState::ReadHead:
         if (hlen_ > 0 || parser_.in_message()) {
             SY_LOG(Level::Info, info_.number,
@@ -172,6 +187,72 @@ void Session::on_timer(int tag) {
     case SessionState::Closed:
         break;
     }
+}
+
+// ---- TLS ----------------------------------------------------------------------
+
+// The first byte tells a TLS handshake record (0x16, or SSLv2's high bit)
+// from plain HTTP, which is read as HTTP and answered 400 (nginx's 497).
+void Session::handshake() {
+    if (!sock_.tls()) {
+        unsigned char b = 0;
+        ssize_t n = ::recv(sock_.io.fd, &b, 1, MSG_PEEK);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            readable_ = false;
+            return;
+        }
+        if (n <= 0) {  // gone before saying anything
+            SY_LOG(Level::Info, info_.number, "client closed connection while SSL handshaking, client: {}, server: {}",
+                   info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
+            close();
+            return;
+        }
+        if (b != 0x16 && !(b & 0x80)) {
+            plain_on_tls_ = true;
+            state_ = SessionState::ReadHead;
+            return;
+        }
+        const conf::Server* ds = group_->default_server;
+        if (!ds->tls) {
+            SY_LOG(Level::Error, info_.number,
+                   "no \"ssl_certificate\" is defined in server listening on SSL port while SSL handshaking, client: {}, server: {}",
+                   info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
+            close();
+            return;
+        }
+        if (!sock_.start_server(ds->tls->ctx, this)) {
+            SY_LOG(Level::Alert, info_.number, "{} while SSL handshaking, client: {}", sock_.error(), info_.remote_addr);
+            close();
+            return;
+        }
+        loop().arm(read_timer_, *ds->conf.ssl_handshake_timeout);
+    }
+    int r = sock_.handshake();
+    if (r == 0) return;
+    if (r < 0) {
+        SY_LOG(sock_.client_level(), info_.number, "{} while SSL handshaking, client: {}, server: {}", sock_.error(), info_.remote_addr,
+               info_.server_addr + ":" + std::to_string(info_.server_port));
+        close();
+        return;
+    }
+    SSL* ssl = sock_.ssl();
+    info_.ssl = true;
+    info_.ssl_protocol = SSL_get_version(ssl);
+    info_.ssl_cipher = SSL_get_cipher_name(ssl);
+    info_.ssl_reused = SSL_session_reused(ssl) == 1;
+    if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info_.ssl_server_name = sni;
+    SY_LOG(Level::Debug, info_.number, "SSL: {}, cipher: \"{}\", reused: {}, server name: \"{}\"", info_.ssl_protocol,
+           info_.ssl_cipher, info_.ssl_reused, info_.ssl_server_name);
+    state_ = SessionState::ReadHead;
+    readable_ = true;  // the request may have come with the last handshake flight
+    loop().arm(read_timer_, *group_->default_server->conf.client_header_timeout);
+}
+
+SSL_CTX* Session::on_sni(const char* name) {
+    std::string host;
+    if (!name || !parse_host(name, host)) return nullptr;
+    const conf::Server* s = group_->find(host, nullptr);
+    return s && s->tls ? s->tls->ctx : nullptr;
 }
 
 // ---- reading the head -------------------------------------------------------
@@ -204,11 +285,12 @@ bool Session::fill_head() {
                 hcap_ = ncap;
             }
         }
-        ssize_t n = ::read(io_.fd, hbuf_ + hlen_, hcap_ - hlen_);
+        ssize_t n = sock_.read(hbuf_ + hlen_, hcap_ - hlen_);
         if (n > 0) {
             hlen_ += size_t(n);
-            // a short read drained the socket, unless a FIN waits behind the data
-            if (hlen_ < hcap_ && !fin_pending_) readable_ = false;
+            // a short read drained the socket, unless a FIN waits behind the
+            // data (or TLS holds more records: read on to EAGAIN)
+            if (hlen_ < hcap_ && !fin_pending_ && sock_.short_read_drains()) readable_ = false;
             return true;
         }
         if (n == 0) {
@@ -216,11 +298,9 @@ bool Session::fill_head() {
             readable_ = false;
             return true;
         }
-        if (errno == EINTR) continue;
         if (errno != EAGAIN) {
             peer_eof_ = true;
-            SY_LOG(Level::Info, info_.number, "recv() failed ({}: {}) while reading client request, client: {}", errno,
-                   strerror(errno), info_.remote_addr);
+            SY_LOG(sock_.client_level(), info_.number, "{} while reading client request, client: {}", sock_.error(), info_.remote_addr);
         }
         readable_ = false;
         return true;
@@ -428,6 +508,14 @@ void Session::begin_request() {
         bad_request(400, "client sent invalid request while reading client request line");
         return;
     }
+    if (plain_on_tls_) {
+        // nginx's 497: error_page 497 may catch it, else a 400 page; never kept alive
+        keepalive_ = false;
+        body_done_ = true;
+        log_error(Level::Info, "client sent plain HTTP request to HTTPS port while reading client request headers");
+        finalize_error(497);
+        return;
+    }
     keepalive_ = r.head.keep_alive && *r.server->conf.keepalive_timeout > 0 &&
                  info_.requests < *r.server->conf.keepalive_requests;
     body_done_ = !r.head.chunked && r.head.content_length <= 0;
@@ -626,7 +714,8 @@ void Session::finalize_error(int status) {
     if (proxy_) {
         loop().defer_delete(proxy_.release());
     }
-    if (status == 400 || status == 413 || status == 414 || status == 494 || status == 500 || status == 501 || status == 505)
+    if (status == 400 || status == 413 || status == 414 || (status >= 494 && status <= 497) || status == 500 ||
+        status == 501 || status == 505)
         keepalive_ = false;
     if (!r.internal && r.lc && r.lc->error_page) {
         for (auto& ep : *r.lc->error_page) {
@@ -658,7 +747,7 @@ void Session::finalize_error(int status) {
             return;
         }
     }
-    int shown = status == 494 ? 400 : status;
+    int shown = status >= 494 && status <= 497 ? 400 : status;
     std::string body = error_page_body(status, r.lc ? *r.lc->server_tokens : true);
     r.forced_status = 0;
     send_simple(shown, "text/html", body);
@@ -829,11 +918,10 @@ void Session::flush() {
     if (state_ == SessionState::Closed) return;
     for (;;) {
         if (!out_.empty()) {
-            ssize_t n = out_.write_to(io_.fd);
+            ssize_t n = sock_.send(out_);
             if (n < 0) {
                 if (req_ && !req_->status) req_->status = 499;
-                SY_LOG(Level::Info, info_.number, "writev() failed ({}: {}) while sending to client, client: {}", errno,
-                       strerror(errno), info_.remote_addr);
+                SY_LOG(sock_.client_level(), info_.number, "{} while sending to client, client: {}", sock_.error(), info_.remote_addr);
                 close();
                 return;
             }
@@ -844,8 +932,23 @@ void Session::flush() {
             }
         }
         if (file_fd_ >= 0) {
+            if (file_off_ < file_end_ && sock_.tls()) {
+                // no sendfile through TLS: the file goes through the queue a chunk at a time
+                Buf b = Buf::take();
+                size_t want = std::min<size_t>(b.room(), size_t(file_end_ - file_off_));
+                ssize_t n = ::pread(file_fd_, b.tail(), want, file_off_);
+                if (n <= 0) {
+                    SY_LOG(Level::Crit, info_.number, "pread() failed ({}: {}) while sending response to client", errno, strerror(errno));
+                    close();
+                    return;
+                }
+                b.commit(size_t(n));
+                file_off_ += n;
+                out_.push(std::move(b));
+                continue;
+            }
             if (file_off_ < file_end_) {
-                ssize_t n = ::sendfile(io_.fd, file_fd_, &file_off_, size_t(file_end_ - file_off_));
+                ssize_t n = ::sendfile(sock_.io.fd, file_fd_, &file_off_, size_t(file_end_ - file_off_));
                 if (n < 0 && errno == EAGAIN) {
                     writable_ = false;
                     if (req_) loop().arm(write_timer_, *req_->lc->send_timeout);
@@ -905,14 +1008,13 @@ void Session::finish_request() {
 void Session::linger() {
     if (state_ != SessionState::Lingering) {
         state_ = SessionState::Lingering;
-        ::shutdown(io_.fd, SHUT_WR);
+        sock_.shutdown_write();
         loop().arm(read_timer_, 5000);
     }
     char buf[4096];
     for (;;) {
-        ssize_t n = ::read(io_.fd, buf, sizeof buf);
+        ssize_t n = sock_.read(buf, sizeof buf);
         if (n > 0) continue;
-        if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) {
             readable_ = false;
             return;
@@ -937,17 +1039,16 @@ void Session::close() {
         proxy_->on_client_abort();
         loop().defer_delete(proxy_.release());
     }
-    if (io_.fd >= 0) {
-        loop().remove(io_);
-        ::close(io_.fd);
-        io_.fd = -1;
+    if (sock_.io.fd >= 0) {
+        loop().remove(sock_.io);
+        sock_.close();
         w_.conn_closed();
     }
     loop().defer_delete(this);
 }
 
-void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr, const conf::Upstream* up,
-                      size_t peer) {
+void Session::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstream, std::string upstream_addr,
+                      const conf::Upstream* up, size_t peer) {
     Request& r = *req_;
     const conf::LocConf& lc = *r.lc;
     tunnel::Tunnel::Params p;
@@ -965,15 +1066,16 @@ void Session::upgrade(int upstream_fd, OutQueue&& from_upstream, std::string ups
            p.upstream_addr, to_upstream.bytes(), to_client.bytes());
     auto* t = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);
     w_.untrack(this);  // the tunnel is the connection now
-    loop().remove(io_);
-    int cfd = io_.fd;
-    io_.fd = -1;
+    loop().remove(sock_.io);
+    int cfd = sock_.io.fd;
+    SSL* cssl = sock_.release_tls();
+    sock_.io.fd = -1;
     state_ = SessionState::Closed;
     loop().disarm(read_timer_);
     loop().disarm(write_timer_);
     if (proxy_) loop().defer_delete(proxy_.release());
     loop().defer_delete(this);
-    t->start(cfd, upstream_fd, std::move(to_client), std::move(from_upstream), std::move(to_upstream));
+    t->start(cfd, cssl, upstream_fd, upstream_ssl, std::move(to_client), std::move(from_upstream), std::move(to_upstream));
 }
 
 // ---- logging ----------------------------------------------------------------

@@ -1,5 +1,6 @@
-// One client connection speaking HTTP/1.x.
+// One client connection speaking HTTP/1.x, over TCP or TLS.
 //
+//   Handshake ──TLS done (or plain bytes on a TLS port: 400 after the head)──> ReadHead
 //   ReadHead ──head──> Handling ──response sent + body read──> KeepAlive ──byte──> ReadHead
 //       │                 │  └──101 from upstream──> (hand-off to Tunnel; session gone)
 //       │                 └──error before response──> error page ──> Lingering / closed
@@ -21,12 +22,13 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "http/variables.h"
+#include "tls/stream.h"
 
 namespace sy::proxy { class Proxy; }
 
 namespace sy::http {
 
-enum class SessionState { ReadHead, Handling, KeepAlive, Lingering, Closed };
+enum class SessionState { Handshake, ReadHead, Handling, KeepAlive, Lingering, Closed };
 std::string_view to_string(SessionState s);
 
 // Receives the request body as the session parses it.
@@ -85,8 +87,14 @@ public:
     // and is destroyed. `from_upstream` holds bytes to deliver to the client.
     // The connection becomes a tunnel. `up`/`peer`: the peer whose conns count the
     // tunnel takes over (null for a proxy_pass with variables to a bare address).
-    void upgrade(int upstream_fd, OutQueue&& from_upstream, std::string upstream_addr, const conf::Upstream* up = nullptr,
-                 size_t peer = 0);
+    // `upstream_ssl`: the upstream connection's TLS object (wss backends), handed on with the fd.
+    void upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstream, std::string upstream_addr,
+                 const conf::Upstream* up = nullptr, size_t peer = 0);
+
+    // TLS: the ClientHello named `name` (SNI). Returns the SSL_CTX of the
+    // server block it selects, or null to keep the default server's.
+    SSL_CTX* on_sni(const char* name);
+    const ServerGroup* group() const { return group_; }
 
     // Error-log line with nginx's context: ", client: ..., server: ..., request: ..."
     void log_error(Level lvl, std::string_view msg, std::string_view upstream = {});
@@ -95,6 +103,7 @@ public:
 private:
     friend class proxy::Proxy;
     void drive();
+    void handshake();                 // TLS: detect, then drive the handshake
     bool fill_head();                 // read what the socket has into hbuf_
     void parse_head();
     void begin_request();
@@ -126,7 +135,7 @@ private:
     Worker& w_;
     std::shared_ptr<Generation> gen_;
     const ServerGroup* group_;
-    Io io_;
+    tls::Stream sock_;                // the client socket (io) and its TLS state
     Timer read_timer_, write_timer_;
     ConnInfo info_;
     SessionState state_ = SessionState::ReadHead;
@@ -153,6 +162,7 @@ private:
     bool readable_ = false, writable_ = true, peer_eof_ = false, fin_pending_ = false;
     bool in_drive_ = false;
     bool hold_ = false;
+    bool plain_on_tls_ = false;       // plain HTTP arrived on a TLS port: 400 once the head is read
     int redirects_ = 0;
 };
 

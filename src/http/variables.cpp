@@ -180,6 +180,14 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::ServerProtocol: out += h.version == 10 ? "HTTP/1.0" : "HTTP/1.1"; return true;
     case Var::Scheme: out += ctx.conn.ssl ? "https" : "http"; return true;
     case Var::Https: if (ctx.conn.ssl) out += "on"; return true;
+    // not found on a plain connection, as nginx's ssl variables
+    case Var::SslProtocol: if (!ctx.conn.ssl_protocol) return false; out += ctx.conn.ssl_protocol; return true;
+    case Var::SslCipher: if (!ctx.conn.ssl_cipher) return false; out += ctx.conn.ssl_cipher; return true;
+    case Var::SslServerName:
+        if (ctx.conn.ssl_server_name.empty()) return false;
+        out += ctx.conn.ssl_server_name;
+        return true;
+    case Var::SslSessionReused: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_reused ? "r" : "."; return true;
     case Var::Request: out += h.request_line; return true;
     case Var::RequestUri: out += h.target; return true;
     case Var::Uri: case Var::DocumentUri: out += r.uri; return true;

@@ -18,6 +18,11 @@ struct ConnInfo {
     uint64_t number = 0;       // $connection, "*N" in the error log
     uint32_t requests = 0;     // $connection_requests
     bool ssl = false;
+    // TLS facts for $ssl_*: OpenSSL's static names, the SNI as sent.
+    const char* ssl_protocol = nullptr;
+    const char* ssl_cipher = nullptr;
+    bool ssl_reused = false;
+    std::string ssl_server_name;
 };
 
 struct VarCtx {

@@ -21,6 +21,8 @@
 #include "upstream/balancer.h"
 #include "upstream/round_robin.h"
 #include "upstream/sticky.h"
+#include "proxy/upstream_tls.h"
+#include "tls/context.h"
 
 namespace sy::proxy {
 
@@ -90,6 +92,7 @@ std::string_view to_string(ProxyState s) {
     case ProxyState::Init: return "Init";
     case ProxyState::WaitBody: return "WaitBody";
     case ProxyState::Connecting: return "Connecting";
+    case ProxyState::Handshake: return "Handshake";
     case ProxyState::Sending: return "Sending";
     case ProxyState::ReadHead: return "ReadHead";
     case ProxyState::ReadBody: return "ReadBody";
@@ -127,11 +130,13 @@ bool Proxy::resolve_target(std::string& err) {
     if (pp_.has_vars) {
         http::VarCtx vc = s_.vars();
         std::string url = http::eval(pp_.url_tpl, vc);
-        if (url.compare(0, 7, "http://") != 0) {
+        bool https = url.compare(0, 8, "https://") == 0;
+        if (url.compare(0, 7, "http://") != 0 && !(https && pp_.tls)) {
             err = "invalid URL prefix in \"" + url + "\"";
             return false;
         }
-        std::string rest = url.substr(7);
+        tls_ = https ? pp_.tls.get() : nullptr;
+        std::string rest = url.substr(https ? 8 : 7);
         size_t slash = rest.find('/');
         host_port_ = rest.substr(0, slash);
         has_uri = slash != std::string::npos;
@@ -142,7 +147,7 @@ bool Proxy::resolve_target(std::string& err) {
         if (!up_) {
             std::vector<conf::SockAddr> addrs;
             std::string e;
-            if (!conf::parse_addr(host_port_, 80, addrs, e, false)) {
+            if (!conf::parse_addr(host_port_, https ? 443 : 80, addrs, e, false)) {
                 std::string host = host_port_.substr(0, host_port_.rfind(':'));
                 err = "no resolver defined to resolve " + host;
                 return false;
@@ -170,6 +175,7 @@ bool Proxy::resolve_target(std::string& err) {
     } else {
         up_ = pp_.upstream;
         host_port_ = pp_.host_port;
+        tls_ = pp_.https ? pp_.tls.get() : nullptr;
         if (!has_uri) {
             if (!r.uri_changed && !r.internal) {
                 std::string_view t = r.head.target;
@@ -199,8 +205,9 @@ bool Proxy::resolve_target(std::string& err) {
     r.proxy_host = host_port_;
     size_t colon = host_port_.rfind(':');
     bool bracket_only = host_port_[0] == '[' && host_port_.find(']') > colon;
-    r.proxy_port = (colon == std::string::npos || bracket_only) ? "80" : host_port_.substr(colon + 1);
-    if (colon != std::string::npos && host_port_.substr(colon + 1) == "80" && host_port_[0] != '[')
+    const char* default_port = tls_ ? "443" : "80";
+    r.proxy_port = (colon == std::string::npos || bracket_only) ? default_port : host_port_.substr(colon + 1);
+    if (colon != std::string::npos && host_port_.substr(colon + 1) == default_port && host_port_[0] != '[')
         r.proxy_host = host_port_.substr(0, colon);
     return true;
 }
@@ -387,14 +394,14 @@ void Proxy::connect_next() {
     reused_ = false;
     conn_requests_ = 0;
     if (up_->keepalive > 0 && !no_reuse_) {
-        upstream::UpConn* c = s_.worker().pool().take(up_->name, p.pool_key);
+        upstream::UpConn* c = s_.worker().pool().take(pool_group(), p.pool_key);
         if (c && !replayable() && !c->looks_alive()) {
             s_.worker().pool().destroy(c);   // closed under us: never risk this request on it
             c = nullptr;
         }
         if (c) {
             c_ = c;
-            c_->io.owner = this;
+            c_->s.io.owner = this;
             conn_requests_ = c->requests;
             reused_ = true;
             ++p.conns;
@@ -417,8 +424,8 @@ void Proxy::connect_next() {
     c_ = new upstream::UpConn();
     c_->born_ms = now;
     c_->peer = p.pool_key;
-    c_->io.fd = fd;
-    c_->io.owner = this;
+    c_->s.io.fd = fd;
+    c_->s.io.owner = this;
     ++p.conns;
     int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&p.addr.ss), p.addr.len);
     if (rc != 0 && errno != EINPROGRESS) {
@@ -428,13 +435,57 @@ void Proxy::connect_next() {
     }
     state_ = ProxyState::Connecting;
     writable_ = readable_ = false;
-    if (!s_.loop().add(c_->io)) {
+    if (!s_.loop().add(c_->s.io)) {
         fail(502, Level::Alert, fmt::format("epoll_ctl() failed ({}: {}) while connecting to upstream", errno, strerror(errno)), 0);
         return;
     }
     s_.loop().arm(timer_, *lc.proxy_connect_timeout);
     timer_.tag = kTimerConnect;
-    if (rc == 0) on_connected();
+    if (rc == 0) on_tcp_connected();
+}
+
+std::string Proxy::pool_group() const { return tls_ ? up_->name + "|tls" : up_->name; }
+
+void Proxy::on_tcp_connected() {
+    if (!tls_) {
+        on_connected();
+        return;
+    }
+    // proxy_ssl_name (default $proxy_host) without its port names the backend
+    std::string name;
+    if (tls_->name) {
+        http::VarCtx vc = s_.vars();
+        name = http::eval(*tls_->name, vc);
+    } else {
+        name = host_port_;
+    }
+    ssl_name_ = ssl_name_host(name);
+    std::string err;
+    if (!upstream_tls_start(*c_, *tls_, ssl_name_, err)) {
+        fail(502, Level::Alert, err + " while SSL handshaking to upstream", 0);
+        return;
+    }
+    state_ = ProxyState::Handshake;
+    step_handshake();
+}
+
+// The handshake runs under proxy_connect_timeout, as in nginx.
+void Proxy::step_handshake() {
+    int rc = c_->s.handshake();
+    if (rc == 0) return;
+    if (rc < 0) {
+        upstream_tls_forget(*c_);
+        fail(502, c_->s.upstream_level(), c_->s.error() + " while SSL handshaking to upstream", conf::next_upstream::Error);
+        return;
+    }
+    std::string bad = upstream_tls_check(*c_, *tls_, ssl_name_);
+    if (!bad.empty()) {
+        upstream_tls_forget(*c_);
+        fail(502, Level::Error, bad + " while SSL handshaking to upstream", conf::next_upstream::Error);
+        return;
+    }
+    writable_ = readable_ = true;  // OpenSSL may hold records; try both ways once
+    on_connected();
 }
 
 void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
@@ -525,10 +576,9 @@ void Proxy::write_out() {
     http::Request& r = s_.req();
     if (!out_.empty()) {
         size_t before = out_.bytes();
-        ssize_t n = out_.write_to(fd());
+        ssize_t n = c_->s.send(out_);
         if (n < 0) {
-            int e = errno;
-            fail(502, Level::Error, fmt::format("writev() failed ({}: {}) while sending request to upstream", e, strerror(e)), conf::next_upstream::Error);
+            fail(502, c_->s.upstream_level(), c_->s.error() + " while sending request to upstream", conf::next_upstream::Error);
             return;
         }
         if (before != out_.bytes()) request_sent_ = true;
@@ -561,11 +611,15 @@ void Proxy::on_io(int, uint32_t events) {
             return;
         }
         if (!(events & EPOLLOUT)) return;
-        on_connected();
-        if (fd() < 0 || state_ == ProxyState::Dead) return;
+        on_tcp_connected();
+        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
+    } else if (state_ == ProxyState::Handshake) {
+        step_handshake();
+        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
     }
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    c_->s.on_events(events, readable_, writable_);
     if (writable_ && !out_.empty()) write_out();
     if (fd() < 0 || state_ == ProxyState::Dead) return;
     if (readable_ && !read_paused_) read_upstream();
@@ -575,7 +629,11 @@ void Proxy::on_timer(int tag) {
     if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
     switch (tag) {
     case kTimerConnect:
-        fail(504, Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", conf::next_upstream::Timeout);
+        if (state_ == ProxyState::Handshake && c_) upstream_tls_forget(*c_);
+        fail(504, Level::Error,
+             state_ == ProxyState::Handshake ? "upstream timed out (110: Connection timed out) while SSL handshaking to upstream"
+                                             : "upstream timed out (110: Connection timed out) while connecting to upstream",
+             conf::next_upstream::Timeout);
         break;
     case kTimerSend:
         fail(504, Level::Error, "upstream timed out (110: Connection timed out) while sending request to upstream", conf::next_upstream::Timeout);
@@ -617,6 +675,7 @@ void Proxy::end_try(bool failed) {
     if (upstream::peer_failed(p, now)) {
         // nginx warns at every failure that leaves the peer at max_fails
         std::string_view phase = state_ == ProxyState::Connecting ? "connecting to upstream"
+                                 : state_ == ProxyState::Handshake ? "SSL handshaking to upstream"
                                  : state_ == ProxyState::Sending  ? "sending request to upstream"
                                  : state_ == ProxyState::ReadBody ? "reading upstream"
                                                                   : "reading response header from upstream";
@@ -657,18 +716,16 @@ void Proxy::read_upstream() {
             }
             rbuf_.compact();
         }
-        ssize_t n = ::read(fd(), rbuf_.tail(), rbuf_.room());
+        ssize_t n = c_->s.read(rbuf_.tail(), rbuf_.room());
         if (n < 0) {
-            if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 readable_ = false;
                 break;
             }
-            int e = errno;
             if (state_ == ProxyState::ReadBody)
-                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading upstream", e, strerror(e)), 0);
+                fail(502, c_->s.upstream_level(), c_->s.error() + " while reading upstream", 0);
             else
-                fail(502, Level::Error, fmt::format("recv() failed ({}: {}) while reading response header from upstream", e, strerror(e)), conf::next_upstream::Error);
+                fail(502, c_->s.upstream_level(), c_->s.error() + " while reading response header from upstream", conf::next_upstream::Error);
             return;
         }
         if (!r.upstream.empty()) r.upstream.back().bytes_received += uint64_t(n);
@@ -783,9 +840,10 @@ void Proxy::on_head() {
         OutQueue extra;
         if (!rbuf_.empty()) extra.push(std::move(rbuf_));
         s_.loop().disarm(timer_);
-        s_.loop().remove(c_->io);
-        int fd = c_->io.fd;
-        c_->io.fd = -1;  // the tunnel owns it now
+        s_.loop().remove(c_->s.io);
+        int fd = c_->s.io.fd;
+        SSL* ssl = c_->s.release_tls();
+        c_->s.io.fd = -1;  // the tunnel owns it now
         s_.loop().defer_delete(c_);
         c_ = nullptr;
         state_ = ProxyState::Done;
@@ -795,7 +853,7 @@ void Proxy::on_head() {
         // this Proxy (proxy_pass with variables) is released here
         bool owned = up_ == &dyn_up_;
         if (owned && up_->peers[peer_].conns > 0) --up_->peers[peer_].conns;
-        s_.upgrade(fd, std::move(extra), up_->peers[peer_].addr.text, owned ? nullptr : up_, peer_);
+        s_.upgrade(fd, ssl, std::move(extra), up_->peers[peer_].addr.text, owned ? nullptr : up_, peer_);
         return;
     }
     if (*r.lc->proxy_intercept_errors && status_ >= 300 && r.lc->error_page) {
@@ -989,7 +1047,7 @@ void Proxy::finish() {
         const conf::Peer& p = up_->peers[peer_];
         if (p.conns > 0) --p.conns;
         c_->requests = conn_requests_ + 1;
-        s_.worker().pool().put(up_->name, c_, size_t(up_->keepalive), up_->keepalive_timeout);
+        s_.worker().pool().put(pool_group(), c_, size_t(up_->keepalive), up_->keepalive_timeout);
         c_ = nullptr;
     }
     close_upstream();

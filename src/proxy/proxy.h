@@ -1,6 +1,6 @@
 // proxy_pass: one upstream exchange for one client request.
 //
-//   Init ─(body buffered?)─> WaitBody ─> Connecting ─> Sending ─> ReadHead ─> ReadBody ─> Done
+//   Init ─(body buffered?)─> WaitBody ─> Connecting ─(https)─> Handshake ─> Sending ─> ReadHead ─> ReadBody ─> Done
 //                                          │ error/timeout: next peer or 502/504
 //                                          └───────── 101 to an upgrade request: hand-off ──> Tunnel
 //
@@ -19,9 +19,11 @@
 #include "upstream/balancer.h"
 #include "upstream/keepalive_pool.h"
 
+namespace sy::tls { struct ClientCtx; }
+
 namespace sy::proxy {
 
-enum class ProxyState { Init, WaitBody, Connecting, Sending, ReadHead, ReadBody, Done, Dead };
+enum class ProxyState { Init, WaitBody, Connecting, Handshake, Sending, ReadHead, ReadBody, Done, Dead };
 std::string_view to_string(ProxyState s);
 
 class Proxy final : public IoHandler, public TimerHandler, public Deletable, public http::BodyConsumer,
@@ -37,7 +39,8 @@ public:
     void on_client_abort();
     // "http://127.0.0.1:3000/x": the upstream field of error-log lines
     std::string peer_name() const {
-        return up_ && peer_ < up_->peers.size() ? "http://" + up_->peers[peer_].addr.text + uri_ : std::string();
+        return up_ && peer_ < up_->peers.size() ? (tls_ ? "https://" : "http://") + up_->peers[peer_].addr.text + uri_
+                                                : std::string();
     }
 
     void on_body(std::string_view data) override;
@@ -49,7 +52,10 @@ private:
     bool resolve_target(std::string& err);
     bool build_request_head();   // false: a header value would carry CR/LF
     void connect_next();
+    void on_tcp_connected();     // TLS handshake next, or on_connected()
+    void step_handshake();
     void on_connected();
+    std::string pool_group() const;
     // A try failed. `ft`: the proxy_next_upstream condition it is (conf::next_upstream
     // bits), 0 when the request can't be tried again whatever the config says.
     void fail(int status, Level lvl, std::string_view msg, uint32_t ft);
@@ -72,12 +78,14 @@ private:
     const conf::ProxyPass& pp_;
     ProxyState state_ = ProxyState::Init;
     upstream::UpConn* c_ = nullptr;   // the upstream connection (fresh or from the pool)
-    int fd() const { return c_ ? c_->io.fd : -1; }
+    int fd() const { return c_ ? c_->s.io.fd : -1; }
+    const tls::ClientCtx* tls_ = nullptr;   // proxy_pass https://: the location's TLS settings
     Timer timer_;
     const conf::Upstream* up_ = nullptr;
     conf::Upstream dyn_up_;           // proxy_pass with variables to an address
     std::string uri_;                 // request-target sent upstream
     std::string host_port_;           // $proxy_host
+    std::string ssl_name_;            // proxy_ssl_name without port: SNI and the name verified
     std::vector<size_t> tried_;
     upstream::PickState pick_state_;  // hash methods iterate across retries
     std::string balance_key_;         // client address bytes (ip_hash) or the hash key

@@ -29,9 +29,9 @@ size_t Tunnel::live() { return g_live; }
 Tunnel::Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::unique_ptr<http::Request> req,
                http::ConnInfo info, Params p)
     : w_(w), gen_(std::move(gen)), req_(std::move(req)), info_(std::move(info)), p_(std::move(p)) {
-    client_.io.owner = upstream_.io.owner = this;
-    client_.io.tag = kClient;
-    upstream_.io.tag = kUpstream;
+    client_.s.io.owner = upstream_.s.io.owner = this;
+    client_.s.io.tag = kClient;
+    upstream_.s.io.tag = kUpstream;
     idle_.owner = stall_.owner = this;
     idle_.tag = kIdle;
     stall_.tag = kStall;
@@ -44,14 +44,18 @@ Tunnel::~Tunnel() {
     w_.untrack(this);
 }
 
-void Tunnel::start(int cfd, int ufd, OutQueue&& to_client, OutQueue&& extra, OutQueue&& to_upstream) {
-    client_.io.fd = cfd;
-    upstream_.io.fd = ufd;
+void Tunnel::start(int cfd, SSL* cssl, int ufd, SSL* ussl, OutQueue&& to_client, OutQueue&& extra,
+                   OutQueue&& to_upstream) {
+    client_.s.adopt(cfd, cssl, this);
+    upstream_.s.adopt(ufd, ussl, this);
+    // OpenSSL may already hold records read from the socket: read until EAGAIN once
+    client_.readable = cssl != nullptr;
+    upstream_.readable = ussl != nullptr;
     client_.pending = std::move(to_client);
     client_.pending.splice(std::move(extra));  // bytes the upstream sent right after its 101
     upstream_.pending = std::move(to_upstream);
-    w_.loop().add(client_.io);
-    w_.loop().add(upstream_.io);
+    w_.loop().add(client_.s.io);
+    w_.loop().add(upstream_.s.io);
     w_.loop().arm(idle_, p_.read_timeout);
     flush(client_);
     if (!closed_) flush(upstream_);
@@ -63,6 +67,7 @@ void Tunnel::on_io(int tag, uint32_t events) {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.fin_pending = true;  // read on to the EOF
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
+    s.s.on_events(events, s.readable, s.writable);
     if (s.writable && !s.pending.empty() && !flush(s)) return;
     pump(client_, upstream_);
     if (closed_) return;
@@ -73,10 +78,9 @@ void Tunnel::on_io(int tag, uint32_t events) {
 
 bool Tunnel::flush(Side& to) {
     if (to.pending.empty()) return true;
-    ssize_t n = to.pending.write_to(to.io.fd);
+    ssize_t n = to.s.send(to.pending);
     if (n < 0) {
-        int e = errno;
-        close(Level::Info, fmt::format("writev() failed ({}: {}) while proxying upgraded connection", e, strerror(e)));
+        close(&to == &client_ ? to.s.client_level() : to.s.upstream_level(), to.s.error() + " while proxying upgraded connection");
         return false;
     }
     if (!to.pending.empty()) to.writable = false;
@@ -84,7 +88,7 @@ bool Tunnel::flush(Side& to) {
     if (to.pending.empty()) {
         Side& from = &to == &client_ ? upstream_ : client_;
         if (from.eof && !to.shut) {
-            ::shutdown(to.io.fd, SHUT_WR);
+            to.s.shutdown_write();
             to.shut = true;
         }
     }
@@ -93,19 +97,17 @@ bool Tunnel::flush(Side& to) {
 
 void Tunnel::pump(Side& from, Side& to) {
     while (from.readable && !from.eof && to.pending.empty() && !closed_) {
-        ssize_t n = ::read(from.io.fd, g_scratch, sizeof g_scratch);
+        ssize_t n = from.s.read(g_scratch, sizeof g_scratch);
         if (n > 0) {
             from.received += uint64_t(n);
             if (&from == &upstream_) req_->body_bytes_sent += uint64_t(n), req_->bytes_sent += uint64_t(n);
             w_.loop().arm(idle_, p_.read_timeout);
             size_t done = 0;
             while (done < size_t(n)) {
-                ssize_t w = ::write(to.io.fd, g_scratch + done, size_t(n) - done);
+                ssize_t w = to.s.write(g_scratch + done, size_t(n) - done);
                 if (w > 0) { done += size_t(w); continue; }
-                if (w < 0 && errno == EINTR) continue;
                 if (w < 0 && errno == EAGAIN) break;
-                int e = errno;
-                close(Level::Info, fmt::format("send() failed ({}: {}) while proxying upgraded connection", e, strerror(e)));
+                close(&to == &client_ ? to.s.client_level() : to.s.upstream_level(), to.s.error() + " while proxying upgraded connection");
                 return;
             }
             if (done < size_t(n)) {
@@ -114,26 +116,25 @@ void Tunnel::pump(Side& from, Side& to) {
                 arm_write_timer();
                 return;
             }
-            // A short read drained the socket, unless a FIN is waiting behind the data.
-            if (size_t(n) < sizeof g_scratch && !from.fin_pending) from.readable = false;
+            // A short read drained the socket, unless a FIN is waiting behind the
+            // data (or TLS holds more records: read on to EAGAIN).
+            if (size_t(n) < sizeof g_scratch && !from.fin_pending && from.s.short_read_drains()) from.readable = false;
             continue;
         }
         if (n == 0) {
             from.eof = true;
             from.readable = false;
             if (to.pending.empty() && !to.shut) {
-                ::shutdown(to.io.fd, SHUT_WR);
+                to.s.shutdown_write();
                 to.shut = true;
             }
             return;
         }
-        if (errno == EINTR) continue;
         if (errno == EAGAIN) {
             from.readable = false;
             return;
         }
-        int e = errno;
-        close(Level::Info, fmt::format("recv() failed ({}: {}) while proxying upgraded connection", e, strerror(e)));
+        close(&from == &client_ ? from.s.client_level() : from.s.upstream_level(), from.s.error() + " while proxying upgraded connection");
         return;
     }
 }
@@ -165,7 +166,7 @@ void Tunnel::close(Level lvl, std::string_view why) {
         std::string line(why);
         line += ", client: " + info_.remote_addr + ", server: " + (req_->server ? req_->server->first_name : "");
         line += ", request: \"" + std::string(req_->head.request_line) + "\"";
-        line += ", upstream: \"http://" + p_.upstream_addr + std::string(req_->head.target) + "\"";
+        line += std::string(", upstream: \"") + (upstream_.s.tls() ? "https://" : "http://") + p_.upstream_addr + std::string(req_->head.target) + "\"";
         for (auto& h : req_->head.headers)
             if (h.name.size() == 4 && strncasecmp(h.name.data(), "host", 4) == 0) {
                 line += ", host: \"" + std::string(h.value) + "\"";
@@ -180,10 +181,9 @@ void Tunnel::close(Level lvl, std::string_view why) {
     if (p_.up && p_.peer < p_.up->peers.size() && p_.up->peers[p_.peer].conns > 0) --p_.up->peers[p_.peer].conns;
     p_.up = nullptr;
     for (Side* s : {&client_, &upstream_}) {
-        if (s->io.fd < 0) continue;
-        w_.loop().remove(s->io);
-        ::close(s->io.fd);
-        s->io.fd = -1;
+        if (s->s.io.fd < 0) continue;
+        w_.loop().remove(s->s.io);
+        s->s.close();
     }
     if (!req_->upstream.empty()) {
         auto& t = req_->upstream.back();

@@ -17,6 +17,7 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "http/variables.h"
+#include "tls/stream.h"
 
 namespace sy::tunnel {
 
@@ -37,10 +38,11 @@ public:
            http::ConnInfo info, Params p);
     ~Tunnel() override;
 
-    // Takes both sockets. `to_client` and `extra_from_upstream` are delivered to
-    // the client first; `to_upstream` (bytes the client pipelined) to the upstream.
-    void start(int client_fd, int upstream_fd, OutQueue&& to_client, OutQueue&& extra_from_upstream,
-               OutQueue&& to_upstream);
+    // Takes both sockets (and their TLS objects, null for plain TCP).
+    // `to_client` and `extra_from_upstream` are delivered to the client first;
+    // `to_upstream` (bytes the client pipelined) to the upstream.
+    void start(int client_fd, SSL* client_ssl, int upstream_fd, SSL* upstream_ssl, OutQueue&& to_client,
+               OutQueue&& extra_from_upstream, OutQueue&& to_upstream);
 
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
@@ -51,7 +53,7 @@ public:
 
 private:
     struct Side {
-        Io io;
+        tls::Stream s;        // socket (s.io) and TLS state
         OutQueue pending;     // bytes waiting to be written to this side
         bool readable = false, writable = true;
         bool fin_pending = false;  // epoll reported RDHUP: keep reading until EOF

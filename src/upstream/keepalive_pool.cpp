@@ -10,13 +10,20 @@
 namespace sy::upstream {
 
 void UpConn::on_io(int, uint32_t events) {
-    // EPOLLOUT alone says nothing; data or a close from an idle backend ends it
-    if (pool && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) pool->drop(this);
+    // EPOLLOUT alone says nothing; data or a close from an idle backend ends
+    // it, but a TLS backend may send session tickets after the handshake
+    if (!pool || !(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
+    if (s.tls() && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && looks_alive()) return;
+    pool->drop(this);
 }
 
-bool UpConn::looks_alive() const {
+bool UpConn::looks_alive() {
     char b;
-    ssize_t n = ::recv(io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (s.tls()) {
+        ssize_t n = s.read(&b, 1);
+        return n < 0 && errno == EAGAIN;
+    }
+    ssize_t n = ::recv(s.io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -28,18 +35,17 @@ KeepalivePool::~KeepalivePool() {
     for (auto& [k, q] : idle_)
         for (auto* c : q) {
             loop_.disarm(c->idle);
-            loop_.remove(c->io);
-            ::close(c->io.fd);
+            loop_.remove(c->s.io);
+            c->s.close();
             delete c;  // the loop goes away with the pool: no events can follow
         }
 }
 
 void KeepalivePool::destroy(UpConn* c) {
     loop_.disarm(c->idle);
-    if (c->io.fd >= 0) {
-        loop_.remove(c->io);
-        ::close(c->io.fd);
-        c->io.fd = -1;
+    if (c->s.io.fd >= 0) {
+        loop_.remove(c->s.io);
+        c->s.close();
     }
     loop_.defer_delete(c);
 }
@@ -70,7 +76,7 @@ void KeepalivePool::put(const std::string& group, UpConn* c, size_t cap, uint64_
         old->pool = nullptr;
         destroy(old);
     }
-    c->io.owner = c;
+    c->s.io.owner = c;
     c->pool = this;
     c->list = &q;
     loop_.arm(c->idle, idle_timeout_ms);

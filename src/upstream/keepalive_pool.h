@@ -19,14 +19,16 @@
 #include <vector>
 
 #include "core/event_loop.h"
+#include "tls/stream.h"
 
 namespace sy::upstream {
 
 class KeepalivePool;
 
-// One upstream TCP connection. Destroyed only through EventLoop::defer_delete.
+// One upstream connection (TCP, or TLS over it for proxy_pass https://).
+// Destroyed only through EventLoop::defer_delete.
 struct UpConn final : IoHandler, TimerHandler, Deletable {
-    Io io;
+    tls::Stream s;                 // the socket (s.io) and its TLS state
     Timer idle;                    // armed only while pooled
     uint32_t requests = 0;         // requests served on it so far
     uint64_t born_ms = 0;          // when it was connected (keepalive_time)
@@ -41,7 +43,8 @@ struct UpConn final : IoHandler, TimerHandler, Deletable {
     void on_timer(int tag) override;                  // only while pooled
     // A non-blocking peek: false if the backend already closed it or sent
     // something unasked (a request that can't be sent again checks first).
-    bool looks_alive() const;
+    // TLS records that carry no data (session tickets) are consumed.
+    bool looks_alive();
 };
 
 class KeepalivePool {

@@ -399,8 +399,6 @@ HTTP_SEEDS = {
 
 NGINX_STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 
-needs_tls = pending(4, "TLS termination (listen ... ssl)")
-
 
 def ws_echo(url, **kw):
     """Opens a WebSocket, checks an echo, returns the handshake the backend saw."""
@@ -454,7 +452,6 @@ def test_000_redirect_to_https(proxy):
     assert resp.header("Location") == "https://ws.yourdomain.com/"
 
 
-@needs_tls
 def test_000_tls_termination(proxy, ws_backend, workdir):
     be = ws_backend()
     cert, key = make_cert(workdir / "tls")
@@ -607,7 +604,6 @@ def test_002_without_trailing_slash_keeps_prefix(proxy, ws_backend):
     assert be.last_request()["path"] == "/socket/x/y?z=1"
 
 
-@needs_tls
 def test_002_fix3_wss(proxy, ws_backend, workdir):
     be = ws_backend()
     cert, key = make_cert(workdir / "tls")
@@ -668,7 +664,6 @@ def test_seed_passes_config_test(proxy, workdir, name):
     assert re.search(r"configuration file \S+nginx\.conf test is successful", r.stderr), r.output
 
 
-@needs_tls
 @pytest.mark.parametrize("name", list(TLS_SEEDS))
 def test_tls_seed_passes_config_test(proxy, workdir, name):
     r = proxy.run_t(HTTP_SEEDS[name], **_seed_values(name, workdir))

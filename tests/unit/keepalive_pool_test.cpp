@@ -20,10 +20,10 @@ Pair make_conn(EventLoop& loop, const std::string& peer) {
     EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
     Pair p;
     p.c = new UpConn();
-    p.c->io.fd = sv[0];
+    p.c->s.io.fd = sv[0];
     p.c->peer = peer;
-    p.c->io.owner = p.c;
-    loop.add(p.c->io);
+    p.c->s.io.owner = p.c;
+    loop.add(p.c->s.io);
     p.far = sv[1];
     return p;
 }

@@ -1,0 +1,57 @@
+#include "http/tls_front.h"
+
+#include <openssl/ssl.h>
+
+#include "http/session.h"
+#include "tls/context.h"
+#include "tls/stream.h"
+
+namespace sy::http {
+
+namespace {
+
+int on_servername(SSL* ssl, int*, void*) {
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    auto* s = static_cast<Session*>(tls::Stream::owner_of(ssl));
+    if (!name || !s) return SSL_TLSEXT_ERR_NOACK;
+    SSL_CTX* ctx = s->on_sni(name);
+    if (ctx && ctx != SSL_get_SSL_CTX(ssl)) {
+        SSL_set_SSL_CTX(ssl, ctx);
+        // the chosen server's settings, as nginx copies them
+        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+        SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+        SSL_clear_options(ssl, SSL_get_options(ssl) & ~SSL_CTX_get_options(ctx));
+        SSL_set_options(ssl, SSL_CTX_get_options(ctx) | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+// HTTP/1.1 only for now; a client that offers nothing we speak is refused
+// with no_application_protocol, as nginx does.
+int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void*) {
+    static const unsigned char kOffer[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* sel = nullptr;
+    if (SSL_select_next_proto(&sel, outlen, kOffer, sizeof kOffer, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace
+
+void install_tls_callbacks(const std::vector<ServerGroup>& groups) {
+    auto install = [](const conf::Server* s) {
+        if (!s || !s->tls || !s->tls->ctx) return;
+        SSL_CTX_set_tlsext_servername_callback(s->tls->ctx, on_servername);
+        SSL_CTX_set_alpn_select_cb(s->tls->ctx, on_alpn, nullptr);
+    };
+    for (auto& g : groups) {
+        install(g.default_server);
+        for (auto& [n, s] : g.exact) install(s);
+        for (auto& [n, s] : g.wild_head) install(s);
+        for (auto& [n, s] : g.wild_tail) install(s);
+        for (auto& [re, s] : g.regex) install(s);
+    }
+}
+
+}  // namespace sy::http

@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "core/log.h"
-#include "http/session.h"
+#include "http/exchange.h"
 
 namespace sy::http {
 
@@ -74,7 +74,7 @@ bool parse_range(std::string_view v, off_t size, off_t& from, off_t& to, bool& u
 
 }  // namespace
 
-void Session::handle_static() {
+void Exchange::handle_static() {
     Request& r = *req_;
     const conf::LocConf& lc = *r.lc;
     if (r.head.method != "GET" && r.head.method != "HEAD") {
@@ -156,7 +156,7 @@ void Session::handle_static() {
                 h.add("Content-Length", std::to_string(body.size()));
                 h.add("Content-Range", fmt::format("bytes */{}", st.st_size));
                 send_head(h, true);
-                if (state_ == SessionState::Closed) return;
+                if (closed()) return;
                 if (r.head.method != "HEAD") send(body);
                 end_response(true);
                 return;
@@ -175,20 +175,17 @@ void Session::handle_static() {
         else h.add("Accept-Ranges", "bytes");
     }
     send_head(h, true);
-    if (state_ == SessionState::Closed) {
+    if (closed()) {
         ::close(fd);
         return;
     }
     if (r.head.method == "HEAD" || len == 0) {
         ::close(fd);
     } else {
-        file_fd_ = fd;
-        file_off_ = from;
-        file_end_ = from + len;
         r.bytes_sent += uint64_t(len);
         r.body_bytes_sent += uint64_t(len);
-        if (writable_) flush();
-        if (state_ == SessionState::Closed) return;
+        send_file(fd, from, len);
+        if (closed()) return;
     }
     end_response(true);
 }

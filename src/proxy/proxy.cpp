@@ -102,7 +102,7 @@ std::string_view to_string(ProxyState s) {
     return "?";
 }
 
-Proxy::Proxy(http::Session& s, const conf::ProxyPass& pp) : s_(s), pp_(pp) {
+Proxy::Proxy(http::Exchange& s, const conf::ProxyPass& pp) : s_(s), pp_(pp) {
     timer_.owner = this;
 }
 
@@ -142,7 +142,7 @@ bool Proxy::resolve_target(std::string& err) {
         has_uri = slash != std::string::npos;
         uri_part = has_uri ? rest.substr(slash) : "";
         up_ = nullptr;
-        for (auto& u : s_.gen_->cfg->http->upstreams)
+        for (auto& u : s_.generation().cfg->http->upstreams)
             if (!u->implicit && u->name == host_port_) up_ = u.get();
         if (!up_) {
             std::vector<conf::SockAddr> addrs;
@@ -697,8 +697,8 @@ void Proxy::on_client_abort() {
 namespace {
 // Queues what one upstream read produces and writes it to the client once.
 struct HoldOutput {
-    http::Session& s;
-    explicit HoldOutput(http::Session& sess) : s(sess) { s.hold_output(true); }
+    http::Exchange& s;
+    explicit HoldOutput(http::Exchange& sess) : s(sess) { s.hold_output(true); }
     ~HoldOutput() { s.hold_output(false); }
 };
 }  // namespace
@@ -794,7 +794,7 @@ void Proxy::on_head() {
     t.header_ms = clock::now_ms() - try_start_;
     const char* base = rbuf_.data();
     auto view = [&](const http::H1Parser::Span& s) { return std::string_view(base + s.off, s.len); };
-    const bool keep = s_.gen_->cfg->http->keeps_response_headers;
+    const bool keep = s_.generation().cfg->http->keeps_response_headers;
     r.upstream_headers.clear();
     if (keep)
         for (auto& h : parser_.headers()) r.upstream_headers.emplace_back(std::string(view(h.name)), std::string(view(h.value)));
@@ -834,7 +834,7 @@ void Proxy::on_head() {
         add_sticky_cookie(h);
         h.add("Connection", "upgrade");  // as nginx's header filter writes it
         s_.send_head(h, true);
-        if (s_.state_ == http::SessionState::Closed) return;
+        if (s_.closed()) return;
         rbuf_.consume(hparsed_);
         hparsed_ = 0;
         OutQueue extra;
@@ -878,7 +878,7 @@ void Proxy::forward_head_to_client() {
     http::HeadBuilder h(s_.head_scratch(), status_, view(parser_.status_text()), *lc.server_tokens);
 
     bool no_body = r.head.method == "HEAD" || status_ == 204 || status_ == 304;
-    bool client11 = r.head.version >= 11;
+    bool client11 = s_.client_chunked();
     if (no_body) framing_ = Framing::None;
     else if (parser_.chunked()) framing_ = client11 ? Framing::ChunkedRaw : Framing::ChunkedDecode;
     else if (parser_.has_length()) framing_ = Framing::Length;
@@ -920,7 +920,7 @@ void Proxy::forward_head_to_client() {
             }
         }
         h.add(n, value);
-        if (s_.gen_->cfg->http->keeps_response_headers) r.sent_headers.emplace_back(std::string(n), std::move(value));
+        if (s_.generation().cfg->http->keeps_response_headers) r.sent_headers.emplace_back(std::string(n), std::move(value));
     }
     add_sticky_cookie(h);
     if (framing_ == Framing::Length || (no_body && parser_.has_length() && status_ != 204 && status_ != 304))
@@ -931,7 +931,7 @@ void Proxy::forward_head_to_client() {
         h.add("Content-Length", "0");
     bool framed = framing_ != Framing::Close && framing_ != Framing::ChunkedDecode;
     s_.send_head(h, framed);
-    if (s_.state_ == http::SessionState::Closed) return;
+    if (s_.closed()) return;
     if (framing_ == Framing::None) {
         finish();
         return;
@@ -1027,7 +1027,7 @@ bool Proxy::process_body(Buf& data) {
             data = Buf();
             break;
         }
-        if (s_.state_ == http::SessionState::Closed || state_ == ProxyState::Dead) return false;
+        if (s_.closed() || state_ == ProxyState::Dead) return false;
     }
     if (s_.pending_out() > high_water_) read_paused_ = true;
     return true;

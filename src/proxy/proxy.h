@@ -5,7 +5,7 @@
 //                                          └───────── 101 to an upgrade request: hand-off ──> Tunnel
 //
 // Owns the upstream socket, the request bytes not yet written and the
-// response parser. Talks to its Session only through Session's public calls.
+// response parser. Talks to its Exchange (the client side) only through its public calls.
 #pragma once
 
 #include <memory>
@@ -15,7 +15,8 @@
 #include "core/buffer.h"
 #include "core/event_loop.h"
 #include "http/h1_parser.h"
-#include "http/session.h"
+#include "http/exchange.h"
+#include "http/h1_parser.h"
 #include "upstream/balancer.h"
 #include "upstream/keepalive_pool.h"
 
@@ -29,7 +30,7 @@ std::string_view to_string(ProxyState s);
 class Proxy final : public IoHandler, public TimerHandler, public Deletable, public http::BodyConsumer,
                     private http::H1Parser::BodySink {
 public:
-    Proxy(http::Session& s, const conf::ProxyPass& pp);
+    Proxy(http::Exchange& s, const conf::ProxyPass& pp);
     ~Proxy() override;
 
     void start();
@@ -74,7 +75,7 @@ private:
     void emit(std::string_view data);
     void on_body_data(std::string_view data) override;  // decoded chunks
 
-    http::Session& s_;
+    http::Exchange& s_;
     const conf::ProxyPass& pp_;
     ProxyState state_ = ProxyState::Init;
     upstream::UpConn* c_ = nullptr;   // the upstream connection (fresh or from the pool)

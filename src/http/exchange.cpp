@@ -1,0 +1,265 @@
+// Request processing shared by every carrier: rewrites, location search,
+// return, error pages, the access log (static files: static_file.cpp).
+#include "http/exchange.h"
+
+#include <fmt/format.h>
+
+#include "core/log.h"
+#include "http/access_log.h"
+#include "http/router.h"
+#include "proxy/proxy.h"
+
+namespace sy::http {
+
+Exchange::Exchange(Worker& w, std::shared_ptr<Generation> gen, ConnInfo& info)
+    : w_(w), gen_(std::move(gen)), info_(info) {}
+
+Exchange::~Exchange() = default;
+
+void Exchange::route() {
+    Request& r = *req_;
+    bool first = true;
+    for (;;) {
+        if (++redirects_ > 10) {
+            log_error(Level::Error, "rewrite or internal redirection cycle while processing \"" + r.uri + "\"");
+            finalize_error(500);
+            return;
+        }
+        bool stop = false, restart = false;
+        if (first && !r.internal) {
+            if (!run_rewrites(r.server->rewrites, stop, restart)) return;
+        }
+        first = false;
+        Match m = find_location(*r.server, r);
+        if (m == Match::Redirect) {
+            std::string loc = r.loc->name;
+            if (!r.args.empty()) loc += "?" + r.args;
+            send_redirect(301, absolute_location(loc));
+            return;
+        }
+        if (r.lc->client_max_body_size && *r.lc->client_max_body_size > 0 && r.head.content_length > 0 &&
+            uint64_t(r.head.content_length) > *r.lc->client_max_body_size) {
+            log_error(Level::Error, "client intended to send too large body: " + std::to_string(r.head.content_length) + " bytes");
+            keepalive_ = false;
+            finalize_error(413);
+            return;
+        }
+        stop = restart = false;
+        if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
+        if (restart) continue;
+        break;
+    }
+    run_handler();
+}
+
+// Runs rewrite/return steps. Returns false when a response was produced.
+bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart) {
+    Request& r = *req_;
+    for (auto& st : steps) {
+        if (st.kind == conf::RewriteStep::Kind::Return) {
+            handle_return(st);
+            return false;
+        }
+        std::vector<int> caps;
+        if (!st.regex->match(r.uri, caps)) continue;
+        set_captures(r, *st.regex, r.uri, caps);
+        VarCtx vc = vars();
+        std::string target = eval(st.replacement, vc);
+        bool redirect = st.flag == conf::RewriteStep::Flag::Redirect || st.flag == conf::RewriteStep::Flag::Permanent ||
+                        target.compare(0, 7, "http://") == 0 || target.compare(0, 8, "https://") == 0;
+        if (redirect) {
+            int code = st.flag == conf::RewriteStep::Flag::Permanent ? 301 : 302;
+            if (target.find('?') == std::string::npos && !r.args.empty()) target += "?" + r.args;
+            else if (!target.empty() && target.back() == '?') target.pop_back();
+            send_redirect(code, absolute_location(target));
+            return false;
+        }
+        size_t q = target.find('?');
+        if (q != std::string::npos) {
+            std::string nargs = target.substr(q + 1);
+            bool drop = q == target.size() - 1;
+            target.resize(q);
+            if (!drop && !r.args.empty() && !nargs.empty()) nargs += "&" + r.args;
+            r.args = nargs;
+        }
+        r.uri = target;
+        r.uri_changed = true;
+        if (st.flag == conf::RewriteStep::Flag::Last) { restart = true; return true; }
+        if (st.flag == conf::RewriteStep::Flag::Break) { stop = true; return true; }
+    }
+    return true;
+}
+
+void Exchange::handle_return(const conf::RewriteStep& st) {
+    Request& r = *req_;
+    VarCtx vc = vars();
+    if (st.code == 444) {
+        r.status = 444;
+        keepalive_ = false;
+        drop();
+        return;
+    }
+    std::string text = st.has_text ? eval(st.replacement, vc) : std::string();
+    bool redirect = st.code == 301 || st.code == 302 || st.code == 303 || st.code == 307 || st.code == 308;
+    if (redirect && st.has_text) {
+        if (!value_ok(text, "Location")) return;
+        send_redirect(st.code, absolute_location(text));
+        return;
+    }
+    if (!st.has_text && st.code >= 300) {
+        finalize_error(st.code);
+        return;
+    }
+    send_simple(st.code, *r.lc->default_type, text);
+}
+
+void Exchange::run_handler() {
+    Request& r = *req_;
+    SY_LOG(Level::Debug, info_.number, "http request \"{}\": server \"{}\", location \"{}\", uri \"{}\"",
+           r.head.request_line, r.server->first_name, r.loc->name, r.uri);
+    if (r.loc->internal && !r.internal && !r.uri_changed) {
+        finalize_error(404);
+        return;
+    }
+    if (r.loc->proxy_pass) {
+        proxy_ = std::make_unique<proxy::Proxy>(*this, *r.loc->proxy_pass);
+        proxy_->start();
+        return;
+    }
+    if (!body_done()) read_body(nullptr);  // discard what the client sends
+    if (closed()) return;
+    handle_static();
+}
+
+bool Exchange::value_ok(std::string_view v, std::string_view what) {
+    for (char c : v)
+        if (c == '\r' || c == '\n' || c == '\0') {
+            log_error(Level::Info, "client sent invalid characters that would end up in the \"" + std::string(what) + "\" header");
+            keepalive_ = false;
+            finalize_error(400);
+            return false;
+        }
+    return true;
+}
+
+std::string Exchange::absolute_location(std::string_view loc) {
+    if (loc.empty() || loc[0] != '/' || !*req_->lc->absolute_redirect) return std::string(loc);
+    std::string host = req_->host.empty() ? req_->server->first_name : req_->host;
+    if (host.empty()) host = info_.server_addr;
+    std::string out = std::string(info_.ssl ? "https://" : "http://") + host;
+    uint16_t port = info_.server_port;
+    if (*req_->lc->port_in_redirect && port != (info_.ssl ? 443 : 80)) out += ":" + std::to_string(port);
+    out += loc;
+    return out;
+}
+
+void Exchange::send_redirect(int status, const std::string& location) {
+    if (!value_ok(location, "Location")) return;
+    send_simple(status, "text/html", error_page_body(status, *req_->lc->server_tokens), &location);
+}
+
+void Exchange::send_simple(int status, std::string_view ctype, std::string_view body, const std::string* location) {
+    Request& r = *req_;
+    HeadBuilder h(head_scratch(), status, "", *r.lc->server_tokens);
+    h.add("Content-Type", ctype);
+    h.add("Content-Length", std::to_string(body.size()));
+    if (location) h.add("Location", *location);
+    r.status = status;
+    send_head(h, true);
+    if (closed()) return;
+    if (r.head.method != "HEAD") {
+        send(body);
+        r.body_bytes_sent += body.size();
+    }
+    end_response(true);
+}
+
+void Exchange::finalize_error(int status) {
+    if (closed()) return;
+    Request& r = *req_;
+    if (head_sent_) {
+        abort_response();
+        return;
+    }
+    if (proxy_) {
+        loop().defer_delete(proxy_.release());
+    }
+    if (status == 400 || status == 413 || status == 414 || (status >= 494 && status <= 497) || status == 500 ||
+        status == 501 || status == 505)
+        keepalive_ = false;
+    if (!r.internal && r.lc && r.lc->error_page) {
+        for (auto& ep : *r.lc->error_page) {
+            bool hit = false;
+            for (int c : ep.codes) hit |= c == status;
+            if (!hit) continue;
+            VarCtx vc = vars();
+            std::string uri = eval(ep.uri, vc);
+            int code = ep.overwrite > 0 ? ep.overwrite : status;
+            if (uri.compare(0, 7, "http://") == 0 || uri.compare(0, 8, "https://") == 0) {
+                send_redirect(ep.overwrite > 0 ? code : 302, uri);
+                return;
+            }
+            r.internal = true;
+            r.forced_status = ep.overwrite == 0 ? 0 : code;
+            size_t q = uri.find('?');
+            if (q != std::string::npos) { r.args = uri.substr(q + 1); uri.resize(q); }
+            if (!uri.empty() && uri[0] == '@') {
+                auto it = r.server->locations.named.find(uri);
+                if (it == r.server->locations.named.end()) break;
+                r.loc = it->second;
+                r.lc = &r.loc->conf;
+                run_handler();
+                return;
+            }
+            r.uri = uri;
+            r.uri_changed = true;
+            route();
+            return;
+        }
+    }
+    int shown = status >= 494 && status <= 497 ? 400 : status;
+    std::string body = error_page_body(status, r.lc ? *r.lc->server_tokens : true);
+    r.forced_status = 0;
+    send_simple(shown, "text/html", body);
+}
+
+std::string Exchange::log_context(std::string_view upstream) const {
+    std::string s = ", client: " + info_.remote_addr + ", server: ";
+    if (req_ && req_->server) s += req_->server->first_name;
+    if (req_ && !req_->head.request_line.empty()) {
+        s += ", request: \"";
+        s += req_->head.request_line;
+        s += "\"";
+    }
+    if (!upstream.empty()) {
+        s += ", upstream: \"";
+        s += upstream;
+        s += "\"";
+    }
+    if (req_) {
+        for (auto& h : req_->head.headers)
+            if (ieq(h.name, "host")) {
+                s += ", host: \"";
+                s += h.value;
+                s += "\"";
+                break;
+            }
+    }
+    return s;
+}
+
+void Exchange::log_error(Level lvl, std::string_view msg, std::string_view upstream) {
+    if (!errlog().enabled(lvl)) return;
+    std::string line(msg);
+    line += log_context(upstream);
+    errlog().write(lvl, info_.number, line);
+}
+
+void Exchange::write_access_log() {
+    if (!req_ || req_->logged) return;
+    req_->logged = true;
+    VarCtx vc = vars();
+    http::write_access_log(*gen_, vc);
+}
+
+}  // namespace sy::http

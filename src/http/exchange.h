@@ -1,0 +1,119 @@
+// One request and its response, whatever carries it: the current request of
+// an HTTP/1.x Session, or (next) one stream of an HTTP/2 connection.
+// Routing, rewrites, `return`, static files, error pages and the access log
+// are written once here, against the transport primitives below that each
+// carrier implements; handlers (the Proxy) talk to an Exchange only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/buffer.h"
+#include "core/event_loop.h"
+#include "core/log.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "http/server.h"
+#include "http/variables.h"
+
+typedef struct ssl_st SSL;
+
+namespace sy::proxy { class Proxy; }
+
+namespace sy::http {
+
+// Receives the request body as the carrier reads it.
+class BodyConsumer {
+public:
+    virtual ~BodyConsumer() = default;
+    virtual void on_body(std::string_view data) = 0;
+    virtual void on_body_end() = 0;
+};
+
+class Exchange {
+public:
+    virtual ~Exchange();
+
+    // ---- for handlers --------------------------------------------------
+    Request& req() { return *req_; }
+    const ConnInfo& conn() const { return info_; }
+    VarCtx vars() { return VarCtx{info_, *req_, *gen_->cfg->http}; }
+    Worker& worker() { return w_; }
+    EventLoop& loop() { return w_.loop(); }
+    uint64_t number() const { return info_.number; }
+    const Generation& generation() const { return *gen_; }
+    std::string& head_scratch() { return head_scratch_; }   // response heads are built here
+    bool head_sent() const { return head_sent_; }
+    bool keepalive_wanted() const { return keepalive_; }
+    void set_keepalive(bool v) { keepalive_ = v; }
+
+    // Starts delivering the request body to `c` (bytes already buffered first).
+    virtual void read_body(BodyConsumer* c) = 0;
+    virtual void pause_body(bool paused) = 0;
+    virtual bool body_done() const = 0;
+    // While held, send()/send_head() only queue; releasing writes it all at
+    // once (the proxy holds output across one upstream read).
+    virtual void hold_output(bool on) = 0;
+    virtual void send(std::string_view bytes) = 0;   // response bytes, copied
+    virtual void send(Buf&& b) = 0;                  // response bytes, moved
+    virtual size_t pending_out() const = 0;
+    // The response head, built as HTTP/1.1 text (the carrier re-frames it).
+    virtual void send_head(HeadBuilder& h, bool body_framed) = 0;
+    // The response is complete: flush, log, then the next request or close.
+    virtual void end_response(bool keepalive_ok) = 0;
+    // Abort: nothing more can be sent (upstream broke mid-response).
+    virtual void abort_response() = 0;
+    // The upstream answered 101: the exchange becomes a tunnel to
+    // `upstream_fd` (with its TLS object, if any); `from_upstream` holds
+    // bytes for the client. `up`/`peer`: the peer whose conns the tunnel holds.
+    virtual void upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstream, std::string upstream_addr,
+                         const conf::Upstream* up = nullptr, size_t peer = 0) = 0;
+    // Nothing more can happen on this exchange (its carrier closed).
+    virtual bool closed() const = 0;
+    // Whether the client reads HTTP/1.1 chunked framing (HTTP/2 frames bodies itself).
+    bool client_chunked() const { return req_->head.version == 11; }
+
+    // Answer with `status` and nginx's page (or an error_page redirect).
+    void finalize_error(int status);
+    // Error-log line with nginx's context: ", client: ..., server: ..., request: ..."
+    void log_error(Level lvl, std::string_view msg, std::string_view upstream = {});
+    std::string log_context(std::string_view upstream = {}) const;
+
+protected:
+    Exchange(Worker& w, std::shared_ptr<Generation> gen, ConnInfo& info);
+
+    // Request processing once the head is known (r.server and r.lc set).
+    void route();
+    void run_handler();
+    bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart);
+    void handle_return(const conf::RewriteStep& st);
+    void handle_static();
+    void send_redirect(int status, const std::string& location);
+    void send_simple(int status, std::string_view content_type, std::string_view body,
+                     const std::string* location = nullptr);
+    bool value_ok(std::string_view v, std::string_view what);
+    std::string absolute_location(std::string_view loc);
+    void write_access_log();
+
+    // ---- carrier primitives ---------------------------------------------
+    // Sends bytes [from, from+len) of `fd` as the body (takes the fd).
+    virtual void send_file(int fd, off_t from, off_t len) = 0;
+    // `return 444`: close without a response.
+    virtual void drop() = 0;
+
+    Worker& w_;
+    std::shared_ptr<Generation> gen_;
+    ConnInfo& info_;                  // the connection's (several streams may share it)
+    std::unique_ptr<Request> req_;
+    std::unique_ptr<proxy::Proxy> proxy_;
+    std::string head_scratch_;        // response heads are built here (capacity reused)
+    bool head_sent_ = false;
+    bool keepalive_ = false;
+    int redirects_ = 0;
+};
+
+}  // namespace sy::http

@@ -24,10 +24,13 @@ import time
 
 import pytest
 
+from harness import config as cfg
 from harness import rawhttp
 from harness.backends import header_values
+from harness.config import location, ws_location
 from harness.marks import only_switchyard
-from harness.tls import client_context, https_get, make_leaf, s_client, session_pki
+from harness.tls import (cannot_load_missing, client_context, https_get, make_leaf, message_regex, s_client,
+                         session_pki, ssl_server, start_tls, wss_connect)
 from harness.wait import wait_until
 from harness.wsclient import connect, handshake_seen, recv, run
 
@@ -66,15 +69,6 @@ def curl_body(r: rawhttp.CurlResult) -> bytes:
     return r.stdout.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in r.stdout else b""
 
 
-def wss_url(port: int, name: str, path: str) -> str:
-    return "wss://%s:%d%s" % (name, port, path)
-
-
-def wss_connect(port: int, name: str, path: str, ca):
-    """A verified wss:// connection to 127.0.0.1:port with SNI and Host `name`."""
-    return connect(wss_url(port, name, path), ssl=client_context(ca), host="127.0.0.1", server_hostname=name)
-
-
 def wss_echo(port: int, name: str, path: str, ca) -> dict:
     """Text, binary and a 200 KB message through wss; returns the handshake
     the echo backend saw."""
@@ -102,32 +96,15 @@ VARS = ('return 200 "scheme=$scheme https=$https protocol=$ssl_protocol cipher=$
 
 
 # ====================================================== 1. wss -> plain ws
-WSS_CONF = """
-server {
-    listen 127.0.0.1:{listen};
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name ws.test;
-
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-
-    location /ws/ {
-        proxy_pass http://127.0.0.1:{backend};
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection "upgrade";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-Proto $scheme;
-    }
-}
-"""
+WSS_CONF = ssl_server(
+    ws_location("/ws/", "http://127.0.0.1:{backend}", "proxy_set_header Host $host",
+                "proxy_set_header X-Forwarded-Proto $scheme"),
+    name="ws.test", plain=True)
 
 
 def test_wss_echo_to_plain_ws_backend(proxy, ws_backend, pki):
     be = ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(WSS_CONF, backend=be.port, crt=crt, key=key)
+    start_tls(proxy, pki, WSS_CONF, "ws.test", backend=be.port)
     seen = wss_echo(tls_port(proxy), "ws.test", "/ws/chat?room=1", pki.ca.crt)
     assert seen["path"] == "/ws/chat?room=1"
     assert header_values(seen["headers"], "X-Forwarded-Proto") == ["https"]
@@ -147,8 +124,7 @@ def test_wss_client_refuses_untrusted_certificate(proxy, ws_backend, pki):
     """The control for every verified handshake in this file: a client that
     trusts another CA does not get through."""
     be = ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(WSS_CONF, backend=be.port, crt=crt, key=key)
+    start_tls(proxy, pki, WSS_CONF, "ws.test", backend=be.port)
 
     async def body():
         async with wss_connect(tls_port(proxy), "ws.test", "/ws/x", pki.other_ca.crt):
@@ -159,33 +135,16 @@ def test_wss_client_refuses_untrusted_certificate(proxy, ws_backend, pki):
 
 
 # ===================================================== 2. https -> plain http
-HTTPS_CONF = """
-server {
-    listen 127.0.0.1:{listen};
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name www.test;
-
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-
-    location / {
-        proxy_pass http://127.0.0.1:{backend};
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-TLS "$ssl_protocol $ssl_server_name";
-    }
-
-    location = /vars {
-        %s
-    }
-}
-""" % VARS
+HTTPS_CONF = ssl_server(
+    location("/", "http://127.0.0.1:{backend}", "proxy_set_header X-Forwarded-Proto $scheme",
+             'proxy_set_header X-TLS "$ssl_protocol $ssl_server_name"'),
+    location("= /vars", None, VARS),
+    name="www.test", plain=True)
 
 
 def test_https_get_to_plain_http_backend(proxy, http_backend, pki):
     be = http_backend()
-    crt, key = pki.leaf("www.test")
-    proxy.start(HTTPS_CONF, backend=be.port, crt=crt, key=key)
+    start_tls(proxy, pki, HTTPS_CONF, "www.test", backend=be.port)
     r = curl_https(tls_port(proxy), "www.test", "/app/page?x=1", pki.ca.crt)
     assert r.returncode == 0, r.stderr
     assert r.status == 200
@@ -209,8 +168,7 @@ def test_https_get_to_plain_http_backend(proxy, http_backend, pki):
 @pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
 def test_ssl_variables(proxy, http_backend, pki, version):
     be = http_backend()
-    crt, key = pki.leaf("www.test")
-    proxy.start(HTTPS_CONF, backend=be.port, crt=crt, key=key)
+    start_tls(proxy, pki, HTTPS_CONF, "www.test", backend=be.port)
     ctx = client_context(pki.ca.crt)
     ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
     resp, facts = https_get(tls_port(proxy), "/vars", "www.test", pki.ca.crt, context=ctx)
@@ -232,25 +190,9 @@ def test_ssl_variables(proxy, http_backend, pki, version):
 
 
 # ============================================================== 3. SNI
-SNI_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name a.test;
-    ssl_certificate {a_crt};
-    ssl_certificate_key {a_key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    return 200 "server a: host=$host sni=$ssl_server_name\\n";
-}
-
-server {
-    listen 127.0.0.1:{listen_tls} ssl default_server;
-    server_name b.test;
-    ssl_certificate {b_crt};
-    ssl_certificate_key {b_key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    return 200 "server b: host=$host sni=$ssl_server_name\\n";
-}
-"""
+# Two servers on one port, a.test and b.test (the default server, second).
+SNI_CONF = "".join(ssl_server('return 200 "server %s: host=$host sni=$ssl_server_name\\n"' % n, name=n + ".test",
+                              certs=((n + "_crt", n + "_key"),), default=n == "b") for n in "ab")
 
 
 @pytest.fixture
@@ -289,35 +231,14 @@ def test_host_header_picks_server_after_sni(sni_proxy, pki):
 
 
 # ============================================================ 4. redirect
-REDIRECT_CONF = """
-server {
-    listen 127.0.0.1:{listen};
-    server_name example.com;
-    return 301 https://$host$request_uri;
-}
-
-server {
-    listen 127.0.0.1:{listen2};
-    server_name example.com;
-    return 301 https://$host:{listen_tls}$request_uri;
-}
-
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name example.com;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {
-        return 200 "secure $scheme $request_uri\\n";
-    }
-}
-"""
+REDIRECT_CONF = (
+    cfg.server("server_name example.com", "return 301 https://$host$request_uri")
+    + cfg.server("server_name example.com", "return 301 https://$host:{listen_tls}$request_uri", listen="{listen2}")
+    + ssl_server(location("/", None, 'return 200 "secure $scheme $request_uri\\n"'), name="example.com"))
 
 
 def test_http_to_https_redirect(proxy, pki):
-    crt, key = pki.leaf("example.com")
-    proxy.start(REDIRECT_CONF, crt=crt, key=key)
+    start_tls(proxy, pki, REDIRECT_CONF, "example.com")
     resp = rawhttp.exchange(proxy.port, b"GET /ws/chat?room=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
     assert resp.status == 301
     assert resp.header("Location") == "https://example.com/ws/chat?room=1"
@@ -337,40 +258,18 @@ def test_http_to_https_redirect(proxy, pki):
 
 
 # =========================================================== 5. protocols
-PROTOCOLS_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    return 200 "modern $ssl_protocol\\n";
-}
-
-server {
-    listen 127.0.0.1:{listen_legacy} ssl;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.1 TLSv1.2;
-    ssl_ciphers DEFAULT@SECLEVEL=0;
-    return 200 "legacy $ssl_protocol\\n";
-}
-
-server {
-    listen 127.0.0.1:{listen_13} ssl;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.3;
-    return 200 "tls13 $ssl_protocol\\n";
-}
-"""
+PROTOCOLS_CONF = (
+    ssl_server('return 200 "modern $ssl_protocol\\n"')
+    + ssl_server("ssl_ciphers DEFAULT@SECLEVEL=0", 'return 200 "legacy $ssl_protocol\\n"', port="listen_legacy",
+                 protocols="TLSv1.1 TLSv1.2")
+    + ssl_server('return 200 "tls13 $ssl_protocol\\n"', port="listen_13", protocols="TLSv1.3"))
 
 GET = b"GET / HTTP/1.0\r\nHost: tls.test\r\n\r\n"
 TLS11 = ("-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0")
 
 
 def test_ssl_protocols(proxy, pki):
-    crt, key = pki.leaf("tls.test")
-    proxy.start(PROTOCOLS_CONF, crt=crt, key=key)
+    start_tls(proxy, pki, PROTOCOLS_CONF, "tls.test")
     modern, legacy, only13 = tls_port(proxy), proxy.ports["listen_legacy"], proxy.ports["listen_13"]
 
     # TLS 1.1 where it is not enabled: refused with a protocol_version alert.
@@ -400,61 +299,23 @@ def test_ssl_protocols(proxy, pki):
 
 @only_switchyard("default ssl_protocols is TLSv1.2 TLSv1.3 (nginx 1.23.4+); 1.22's is TLSv1 TLSv1.1 TLSv1.2")
 def test_default_ssl_protocols(proxy, pki):
-    crt, key = pki.leaf("tls.test")
-    proxy.start("""
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    return 200 "$ssl_protocol\\n";
-}
-""", crt=crt, key=key)
-    r = s_client(tls_port(proxy), *TLS11, servername="tls.test")
+    port = start_tls(proxy, pki, ssl_server('return 200 "$ssl_protocol\\n"', protocols=None), "tls.test")
+    r = s_client(port, *TLS11, servername="tls.test")
     assert not r.handshake_ok, r.output
-    proxy.wait_error_log(HANDSHAKE_FAILED % ("unsupported protocol", tls_port(proxy)))
-    r = s_client(tls_port(proxy), "-tls1_2", servername="tls.test", request=GET)
+    proxy.wait_error_log(HANDSHAKE_FAILED % ("unsupported protocol", port))
+    r = s_client(port, "-tls1_2", servername="tls.test", request=GET)
     assert r.response().body == b"TLSv1.2\n"
-    r = s_client(tls_port(proxy), servername="tls.test", request=GET)
+    r = s_client(port, servername="tls.test", request=GET)
     assert r.response().body == b"TLSv1.3\n"
 
 
 # ================================================== 6. plain HTTP to TLS port
-PLAIN_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name plain.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {
-        return 200 "fine\\n";
-    }
-}
-
-server {
-    listen 127.0.0.1:{listen_497} ssl;
-    server_name plain.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    error_page 497 https://$host:$server_port$request_uri;
-    location / {
-        return 200 "fine\\n";
-    }
-}
-
-server {
-    listen 127.0.0.1:{listen_497_301} ssl;
-    server_name plain.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    error_page 497 =301 https://$host:$server_port$request_uri;
-    location / {
-        return 200 "fine\\n";
-    }
-}
-"""
+# The same server three times: without error_page 497, and with it (302, 301).
+PLAIN_CONF = "".join(
+    ssl_server(error_page, location("/", None, 'return 200 "fine\\n"'), name="plain.test", port=port)
+    for port, error_page in (("listen_tls", ""),
+                             ("listen_497", "error_page 497 https://$host:$server_port$request_uri"),
+                             ("listen_497_301", "error_page 497 =301 https://$host:$server_port$request_uri")))
 
 # nginx 1.22's page, byte for byte; only the signature line differs between
 # implementations (switchyard signs with its own name).
@@ -470,8 +331,7 @@ PLAIN_HTTP_400 = (b"<html>\r\n"
 
 @pytest.fixture
 def plain_proxy(proxy, pki):
-    crt, key = pki.leaf("plain.test")
-    proxy.start(PLAIN_CONF, crt=crt, key=key)
+    start_tls(proxy, pki, PLAIN_CONF, "plain.test")
     return proxy
 
 
@@ -510,28 +370,10 @@ def test_error_page_497_redirects_plain_http(plain_proxy, port_name, status, rea
 
 
 # ========================================== 7. garbage and stalled handshakes
-STALL_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name ws.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    client_header_timeout %s;
-    %s
-
-    location /ws/ {
-        proxy_pass http://127.0.0.1:{backend};
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection "upgrade";
-    }
-
-    location / {
-        return 200 "alive\\n";
-    }
-}
-"""
+def stall_conf(header_timeout: str, *directives: str) -> str:
+    return ssl_server("client_header_timeout " + header_timeout, *directives,
+                      ws_location("/ws/", "http://127.0.0.1:{backend}"),
+                      location("/", None, 'return 200 "alive\\n"'), name="ws.test")
 
 # The first bytes of a ClientHello: a handshake record announcing 512 bytes,
 # of which only the start arrives.
@@ -558,9 +400,7 @@ def closed_after(sock: socket.socket, started: float, limit: float) -> float | N
 
 def test_bad_clients_do_not_block_others(proxy, ws_backend, pki):
     be = ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(STALL_CONF % ("2s", ""), backend=be.port, crt=crt, key=key)
-    port = tls_port(proxy)
+    port = start_tls(proxy, pki, stall_conf("2s"), "ws.test", backend=be.port)
     started = time.monotonic()
     silent = [open_conn(port) for _ in range(3)]  # connect, send nothing
     half = [open_conn(port, HALF_CLIENT_HELLO) for _ in range(3)]  # a ClientHello that stalls
@@ -609,9 +449,7 @@ def test_bad_clients_do_not_block_others(proxy, ws_backend, pki):
 @only_switchyard("ssl_handshake_timeout in http{} (nginx 1.25.5+); 1.22 uses client_header_timeout")
 def test_ssl_handshake_timeout(proxy, ws_backend, pki):
     be = ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(STALL_CONF % ("30s", "ssl_handshake_timeout 1s;"), backend=be.port, crt=crt, key=key)
-    port = tls_port(proxy)
+    port = start_tls(proxy, pki, stall_conf("30s", "ssl_handshake_timeout 1s"), "ws.test", backend=be.port)
     started = time.monotonic()
     half = [open_conn(port, HALF_CLIENT_HELLO) for _ in range(3)]
     try:
@@ -639,35 +477,17 @@ def test_plain_garbage_on_tls_port_is_a_bad_request(proxy, ws_backend, pki):
     """Bytes that are neither TLS nor HTTP: nginx treats a first byte other
     than 0x16/0x80 as plain HTTP, and answers 400."""
     be = ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(STALL_CONF % ("2s", ""), backend=be.port, crt=crt, key=key)
+    start_tls(proxy, pki, stall_conf("2s"), "ws.test", backend=be.port)
     raw = rawhttp.exchange_raw(tls_port(proxy), b"\x00\x01garbage\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"<title>400 Bad Request</title>" in raw
 
 
 # ========================================================= 8. RSA + ECDSA
-DUAL_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name dual.test;
-    ssl_certificate {rsa_crt};
-    ssl_certificate_key {rsa_key};
-    ssl_certificate {ec_crt};
-    ssl_certificate_key {ec_key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    return 200 "$ssl_protocol $ssl_cipher\\n";
-}
-
-server {
-    listen 127.0.0.1:{listen_rsa_only} ssl;
-    server_name dual.test;
-    ssl_certificate {rsa_crt};
-    ssl_certificate_key {rsa_key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    return 200 "$ssl_protocol $ssl_cipher\\n";
-}
-"""
+# Both certificates on {listen_tls}; the RSA one alone on {listen_rsa_only}.
+DUAL_CONF = "".join(ssl_server('return 200 "$ssl_protocol $ssl_cipher\\n"', name="dual.test", port=port, certs=certs)
+                    for port, certs in (("listen_tls", (("rsa_crt", "rsa_key"), ("ec_crt", "ec_key"))),
+                                        ("listen_rsa_only", (("rsa_crt", "rsa_key"),))))
 
 
 @pytest.mark.parametrize("args,key", [
@@ -695,19 +515,11 @@ def test_rsa_and_ecdsa_certificates(proxy, pki, args, key):
 
 
 # =================================================== 9. session resumption
-RESUME_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name resume.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    %s
-    location / {
-        return 200 "reused=$ssl_session_reused protocol=$ssl_protocol\\n";
-    }
-}
-"""
+def resume_conf(mode: str) -> str:
+    return ssl_server(RESUME_MODES[mode],
+                      location("/", None, 'return 200 "reused=$ssl_session_reused protocol=$ssl_protocol\\n"'),
+                      name="resume.test")
+
 
 RESUME_MODES = {
     "cache": "ssl_session_cache shared:SSL:1m; ssl_session_tickets off;",
@@ -720,8 +532,7 @@ RESUME_MODES = {
 @pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
 @pytest.mark.parametrize("mode", list(RESUME_MODES))
 def test_session_resumption(proxy, pki, workdir, mode, version):
-    crt, key = pki.leaf("resume.test")
-    proxy.start(RESUME_CONF % RESUME_MODES[mode], crt=crt, key=key)
+    start_tls(proxy, pki, resume_conf(mode), "resume.test")
     sess = workdir / ("session%s.pem" % version)
     name = "TLSv1.%s" % version[-1]
     r = s_client(tls_port(proxy), version, "-sess_out", str(sess), servername="resume.test", ca=pki.ca.crt,
@@ -746,24 +557,15 @@ def test_session_resumption(proxy, pki, workdir, mode, version):
 
 
 # ========================================================== chains, keys
-CHAIN_CONF = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name chain.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    %s
-    return 200 "ok\\n";
-}
-"""
+def chain_conf(*directives: str) -> str:
+    return ssl_server(*directives, 'return 200 "ok\\n"', name="chain.test")
 
 
 def test_certificate_chain_file(proxy, pki):
     """ssl_certificate with the leaf then the intermediate: a client that
     trusts only the root verifies the chain."""
     chain, key = pki.chain_leaf("chain.test")
-    proxy.start(CHAIN_CONF % "", crt=chain, key=key)
+    proxy.start(chain_conf(), crt=chain, key=key)
     r = s_client(tls_port(proxy), servername="chain.test", ca=pki.ca.crt, request=GET)
     assert r.verify_ok, r.output
     assert re.search(r"^ 1 s:CN ?= ?Switchyard Test CA Intermediate", r.output, re.M), r.output
@@ -775,7 +577,7 @@ def test_leaf_without_intermediate_does_not_verify(proxy, pki):
     """The control for the chain test: the bare leaf is not enough."""
     chain, key = pki.chain_leaf("chain.test")
     leaf = chain.with_name("chain.test.crt")
-    proxy.start(CHAIN_CONF % "", crt=leaf, key=key)
+    proxy.start(chain_conf(), crt=leaf, key=key)
     r = s_client(tls_port(proxy), servername="chain.test", ca=pki.ca.crt)
     assert not r.verify_ok
     assert "unable to get local issuer certificate" in r.output, r.output
@@ -785,7 +587,7 @@ def test_encrypted_key_with_password_file(proxy, pki, workdir):
     crt, key = make_leaf(pki.dir, pki.ca, "chain.test", encrypted_with="s3cret pass")
     pw = workdir / "passwords"
     pw.write_text("wrong one\ns3cret pass\n")  # nginx tries each line in turn
-    proxy.start(CHAIN_CONF % "ssl_password_file %s;" % pw, crt=crt, key=key)
+    proxy.start(chain_conf("ssl_password_file %s" % pw), crt=crt, key=key)
     resp, facts = https_get(tls_port(proxy), "/", "chain.test", pki.ca.crt)
     assert (resp.status, resp.body, facts["peer_cn"]) == (200, b"ok\n", "chain.test")
 
@@ -797,37 +599,35 @@ def _t_values(pki, workdir):
     return {"crt": a_crt, "key": a_key, "other_key": b_key, "missing": workdir / "missing.pem"}
 
 
+CERT = ("ssl_certificate {crt}", "ssl_certificate_key {key}")
+
 T_CASES = {
-    # name: (server body, directive the message is about, nginx's [emerg] message as a regex;
+    # name: (server directives, directive the message is about, nginx's [emerg] message as a regex;
     #        {crt} {key} {other_key} {missing} are the paths, {conf} the config file)
     "missing-certificate": (
-        "ssl_certificate {missing};\n        ssl_certificate_key {key};", "ssl_certificate ",
-        r'cannot load certificate "{missing}": BIO_new_file\(\) failed \(SSL: error:[0-9A-F]+:system library::'
-        r'No such file or directory:calling fopen\({missing}, r\) error:[0-9A-F]+:BIO routines::no such file\)'),
+        ("ssl_certificate {missing}", "ssl_certificate_key {key}"), "ssl_certificate ",
+        cannot_load_missing("certificate")),
     "missing-key": (
-        "ssl_certificate {crt};\n        ssl_certificate_key {missing};", "ssl_certificate_key ",
-        r'cannot load certificate key "{missing}": BIO_new_file\(\) failed \(SSL: error:[0-9A-F]+:system library::'
-        r'No such file or directory:calling fopen\({missing}, r\) error:[0-9A-F]+:BIO routines::no such file\)'),
+        ("ssl_certificate {crt}", "ssl_certificate_key {missing}"), "ssl_certificate_key ",
+        cannot_load_missing("certificate key")),
     "key-mismatch": (
-        "ssl_certificate {crt};\n        ssl_certificate_key {other_key};", "ssl_certificate_key ",
+        ("ssl_certificate {crt}", "ssl_certificate_key {other_key}"), "ssl_certificate_key ",
         r'SSL_CTX_use_PrivateKey\("{other_key}"\) failed \(SSL: error:[0-9A-F]+:x509 certificate routines::'
         r'key values mismatch\)'),
     "certificate-without-key": (
-        "ssl_certificate {crt};", "ssl_certificate ",
+        ("ssl_certificate {crt}",), "ssl_certificate ",
         r'no "ssl_certificate_key" is defined for certificate "{crt}"'),
     "unknown-protocol": (
-        "ssl_certificate {crt};\n        ssl_certificate_key {key};\n        ssl_protocols TLSv1.2 TLSv1.4;",
-        "ssl_protocols ", r'invalid value "TLSv1\.4" in {conf}:{line}'),
+        CERT + ("ssl_protocols TLSv1.2 TLSv1.4",), "ssl_protocols ", r'invalid value "TLSv1\.4" in {conf}:{line}'),
     "listen-ssl-without-certificate": (
-        "server_name nocert.test;", "server {",
+        ("server_name nocert.test",), "server {",
         r'no "ssl_certificate" is defined for the "listen \.\.\. ssl" directive in {conf}:{line}'),
     "bad-ciphers": (
-        "ssl_certificate {crt};\n        ssl_certificate_key {key};\n        ssl_ciphers NOSUCHCIPHER;",
-        "ssl_ciphers ",
+        CERT + ("ssl_ciphers NOSUCHCIPHER",), "ssl_ciphers ",
         r'SSL_CTX_set_cipher_list\("NOSUCHCIPHER"\) failed \(SSL: error:[0-9A-F]+:SSL routines::no cipher match\)'),
     "bad-session-cache": (
-        "ssl_certificate {crt};\n        ssl_certificate_key {key};\n        ssl_session_cache shared:SSL;",
-        "ssl_session_cache ", r'invalid session cache "shared:SSL" in {conf}:{line}'),
+        CERT + ("ssl_session_cache shared:SSL",), "ssl_session_cache ",
+        r'invalid session cache "shared:SSL" in {conf}:{line}'),
 }
 # Messages nginx itself ends with " in FILE:LINE"; for the others (errors
 # found once the whole server is read) nginx names no position.
@@ -835,25 +635,19 @@ T_WITH_POSITION = {"unknown-protocol", "listen-ssl-without-certificate", "bad-se
 
 
 def _run_t_case(proxy, pki, workdir, case):
-    body, _, _ = T_CASES[case]
+    """Runs -t on the case's server; returns (result, [emerg] regex, line
+    of the directive it is about)."""
+    directives, directive, message = T_CASES[case]
     values = _t_values(pki, workdir)
-    snippet = "server {\n    listen 127.0.0.1:{listen_tls} ssl;\n    %s\n}\n" % body.replace("\n        ", "\n    ")
-    return proxy.run_t(snippet, **values), values
-
-
-def _expected(case, r, values):
-    _, directive, message = T_CASES[case]
+    r = proxy.run_t(ssl_server(*directives, certs=(), protocols=None), **values)
+    assert r.returncode == 1, r.output
     line = line_of(r.conf_path, directive)
-    subst = {k: re.escape(str(v)) for k, v in values.items()}
-    subst.update(conf=re.escape(str(r.conf_path)), line=line)
-    return re.sub(r"\{(\w+)\}", lambda m: str(subst[m.group(1)]), message), line
+    return r, message_regex(message, values, r.conf_path, line), line
 
 
 @pytest.mark.parametrize("case", list(T_CASES))
 def test_config_test_refuses_broken_tls(proxy, pki, workdir, case):
-    r, values = _run_t_case(proxy, pki, workdir, case)
-    assert r.returncode == 1, r.output
-    message, _ = _expected(case, r, values)
+    r, message, _ = _run_t_case(proxy, pki, workdir, case)
     assert re.search(r"\[emerg\] " + message, r.stderr), r.output
     assert "configuration file %s test failed" % r.conf_path in r.stderr, r.output
 
@@ -861,17 +655,13 @@ def test_config_test_refuses_broken_tls(proxy, pki, workdir, case):
 @only_switchyard("every -t refusal names FILE:LINE; nginx omits it for errors found after parsing")
 @pytest.mark.parametrize("case", [c for c in T_CASES if c not in T_WITH_POSITION])
 def test_config_test_tls_errors_name_the_directive(proxy, pki, workdir, case):
-    r, values = _run_t_case(proxy, pki, workdir, case)
-    assert r.returncode == 1, r.output
-    message, line = _expected(case, r, values)
+    r, message, line = _run_t_case(proxy, pki, workdir, case)
     assert re.search(r"\[emerg\] %s in %s:%d\n" % (message, re.escape(str(r.conf_path)), line), r.stderr), r.output
 
 
 def test_config_test_accepts_tls_server(proxy, pki, workdir):
     """The control for the refusals: the same server, complete."""
-    values = _t_values(pki, workdir)
-    r = proxy.run_t("server {\n    listen 127.0.0.1:{listen_tls} ssl;\n    ssl_certificate {crt};\n"
-                    "    ssl_certificate_key {key};\n    ssl_protocols TLSv1.2 TLSv1.3;\n"
-                    "    ssl_session_cache shared:SSL:1m;\n    ssl_ciphers HIGH:!aNULL:!MD5;\n}\n", **values)
+    r = proxy.run_t(ssl_server("ssl_session_cache shared:SSL:1m", "ssl_ciphers HIGH:!aNULL:!MD5"),
+                    **_t_values(pki, workdir))
     assert r.returncode == 0, r.output
     assert "test is successful" in r.stderr

@@ -25,9 +25,11 @@ import pytest
 
 from harness import rawhttp
 from harness.backends import backend_factory, header_values
+from harness.config import location, server, ws_location
 from harness.marks import only_switchyard
-from harness.tls import TlsHttpBackend, TlsWsBackend, client_context, make_leaf, session_pki
-from harness.wsclient import connect, handshake_seen, recv, run
+from harness.tls import (NO_SUCH_FILE, TlsHttpBackend, TlsWsBackend, cannot_load_missing, make_leaf, message_regex,
+                         session_pki, ssl_server, start_tls, wss_connect)
+from harness.wsclient import handshake_seen, recv, run
 
 
 # nginx 1.22 (OpenSSL 3.0) logs 21, "unable to verify the first certificate":
@@ -40,37 +42,32 @@ UPSTREAM_LOG = (r", client: 127\.0\.0\.1, server: , request: \"GET %s HTTP/1\.1\
                 r"upstream: \"https://127\.0\.0\.1:%d%s\", host: \"front\"")
 
 
+def alert_log(alert: str, number: int) -> str:
+    """nginx's [error] line for a TLS alert from the upstream during the handshake."""
+    return (r"\[error\] .*SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]+:SSL routines::%s:SSL alert number %d\) "
+            r"while SSL handshaking to upstream" % (alert, number))
+
+
 @pytest.fixture(scope="session")
 def pki(workroot):
     return session_pki(workroot / "pki")
 
 
-@pytest.fixture
-def tls_backend(workdir, pki):
-    """Factory: tls_backend(name="tls", cert=(crt, key) of backend.test, **options)."""
-    def make(name="tls", cert=None, **kw):
-        crt, key = cert or pki.leaf("backend.test")
-        return TlsHttpBackend(workdir, name, crt, key, **kw)
-    with backend_factory(make) as start:
-        yield start
+def tls_backend_fixture(backend_class, default_name: str):
+    """A factory fixture: start(name=default_name, cert=(crt, key) of
+    backend.test, **options) -> backend_class."""
+    @pytest.fixture
+    def factory(workdir, pki):
+        def make(name=default_name, cert=None, **kw):
+            crt, key = cert or pki.leaf("backend.test")
+            return backend_class(workdir, name, crt, key, **kw)
+        with backend_factory(make) as start:
+            yield start
+    return factory
 
 
-@pytest.fixture
-def tls_ws_backend(workdir, pki):
-    def make(name="wss", cert=None, **kw):
-        crt, key = cert or pki.leaf("backend.test")
-        return TlsWsBackend(workdir, name, crt, key, **kw)
-    with backend_factory(make) as start:
-        yield start
-
-
-def server(*locations: str) -> str:
-    return "server {\n    listen 127.0.0.1:{listen};\n%s\n}\n" % "\n".join(locations)
-
-
-def location(prefix: str, target: str, *directives: str) -> str:
-    body = ["proxy_pass %s;" % target] + ["%s;" % d for d in directives]
-    return "    location %s {\n%s\n    }" % (prefix, "\n".join("        " + line for line in body))
+tls_backend = tls_backend_fixture(TlsHttpBackend, "tls")
+tls_ws_backend = tls_backend_fixture(TlsWsBackend, "wss")
 
 
 def get(port: int, target: str, host: str = "front") -> rawhttp.Response:
@@ -88,7 +85,12 @@ def be_url(be) -> str:
     return "https://127.0.0.1:%d" % be.port
 
 
-VERIFY = ("proxy_ssl_verify on", "proxy_ssl_trusted_certificate {ca}", "proxy_ssl_name backend.test")
+def verify(name: str = "backend.test") -> tuple[str, ...]:
+    """Directives: verify the upstream's certificate against {ca}, for `name`."""
+    return ("proxy_ssl_verify on", "proxy_ssl_trusted_certificate {ca}", "proxy_ssl_name " + name)
+
+
+VERIFY = verify()
 
 
 # ============================================================ verification
@@ -107,8 +109,7 @@ def test_verify_with_the_right_ca(proxy, tls_backend, pki):
 
 def test_verify_with_the_wrong_ca(proxy, tls_backend, pki):
     be = tls_backend()
-    proxy.start(server(location("/", be_url(be), "proxy_ssl_verify on", "proxy_ssl_trusted_certificate {ca}",
-                                "proxy_ssl_name backend.test")), ca=pki.other_ca.crt)
+    proxy.start(server(location("/", be_url(be), *VERIFY)), ca=pki.other_ca.crt)
     resp = get(proxy.port, "/x")
     assert resp.status == 502
     assert b"<title>502 Bad Gateway</title>" in resp.body
@@ -118,8 +119,7 @@ def test_verify_with_the_wrong_ca(proxy, tls_backend, pki):
 
 def test_verify_name_mismatch(proxy, tls_backend, pki):
     be = tls_backend()
-    proxy.start(server(location("/", be_url(be), "proxy_ssl_verify on", "proxy_ssl_trusted_certificate {ca}",
-                                "proxy_ssl_name other.test")), ca=pki.ca.crt)
+    proxy.start(server(location("/", be_url(be), *verify("other.test"))), ca=pki.ca.crt)
     assert get(proxy.port, "/x").status == 502
     proxy.wait_error_log(r'\[error\] .*upstream SSL certificate does not match "other\.test" while SSL handshaking '
                          r'to upstream' + UPSTREAM_LOG % ("/x", be.port, "/x"))
@@ -167,8 +167,7 @@ def test_sni_sent_to_upstream(proxy, tls_backend, directives, upstream_name, exp
 # handshake is complete before the backend checks, the alert comes with the
 # first read (nginx logs that at [crit]).
 NO_CLIENT_CERT_LOG = {
-    "TLSv1.2": r"\[error\] .*SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]+:SSL routines::sslv3 alert handshake "
-               r"failure:SSL alert number 40\) while SSL handshaking to upstream",
+    "TLSv1.2": alert_log("sslv3 alert handshake failure", 40),
     "TLSv1.3": r"\[crit\] .*SSL_read\(\) failed \(SSL: error:[0-9A-F]+:SSL routines::tlsv13 alert certificate "
                r"required:SSL alert number 116\) while reading response header from upstream",
 }
@@ -202,9 +201,7 @@ def test_client_certificate_from_another_ca_is_refused(proxy, tls_backend, pki):
                                 "proxy_ssl_protocols TLSv1.2")), ccrt=stranger_crt, ckey=stranger_key)
     assert get(proxy.port, "/x").status == 502
     assert "CERTIFICATE_VERIFY_FAILED" in be.wait_failed_handshake()["error"]
-    proxy.wait_error_log(r"\[error\] .*SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]+:SSL routines::tlsv1 alert "
-                         r"unknown ca:SSL alert number 48\) while SSL handshaking to upstream"
-                         + UPSTREAM_LOG % ("/x", be.port, "/x"))
+    proxy.wait_error_log(alert_log("tlsv1 alert unknown ca", 48) + UPSTREAM_LOG % ("/x", be.port, "/x"))
 
 
 # ================================================================ versions
@@ -218,8 +215,7 @@ def test_proxy_ssl_protocols(proxy, tls_backend):
     resp = get(proxy.port, "/13-to-old/x")
     assert resp.status == 502
     assert "UNSUPPORTED_PROTOCOL" in old.wait_failed_handshake()["error"]
-    proxy.wait_error_log(r"\[error\] .*SSL_do_handshake\(\) failed \(SSL: error:[0-9A-F]+:SSL routines::tlsv1 alert "
-                         r"protocol version:SSL alert number 70\) while SSL handshaking to upstream"
+    proxy.wait_error_log(alert_log("tlsv1 alert protocol version", 70)
                          + UPSTREAM_LOG % ("/13-to-old/x", old.port, "/13-to-old/x"))
     assert tls_info(proxy.port, "/any-to-old/")["version"] == "TLSv1.2"
     assert tls_info(proxy.port, "/13-to-new/")["version"] == "TLSv1.3"
@@ -261,41 +257,20 @@ def test_keepalive_over_tls(proxy, tls_backend, pki):
 
 
 # ============================================================ wss -> wss
-WSS_TO_WSS = """
-server {
-    listen 127.0.0.1:{listen_tls} ssl;
-    server_name ws.test;
-    ssl_certificate {crt};
-    ssl_certificate_key {key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-
-    location /ws/ {
-        proxy_pass https://127.0.0.1:{backend};
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection "upgrade";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_ssl_verify on;
-        proxy_ssl_trusted_certificate {ca};
-        proxy_ssl_name backend.test;
-        proxy_ssl_server_name on;
-        proxy_ssl_protocols TLSv1.2 TLSv1.3;
-    }
-}
-"""
+WSS_TO_WSS = ssl_server(
+    ws_location("/ws/", "https://127.0.0.1:{backend}", "proxy_set_header Host $host",
+                "proxy_set_header X-Forwarded-Proto $scheme", *VERIFY, "proxy_ssl_server_name on",
+                "proxy_ssl_protocols TLSv1.2 TLSv1.3"),
+    name="ws.test")
 
 
 def test_wss_to_wss_backend(proxy, tls_ws_backend, pki):
     be = tls_ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(WSS_TO_WSS, backend=be.port, crt=crt, key=key, ca=pki.ca.crt)
-    port = proxy.ports["listen_tls"]
+    port = start_tls(proxy, pki, WSS_TO_WSS, "ws.test", backend=be.port, ca=pki.ca.crt)
     big = bytes(range(256)) * 1000
 
     async def body():
-        async with connect("wss://ws.test:%d/ws/secure?id=7" % port, ssl=client_context(pki.ca.crt),
-                           host="127.0.0.1", server_hostname="ws.test") as ws:
+        async with wss_connect(port, "ws.test", "/ws/secure?id=7", pki.ca.crt) as ws:
             for msg in ["hello", "ünïcödé", b"\x00\x01\xff", big]:
                 await ws.send(msg)
                 assert await recv(ws) == msg
@@ -313,15 +288,12 @@ def test_wss_to_wss_backend(proxy, tls_ws_backend, pki):
 
 def test_wss_backend_with_wrong_ca_is_502(proxy, tls_ws_backend, pki):
     be = tls_ws_backend()
-    crt, key = pki.leaf("ws.test")
-    proxy.start(WSS_TO_WSS, backend=be.port, crt=crt, key=key, ca=pki.other_ca.crt)
-    port = proxy.ports["listen_tls"]
+    port = start_tls(proxy, pki, WSS_TO_WSS, "ws.test", backend=be.port, ca=pki.other_ca.crt)
 
     async def body():
         import websockets
         with pytest.raises(websockets.InvalidStatusCode) as e:
-            async with connect("wss://ws.test:%d/ws/x" % port, ssl=client_context(pki.ca.crt),
-                               host="127.0.0.1", server_hostname="ws.test"):
+            async with wss_connect(port, "ws.test", "/ws/x", pki.ca.crt):
                 pass
         return e.value.status_code
     assert run(body()) == 502
@@ -338,15 +310,12 @@ T_CASES = {
         ("proxy_ssl_certificate {crt}",), r'no "proxy_ssl_certificate_key" is defined for certificate "{crt}"'),
     "missing-trusted-file": (
         ("proxy_ssl_verify on", "proxy_ssl_trusted_certificate {missing}"),
-        r'SSL_CTX_load_verify_locations\("{missing}"\) failed \(SSL: error:[0-9A-F]+:system library::No such file '
-        r'or directory:calling fopen\({missing}, r\) error:[0-9A-F]+:BIO routines::no such file '
-        r'error:[0-9A-F]+:x509 certificate routines::system lib\)'),
+        r'SSL_CTX_load_verify_locations\("{missing}"\) failed \(SSL: ' + NO_SUCH_FILE
+        + r' error:[0-9A-F]+:x509 certificate routines::system lib\)'),
     "missing-certificate": (
-        ("proxy_ssl_certificate {missing}", "proxy_ssl_certificate_key {key}"),
-        r'cannot load certificate "{missing}": BIO_new_file\(\) failed \(SSL: error:[0-9A-F]+:system library::'
-        r'No such file or directory:calling fopen\({missing}, r\) error:[0-9A-F]+:BIO routines::no such file\)'),
+        ("proxy_ssl_certificate {missing}", "proxy_ssl_certificate_key {key}"), cannot_load_missing("certificate")),
     "unknown-protocol": (
-        ("proxy_ssl_protocols TLSv1.2 TLSv2",), r'invalid value "TLSv2" in {conf}:\d+'),
+        ("proxy_ssl_protocols TLSv1.2 TLSv2",), r'invalid value "TLSv2" in {conf}:{line}'),
 }
 
 
@@ -357,10 +326,7 @@ def test_config_test_refuses_broken_upstream_tls(proxy, pki, workdir, case):
     values = {"crt": crt, "key": key, "missing": workdir / "missing.pem"}
     r = proxy.run_t(server(location("/", "https://127.0.0.1:1", *directives)), **values)
     assert r.returncode == 1, r.output
-    subst = {k: re.escape(str(v)) for k, v in values.items()}
-    subst["conf"] = re.escape(str(r.conf_path))
-    expected = re.sub(r"\{(\w+)\}", lambda m: subst[m.group(1)], message)
-    assert re.search(r"\[emerg\] " + expected, r.stderr), r.output
+    assert re.search(r"\[emerg\] " + message_regex(message, values, r.conf_path), r.stderr), r.output
     assert "test failed" in r.stderr
 
 

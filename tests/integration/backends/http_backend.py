@@ -37,6 +37,8 @@ The response is chosen by the query string of the request target:
   h=Name:Value  extra response header (repeatable)
 
 The default body is "<name> <method> <target>\n".
+
+tls_backend.py runs this server behind TLS: main(args, handler=...).
 """
 
 import argparse
@@ -55,13 +57,29 @@ GATE_TIMEOUT = 20.0
 HOLD_TIMEOUT = 10.0
 
 
-class Recorder:
+class JsonLines:
+    """A file of JSON lines, emptied at start, appended to under a lock."""
+
     def __init__(self, path):
         self.path = path
         self.lock = threading.Lock()
+        open(path, "w").close()
+
+    def write(self, obj):
+        line = json.dumps(obj) + "\n"
+        with self.lock:
+            with open(self.path, "a") as f:
+                f.write(line)
+                f.flush()
+
+
+class Recorder(JsonLines):
+    """The --record file, and <record>.accepts."""
+
+    def __init__(self, path):
+        super().__init__(path)
         self.conns = 0
         self.accepts_path = path + ".accepts"
-        open(path, "w").close()
         open(self.accepts_path, "w").close()
 
     def accepted(self, peer):
@@ -73,13 +91,6 @@ class Recorder:
         with self.lock:
             self.conns += 1
             return self.conns
-
-    def write(self, obj):
-        line = json.dumps(obj) + "\n"
-        with self.lock:
-            with open(self.path, "a") as f:
-                f.write(line)
-                f.flush()
 
 
 class Conn:
@@ -301,38 +312,47 @@ class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, family, args, recorder):
+    def __init__(self, addr, family, args, recorder, handler):
         self.address_family = family
         self.name = args.name
         self.gate_dir = args.gate_dir or os.path.dirname(os.path.abspath(args.record))
         self.recorder = recorder
-        super().__init__(addr, Handler, bind_and_activate=False)
+        super().__init__(addr, handler, bind_and_activate=False)
         if family == socket.AF_INET6:
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         self.server_bind()
         self.server_activate()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arg_parser(description, default_name="backend"):
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", action="append", help="address to listen on (repeatable; default 127.0.0.1 and ::1)")
     ap.add_argument("--record", required=True, help="JSON-lines file of received requests")
-    ap.add_argument("--name", default="backend", help="name used in default bodies")
+    ap.add_argument("--name", default=default_name, help="name used in default bodies")
     ap.add_argument("--gate-dir", help="directory of gate files (default: the record file's)")
-    args = ap.parse_args()
+    return ap
+
+
+def main(args=None, handler=Handler, **attrs):
+    """Serves until stopped; args parsed from the command line by default.
+    handler: the request handler class; attrs are set on every server (for
+    the handler's use)."""
+    args = args or arg_parser(__doc__.split("\n")[0]).parse_args()
     recorder = Recorder(args.record)
     hosts = args.host or ["127.0.0.1", "::1"]
     servers = []
     for h in hosts:
         family = socket.AF_INET6 if ":" in h else socket.AF_INET
         try:
-            servers.append(Server((h, args.port), family, args, recorder))
+            servers.append(Server((h, args.port), family, args, recorder, handler))
         except OSError as e:
             if h == "::1" and not args.host:
                 continue  # no IPv6 loopback on this host
             print("cannot listen on %s:%d: %s" % (h, args.port, e), file=sys.stderr)
             sys.exit(1)
+    for srv in servers:
+        vars(srv).update(attrs)
     serve_all(servers)
 
 

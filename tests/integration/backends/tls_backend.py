@@ -21,15 +21,13 @@ answered as http_backend.py answers it.
   --client-ca FILE        ask for a client certificate and verify it with FILE
   --require-client-cert   ... and refuse a handshake without one
   --min-version/--max-version  TLSv1_2 | TLSv1_3 (ssl.TLSVersion names)
+  the rest as http_backend.py (its server runs with this file's handler)
 
-Listens on 127.0.0.1 only.
+Listens on 127.0.0.1 unless --host says otherwise.
 """
 
-import argparse
 import json
-import os
 import socket
-import socketserver
 import ssl
 
 import http_backend as hb
@@ -47,6 +45,21 @@ def client_cn(sock):
             if k == "commonName":
                 return v
     return "(no CN)"
+
+
+def add_tls_args(ap):
+    """The TLS options (see the docstring) on an argparse parser."""
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--client-ca")
+    ap.add_argument("--require-client-cert", action="store_true")
+    ap.add_argument("--min-version", choices=("TLSv1_2", "TLSv1_3"))
+    ap.add_argument("--max-version", choices=("TLSv1_2", "TLSv1_3"))
+
+
+def open_tls_log(record):
+    """<record>.tls (emptied), for the handshake records."""
+    return hb.JsonLines(record + ".tls")
 
 
 def make_context(args):
@@ -86,14 +99,6 @@ def drain(tls):
         pass
 
 
-class TlsRecorder(hb.Recorder):
-    def tls(self, obj):
-        line = json.dumps(obj) + "\n"
-        with self.lock:
-            with open(self.path + ".tls", "a") as f:
-                f.write(line)
-
-
 class Handler(hb.Handler):
     def handle(self):
         srv = self.server
@@ -106,21 +111,21 @@ class Handler(hb.Handler):
             first = b""
         if not first:
             srv.recorder.accepted(self.client_address)
-            srv.recorder.tls({"event": "handshake_failed", "error": "closed before any byte", "probe": True,
-                              "peer": peer})
+            srv.tls_log.write({"event": "handshake_failed", "error": "closed before any byte", "probe": True,
+                               "peer": peer})
             return
         tls = srv.ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
         try:
             tls.do_handshake()
         except (ssl.SSLError, OSError) as e:
             srv.recorder.accepted(self.client_address)
-            srv.recorder.tls({"event": "handshake_failed", "error": str(e), "probe": False, "peer": peer})
+            srv.tls_log.write({"event": "handshake_failed", "error": str(e), "probe": False, "peer": peer})
             drain(tls)
             return
         self.tls_info = {"sni": getattr(tls, "sni_seen", None), "client_cert": client_cn(tls),
                          "version": tls.version(), "cipher": tls.cipher()[0], "reused": tls.session_reused,
                          "peer": peer}
-        srv.recorder.tls(dict(event="handshake", **self.tls_info))
+        srv.tls_log.write(dict(event="handshake", **self.tls_info))
         tls.settimeout(None)
         self.request = tls
         try:
@@ -142,32 +147,12 @@ class Handler(hb.Handler):
         return super().respond(req)
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--record", required=True, help="JSON-lines file of received requests")
-    ap.add_argument("--name", default="tls-backend", help="name used in default bodies")
-    ap.add_argument("--gate-dir", help="directory of gate files (default: the record file's)")
-    ap.add_argument("--cert", required=True)
-    ap.add_argument("--key", required=True)
-    ap.add_argument("--client-ca")
-    ap.add_argument("--require-client-cert", action="store_true")
-    ap.add_argument("--min-version", choices=("TLSv1_2", "TLSv1_3"))
-    ap.add_argument("--max-version", choices=("TLSv1_2", "TLSv1_3"))
+    ap = hb.arg_parser(__doc__.split("\n")[0], "tls-backend")
+    add_tls_args(ap)
     args = ap.parse_args()
-    recorder = TlsRecorder(args.record)
-    open(args.record + ".tls", "w").close()
-    srv = Server(("127.0.0.1", args.port), Handler)
-    srv.name = args.name
-    srv.gate_dir = args.gate_dir or os.path.dirname(os.path.abspath(args.record))
-    srv.recorder = recorder
-    srv.ctx = make_context(args)
-    hb.serve_all([srv])
+    args.host = args.host or ["127.0.0.1"]
+    hb.main(args, Handler, ctx=make_context(args), tls_log=open_tls_log(args.record))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ lines:
 Options: --no-compression turns permessage-deflate off (websockets offers it
 by default); --subprotocols a,b lists the subprotocols the server accepts.
 Keepalive pings are off so that an idle connection stays idle.
+
+tls_ws_backend.py runs this server behind TLS: main(ssl=..., facts=...).
 """
 
 import argparse
@@ -56,11 +58,15 @@ def make_process_request(rec):
     return process_request
 
 
-def make_handler(args, rec):
+def make_handler(args, rec, facts=None):
+    """facts(ws) -> {key: JSON object} about a new connection: each is added
+    to its "open" record under key, and is the answer to the message
+    `__<key>__`."""
     async def handler(ws):
         rec.conns += 1
         conn = rec.conns
         headers = [[k, v] for k, v in ws.request_headers.raw_items()]
+        extra = facts(ws) if facts else {}
         rec.write({
             "event": "open",
             "conn": conn,
@@ -68,11 +74,15 @@ def make_handler(args, rec):
             "headers": headers,
             "extensions": [e.name for e in ws.extensions],
             "subprotocol": ws.subprotocol,
+            **extra,
         })
+        answers = {"__%s__" % k: json.dumps(v) for k, v in extra.items()}
         try:
             async for msg in ws:
                 if msg == "__handshake__":
                     await ws.send(json.dumps({"path": ws.path, "headers": headers}))
+                elif msg in answers:
+                    await ws.send(answers[msg])
                 elif msg == "__close__" and args.close_code:
                     await ws.close(args.close_code, args.close_reason)
                     break
@@ -95,14 +105,15 @@ def has_ipv6():
         return False
 
 
-async def serve(args):
+async def serve(args, ssl=None, facts=None):
     rec = Recorder(args.record)
     hosts = args.host or (["127.0.0.1", "::1"] if has_ipv6() else ["127.0.0.1"])
     subprotocols = [p for p in (args.subprotocols or "").split(",") if p] or None
     async with websockets.serve(
-        make_handler(args, rec),
+        make_handler(args, rec, facts),
         hosts,
         args.port,
+        ssl=ssl,
         process_request=make_process_request(rec),
         compression=None if args.no_compression else "deflate",
         subprotocols=subprotocols,
@@ -113,8 +124,8 @@ async def serve(args):
         await asyncio.Future()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arg_parser(description):
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", action="append", help="address to listen on (repeatable; default 127.0.0.1 and ::1)")
     ap.add_argument("--record", required=True, help="JSON-lines file of connections")
@@ -122,9 +133,15 @@ def main():
     ap.add_argument("--close-code", type=int, default=0, help="on __close__, close with this code")
     ap.add_argument("--close-reason", default="server bye")
     ap.add_argument("--subprotocols", help="comma-separated subprotocols to accept")
-    args = ap.parse_args()
+    return ap
+
+
+def main(args=None, ssl=None, facts=None):
+    """Serves until stopped; args parsed from the command line by default.
+    ssl: an SSLContext (wss); facts: as make_handler takes it."""
+    args = args or arg_parser(__doc__.split("\n")[0]).parse_args()
     try:
-        asyncio.run(serve(args))
+        asyncio.run(serve(args, ssl, facts))
     except KeyboardInterrupt:
         pass
     sys.exit(0)

@@ -68,3 +68,39 @@ def wrap_main(main_snippet: str) -> str:
     """A full configuration whose main context (after events) is main_snippet,
     for configs with `stream {}` or their own `http {}`."""
     return MAIN_TEMPLATE.split("http {{")[0].format(main_extra="") + "\n" + main_snippet.strip("\n") + "\n"
+
+
+# ------------------------------------------------------------ block builders
+def block(head: str, *items: str) -> str:
+    """`head { ... }` with items one per line, indented: a directive is given
+    without its `;` (added here), a nested block (from block(): several
+    lines) as it is; empty items are dropped."""
+    lines = []
+    for item in items:
+        if not item:
+            continue
+        if "\n" not in item and not item.endswith(";"):
+            item += ";"
+        lines += ["    " + line if line else line for line in item.splitlines()]
+    return "%s {\n%s\n}" % (head, "\n".join(lines))
+
+
+def server(*items: str, listen: str = "{listen}") -> str:
+    """A server listening on 127.0.0.1:<listen> (a placeholder by default)."""
+    return block("server", "listen 127.0.0.1:%s" % listen, *items) + "\n"
+
+
+def location(prefix: str, target: str | None, *directives: str) -> str:
+    """`location prefix { proxy_pass target; directives }` (no proxy_pass
+    when target is None)."""
+    return block("location " + prefix, *((["proxy_pass " + target] if target else []) + list(directives)))
+
+
+WS_PROXY = ("proxy_http_version 1.1", "proxy_set_header Upgrade $http_upgrade",
+            'proxy_set_header Connection "upgrade"')
+
+
+def ws_location(prefix: str, target: str, *directives: str) -> str:
+    """A location that tunnels WebSockets to target (HTTP/1.1, Upgrade and
+    Connection passed on), then directives."""
+    return location(prefix, target, *WS_PROXY, *directives)

@@ -18,9 +18,15 @@ Certificates:
 Every maker is memoized by (directory, arguments): asking twice for the same
 file in the same directory returns the first result without running openssl.
 
-Clients: client_context(ca) (Python ssl, verifying), s_client(...) (the
-openssl CLI, for what Python cannot do: exact protocol versions, sigalgs,
-session files) and its output parsers.
+Clients: client_context(ca) (Python ssl, verifying), https_get(...) and
+wss_connect(...) (verified, with SNI), s_client(...) (the openssl CLI, for
+what Python cannot do: exact protocol versions, sigalgs, session files) and
+its output parsers.
+
+Configs: ssl_server(...) builds a `listen ... ssl` server block (certificate
+placeholders, ssl_protocols), start_tls(...) starts one with a leaf of the
+test CA; message_regex(...) and the OpenSSL message
+parts below turn nginx's `-t` messages into regexes.
 
 Backends: TlsHttpBackend (backends/tls_backend.py) and TlsWsBackend
 (backends/tls_ws_backend.py), HTTPS and WSS servers that record the SNI they
@@ -41,9 +47,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import config as cfg
 from . import rawhttp
 from .backends import BackendProcess, HttpBackend, WsBackend
 from .wait import wait_until
+from .wsclient import connect
 
 OPENSSL_TIMEOUT = 60
 DAYS = "3"
@@ -364,27 +372,83 @@ def https_get(port: int, path: str, host: str, ca: Path, *, session: ssl.SSLSess
             return resp, facts
 
 
+def wss_connect(port: int, name: str, path: str, ca: Path, **kw):
+    """A verified wss:// connection to 127.0.0.1:port with SNI and Host `name`
+    (harness.wsclient.connect, so an `async with` context)."""
+    return connect("wss://%s:%d%s" % (name, port, path), ssl=client_context(ca), host="127.0.0.1",
+                   server_hostname=name, **kw)
+
+
+# ------------------------------------------------------------------- configs
+def ssl_server(*items: str, name: str | None = None, port: str = "listen_tls", default: bool = False,
+               plain: bool = False, certs=(("crt", "key"),), protocols: str | None = "TLSv1.2 TLSv1.3") -> str:
+    """A server block listening with TLS on 127.0.0.1:{<port>} (and, with
+    plain, without TLS on {listen}); `server_name name`; one
+    ssl_certificate / ssl_certificate_key pair of placeholders per entry of
+    certs; ssl_protocols (None: the default); then items (as
+    harness.config.block takes them)."""
+    head = ["listen 127.0.0.1:{listen}"] if plain else []
+    head.append("listen 127.0.0.1:{%s} ssl%s" % (port, " default_server" if default else ""))
+    if name:
+        head.append("server_name " + name)
+    for crt, key in certs:
+        head += ["ssl_certificate {%s}" % crt, "ssl_certificate_key {%s}" % key]
+    if protocols:
+        head.append("ssl_protocols " + protocols)
+    return cfg.block("server", *head, *items) + "\n"
+
+
+def start_tls(proxy, pki: TestPki, conf: str, name: str, **values) -> int:
+    """proxy.start(conf, **values) with {crt} / {key} the certificate of
+    `name` from pki; returns the {listen_tls} port."""
+    crt, key = pki.leaf(name)
+    proxy.start(conf, crt=crt, key=key, **values)
+    return proxy.ports["listen_tls"]
+
+
+# OpenSSL 3's error queue after fopen() of a file that does not exist; in
+# these message templates {missing} stands for that file's path.
+NO_SUCH_FILE = (r"error:[0-9A-F]+:system library::No such file or directory:calling fopen\({missing}, r\) "
+                r"error:[0-9A-F]+:BIO routines::no such file")
+
+
+def cannot_load_missing(what: str) -> str:
+    """nginx's message for ssl_certificate(_key) naming a missing file;
+    what: "certificate" or "certificate key"."""
+    return r'cannot load %s "{missing}": BIO_new_file\(\) failed \(SSL: %s\)' % (what, NO_SUCH_FILE)
+
+
+def message_regex(template: str, values: dict, conf_path: Path, line: int | None = None) -> str:
+    """A message template as a regex: {name} is values[name] (escaped), {conf}
+    the config file, {line} `line` (any number when None)."""
+    subst = {k: re.escape(str(v)) for k, v in values.items()}
+    subst.update(conf=re.escape(str(conf_path)), line=r"\d+" if line is None else str(line))
+    return re.sub(r"\{(\w+)\}", lambda m: subst[m.group(1)], template)
+
+
 # ------------------------------------------------------------------ backends
-def _tls_args(cert: Path, key: Path, client_ca: Path | None, require_client_cert: bool,
-              min_version: str | None, max_version: str | None) -> list[str]:
-    args = ["--cert", str(cert), "--key", str(key)]
-    if client_ca is not None:
-        args += ["--client-ca", str(client_ca)]
-    if require_client_cert:
-        args.append("--require-client-cert")
-    if min_version:
-        args += ["--min-version", min_version]
-    if max_version:
-        args += ["--max-version", max_version]
-    return args
-
-
-class _TlsRecords:
-    """Handshake records of a TLS backend: <record>.tls, JSON lines
+class _TlsBackend:
+    """A backend script behind TLS: its plain options (`plain_args`, "{name}"
+    filled in) plus the TLS ones. Handshake records: <record>.tls, JSON lines
     {"event": "handshake", "sni": ..., "client_cert": CN or null,
      "version": ..., "cipher": ...} or {"event": "handshake_failed", "error": ...}."""
 
+    plain_args: tuple[str, ...] = ()
     record: Path
+
+    def __init__(self, workdir: Path, name: str, cert: Path, key: Path, client_ca: Path | None = None,
+                 require_client_cert: bool = False, min_version: str | None = None,
+                 max_version: str | None = None):
+        args = [a.format(name=name) for a in self.plain_args] + ["--cert", str(cert), "--key", str(key)]
+        if client_ca is not None:
+            args += ["--client-ca", str(client_ca)]
+        if require_client_cert:
+            args.append("--require-client-cert")
+        if min_version:
+            args += ["--min-version", min_version]
+        if max_version:
+            args += ["--max-version", max_version]
+        BackendProcess.__init__(self, workdir, name, args)
 
     def tls_records(self) -> list[dict]:
         try:
@@ -411,30 +475,20 @@ class _TlsRecords:
         return self.failed_handshakes()[n - 1]
 
 
-class TlsHttpBackend(_TlsRecords, HttpBackend):
+class TlsHttpBackend(_TlsBackend, HttpBackend):
     """backends/tls_backend.py: http_backend.py's server (same records and
     query-string API, so HttpBackend's requests()/wait_requests()/last())
     behind TLS; GET .../tls-info answers JSON with the connection's SNI,
     client certificate CN, version, cipher and whether it was resumed."""
 
     script = "tls_backend.py"
-
-    def __init__(self, workdir: Path, name: str, cert: Path, key: Path, client_ca: Path | None = None,
-                 require_client_cert: bool = False, min_version: str | None = None,
-                 max_version: str | None = None):
-        args = ["--name", name] + _tls_args(cert, key, client_ca, require_client_cert, min_version, max_version)
-        BackendProcess.__init__(self, workdir, name, args)
+    plain_args = ("--name", "{name}")
 
 
-class TlsWsBackend(_TlsRecords, WsBackend):
+class TlsWsBackend(_TlsBackend, WsBackend):
     """backends/tls_ws_backend.py: ws_backend.py's echo over TLS (wss).
     `__tls__` answers JSON with the connection's SNI, client certificate CN
     and version; `__handshake__` as ws_backend.py."""
 
     script = "tls_ws_backend.py"
-
-    def __init__(self, workdir: Path, name: str, cert: Path, key: Path, client_ca: Path | None = None,
-                 require_client_cert: bool = False, min_version: str | None = None,
-                 max_version: str | None = None):
-        args = ["--no-compression"] + _tls_args(cert, key, client_ca, require_client_cert, min_version, max_version)
-        BackendProcess.__init__(self, workdir, name, args)
+    plain_args = ("--no-compression",)

@@ -190,20 +190,23 @@ ssize_t Stream::tls_result(int rc, const char* what, bool reading) {
     }
 }
 
-ssize_t Stream::read(char* buf, size_t n) {
-    if (!ssl_) {
-        for (;;) {
-            ssize_t r = ::read(io.fd, buf, n);
-            if (r >= 0) return r;
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN) {
-                int e = errno;
-                set_error(fmt::format("recv() failed ({}: {})", e, strerror(e)).c_str(), peer_errno(e));
-                errno = e;
-            }
-            return -1;
+// read()/write() on the plain socket, errors worded as nginx's recv()/send().
+ssize_t Stream::plain_io(char* buf, size_t n, bool reading) {
+    for (;;) {
+        ssize_t r = reading ? ::read(io.fd, buf, n) : ::write(io.fd, buf, n);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) {
+            int e = errno;
+            set_error(fmt::format("{}() failed ({}: {})", reading ? "recv" : "send", e, strerror(e)).c_str(), peer_errno(e));
+            errno = e;
         }
+        return -1;
     }
+}
+
+ssize_t Stream::read(char* buf, size_t n) {
+    if (!ssl_) return plain_io(buf, n, true);
     ERR_clear_error();
     read_wants_write_ = false;
     int rc = SSL_read(ssl_, buf, int(n > INT_MAX ? INT_MAX : n));
@@ -213,19 +216,7 @@ ssize_t Stream::read(char* buf, size_t n) {
 
 ssize_t Stream::write(const char* buf, size_t n) {
     if (n == 0) return 0;
-    if (!ssl_) {
-        for (;;) {
-            ssize_t r = ::write(io.fd, buf, n);
-            if (r >= 0) return r;
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN) {
-                int e = errno;
-                set_error(fmt::format("send() failed ({}: {})", e, strerror(e)).c_str(), peer_errno(e));
-                errno = e;
-            }
-            return -1;
-        }
-    }
+    if (!ssl_) return plain_io(const_cast<char*>(buf), n, false);
     ERR_clear_error();
     write_wants_read_ = false;
     int rc = SSL_write(ssl_, buf, int(n > INT_MAX ? INT_MAX : n));

@@ -81,6 +81,7 @@ public:
 
 private:
     ssize_t tls_result(int rc, const char* what, bool reading);
+    ssize_t plain_io(char* buf, size_t n, bool reading);
     void set_error(const char* what, bool peer);
 
     SSL* ssl_ = nullptr;

@@ -5,14 +5,18 @@
 #   bench/run.sh                                  # everything, ~1.5 minutes
 #   PROXIES="nginx haproxy" bench/run.sh          # without switchyard
 #   SCENARIOS="ws_echo" DURATION=5 bench/run.sh   # one scenario, shorter
+#   SCENARIOS="tls_full tls_resume wss_echo" bench/run.sh   # the TLS set
 #
 # Environment (defaults in brackets):
-#   PROXIES [nginx haproxy switchyard]   SCENARIOS [ws_echo http idle]  (+ http4)
+#   PROXIES [nginx haproxy switchyard]   SCENARIOS [ws_echo http idle]
+#     opt-in: http4; the TLS set: tls_full tls_resume wss_echo
 #   DURATION [10] measured seconds per throughput scenario; WARMUP [2]
 #   CONNS [256] WebSocket echo connections; MSG_SIZE [32] bytes per message
 #   HTTP_CONNS [64] wrk connections; HTTP_BODY [64] backend response body bytes
 #   IDLE_CONNS [5000] idle tunnels for the memory scenario
-#   BASE_PORT [18080] proxy port; backends use BASE_PORT+10 .. BASE_PORT+14
+#   TLS_CONNS [32] concurrent connections of tls_full / tls_resume
+#   TLS_VERSION [1.3] highest TLS version the clients offer (1.3 or 1.2)
+#   BASE_PORT [18080] proxy port; TLS server BASE_PORT+1; backends BASE_PORT+10 .. +14
 #   PROXY_CPU [0] core for the proxy; LOAD_CPU [1] core for backends, load, driver
 #   SWITCHYARD_BIN [build/switchyard]  NGINX_BIN [/usr/sbin/nginx]
 #   HAPROXY_BIN [/usr/sbin/haproxy]    BENCH_BUILD_DIR [/tmp/switchyard-bench-build]
@@ -33,6 +37,8 @@ MSG_SIZE=${MSG_SIZE:-32}
 HTTP_CONNS=${HTTP_CONNS:-64}
 HTTP_BODY=${HTTP_BODY:-64}
 IDLE_CONNS=${IDLE_CONNS:-5000}
+TLS_CONNS=${TLS_CONNS:-32}
+TLS_VERSION=${TLS_VERSION:-1.3}
 PROXIES=${PROXIES:-"nginx haproxy switchyard"}
 SCENARIOS=${SCENARIOS:-"ws_echo http idle"}
 BASE_PORT=${BASE_PORT:-18080}
@@ -50,12 +56,20 @@ NOISE_LIMIT=${NOISE_LIMIT:-10}
 NOISY_RETRIES=${NOISY_RETRIES:-1}
 
 PROXY_PORT=$BASE_PORT
+TLS_PORT=$((BASE_PORT + 1))            # the `listen ... ssl` server (TLS scenarios)
 WS_PORT=$((BASE_PORT + 10))
 HTTP_PORT=$((BASE_PORT + 11))          # single-backend HTTP scenario
 HTTP4_PORTS="$((BASE_PORT + 11))-$((BASE_PORT + 14))"  # 4-backend scenario
 # nginx preallocates worker_connections; each tunnel uses 2 (client + upstream)
 WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-$(( (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) > 20000 ? (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) : 20000 ))}
-HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + 1000))
+HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + TLS_CONNS + 1000))
+# scenarios that need the TLS server block, its certificate and TLS smoke tests
+TLS_SCENARIOS="tls_full tls_resume wss_echo"
+tls_selected() {
+    local s
+    for s in $TLS_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
+    return 1
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -334,8 +348,33 @@ EOF
             proxy_set_header Connection "";
         }
     }
-}
 EOF
+        if tls_selected; then
+            cat <<EOF
+
+    # TLS scenarios: TLS terminated here; /ws proxied to the plain backend
+    server {
+        listen 127.0.0.1:$TLS_PORT ssl;
+        ssl_certificate $WORK/tls/cert.pem;
+        ssl_certificate_key $WORK/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+
+        location /ws {
+            proxy_pass http://ws_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 3600s;
+        }
+
+        location = /tls {
+            return 200 "ok";
+        }
+    }
+EOF
+        fi
+        echo "}"
     } >"$out"
 }
 
@@ -371,6 +410,20 @@ EOF
         fi
         cat <<EOF
     default_backend http_backend
+EOF
+        if tls_selected; then
+            cat <<EOF
+
+frontend fe_tls
+    bind 127.0.0.1:$TLS_PORT ssl crt $WORK/tls/combined.pem ssl-min-ver TLSv1.2
+    maxconn $HAPROXY_MAXCONN
+    http-request return status 200 content-type text/plain string "ok" if { path /tls }
+    acl is_ws path_beg /ws
+    use_backend ws_backend if is_ws
+    default_backend http_backend
+EOF
+        fi
+        cat <<EOF
 
 backend ws_backend
     server ws1 127.0.0.1:$WS_PORT
@@ -433,6 +486,19 @@ start_proxy() {
         log "$name: HTTP smoke test failed: $(cat "$WORK/logs/$s.http.out" "$WORK/logs/$s.http.err")"
         return 1
     fi
+    if tls_selected; then  # the TLS server: a request and a wss:// tunnel
+        if ! run_tracked "$s.https" "$LOAD_CPU" curl -ksS -m 10 -o /dev/null -w '%{http_code} %{size_download}' \
+            "https://127.0.0.1:$TLS_PORT/tls" || [[ $(<"$WORK/logs/$s.https.out") != "200 2" ]]; then
+            log "$name: HTTPS smoke test failed: $(cat "$WORK/logs/$s.https.out" "$WORK/logs/$s.https.err")"
+            return 1
+        fi
+        if ! run_tracked "$s.wss" "$LOAD_CPU" "$BUILD_DIR/ws_load" idle --tls --port "$TLS_PORT" \
+            --conns 1 --hold 0 --connect-timeout 10; then
+            log "$name: wss:// smoke test failed:"
+            cat "$WORK/logs/$s.wss.err" >&2
+            return 1
+        fi
+    fi
     # record every process of the proxy (nginx: master + worker) for cleanup
     local p
     for p in $(proc_tree "$PROXY_PID"); do [[ $p != "$PROXY_PID" ]] && track "$p"; done
@@ -470,26 +536,84 @@ register_metric ws_rate "WS echo msg/s" h
 register_metric ws_p99 "WS p99 ms" l
 register_metric ws_cpu "WS proxy CPU µs/msg" l
 SCEN_METRICS[ws_echo]="ws_rate ws_p99 ws_cpu"
-scenario_ws_echo() {
-    local proxy=$1 pids
+scenario_ws_echo() { run_ws_echo "$1" ws_echo ws echo "$PROXY_PORT"; }
+
+register_metric wss_rate "WSS echo msg/s" h
+register_metric wss_p99 "WSS p99 ms" l
+register_metric wss_cpu "WSS proxy CPU µs/msg" l
+SCEN_METRICS[wss_echo]="wss_rate wss_p99 wss_cpu"
+scenario_wss_echo() { run_ws_echo "$1" wss_echo wss wss "$TLS_PORT" --tls --tls-version "$TLS_VERSION"; }
+
+# run_ws_echo PROXY SCENARIO METRIC_PREFIX LOG_TAG PORT [ws_load options...]
+run_ws_echo() {
+    local proxy=$1 scen=$2 m=$3 tag=$4 port=$5 pids
+    shift 5
     pids=$(proc_tree "$PROXY_PID")
-    spawn "ws_load.echo.$proxy" "$LOAD_CPU" "$BUILD_DIR/ws_load" echo --port "$PROXY_PORT" \
+    spawn "ws_load.$tag.$proxy" "$LOAD_CPU" "$BUILD_DIR/ws_load" echo --port "$port" \
         --conns "$CONNS" --size "$MSG_SIZE" --duration "$DURATION" --warmup "$WARMUP" \
-        --connect-timeout 30 --watch-pids "${pids// /,}"
+        --connect-timeout 30 --watch-pids "${pids// /,}" "$@"
     wait "$SPAWNED"
     local rc=$? line
-    line=$(grep '^RESULT ' "$WORK/logs/ws_load.echo.$proxy.out" | tail -n 1)
-    cat "$WORK/logs/ws_load.echo.$proxy.err" >&2
+    line=$(grep '^RESULT ' "$WORK/logs/ws_load.$tag.$proxy.out" | tail -n 1)
+    cat "$WORK/logs/ws_load.$tag.$proxy.err" >&2
     if [[ -z $line || $(kv "$line" ok) != 1 ]]; then
-        add_note "$proxy" "ws_echo failed (ws_load exit $rc; see log above)"
+        add_note "$proxy" "$scen failed (ws_load exit $rc; see log above)"
         FAILED_ANY=1
         [[ -z $line || -z $(kv "$line" msgs_per_s) ]] && return 1
     fi
-    set_result "$proxy" ws_rate "$(fmt "$(kv "$line" msgs_per_s)" 0)"
-    set_result "$proxy" ws_p99 "$(fmt "$(awk -v u="$(kv "$line" p99_us)" 'BEGIN{print u/1000}')" 2)"
+    set_result "$proxy" "${m}_rate" "$(fmt "$(kv "$line" msgs_per_s)" 0)"
+    set_result "$proxy" "${m}_p99" "$(fmt "$(awk -v u="$(kv "$line" p99_us)" 'BEGIN{print u/1000}')" 2)"
     local cpu
-    cpu=$(kv "$line" cpu_us_per_msg) && set_result "$proxy" ws_cpu "$(fmt "$cpu" 2)"
-    DETAILS+=("$proxy ws_echo: $line")
+    cpu=$(kv "$line" cpu_us_per_msg) && set_result "$proxy" "${m}_cpu" "$(fmt "$cpu" 2)"
+    DETAILS+=("$proxy $scen: $line")
+}
+
+register_metric tlsf_rate "TLS full handshakes/s" h
+register_metric tlsf_cpu "TLS full CPU µs/handshake" l
+SCEN_METRICS[tls_full]="tlsf_rate tlsf_cpu"
+scenario_tls_full() { run_tls_load "$1" tls_full tlsf; }
+
+register_metric tlsr_rate "TLS resumed handshakes/s" h
+register_metric tlsr_cpu "TLS resumed CPU µs/handshake" l
+SCEN_METRICS[tls_resume]="tlsr_rate tlsr_cpu"
+scenario_tls_resume() { run_tls_load "$1" tls_resume tlsr --resume; }
+
+# Resumed share below which a tls_resume run counts as failed (%).
+TLS_MIN_RESUMED=99
+
+# run_tls_load PROXY SCENARIO METRIC_PREFIX [tls_load options...]
+run_tls_load() {
+    local proxy=$1 scen=$2 m=$3 pids
+    shift 3
+    pids=$(proc_tree "$PROXY_PID")
+    local log="$WORK/logs/tls_load.$scen.$proxy"
+    spawn "tls_load.$scen.$proxy" "$LOAD_CPU" "$BUILD_DIR/tls_load" --port "$TLS_PORT" \
+        --conns "$TLS_CONNS" --duration "$DURATION" --warmup "$WARMUP" --tls-version "$TLS_VERSION" \
+        --path /tls --expect ok --watch-pids "${pids// /,}" "$@"
+    wait "$SPAWNED"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$log.out" | tail -n 1)
+    cat "$log.err" >&2
+    if [[ -z $line || $(kv "$line" ok) != 1 ]]; then
+        add_note "$proxy" "$scen failed (tls_load exit $rc, $(kv "$line" errors || echo '?') errors; see log above)"
+        FAILED_ANY=1
+        [[ -z $line || -z $(kv "$line" per_s) ]] && return 1
+    fi
+    local rate=per_s
+    if [[ $scen == tls_resume ]]; then
+        rate=resumed_per_s
+        local pct
+        pct=$(kv "$line" resumed_pct)
+        if awk -v p="$pct" -v min="$TLS_MIN_RESUMED" 'BEGIN { exit !(p < min) }'; then
+            add_note "$proxy" "$scen: only $pct% of the handshakes resumed a session"
+            FAILED_ANY=1
+        fi
+    fi
+    set_result "$proxy" "${m}_rate" "$(fmt "$(kv "$line" "$rate")" 0)"
+    local cpu
+    cpu=$(kv "$line" cpu_us_per_hs) && set_result "$proxy" "${m}_cpu" "$(fmt "$cpu" 1)"
+    DETAILS+=("$proxy $scen: $line")
+    log "$proxy $scen: $(kv "$line" per_s) handshakes/s ($(kv "$line" resumed_pct)% resumed, $(kv "$line" protocol)), proxy cpu $(kv "$line" cpu_us_per_hs) us/handshake, tls_load at $(kv "$line" load_cpu_pct)% of its core"
 }
 
 register_metric http_rate "HTTP req/s" h
@@ -684,15 +808,29 @@ ensure_pkg() {  # command package
 build_tools() {
     mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
     local t
-    for t in ws_load ws_echo_backend http_backend; do
+    for t in ws_load ws_echo_backend http_backend tls_load; do
         if [[ ! -x $BUILD_DIR/$t || $BENCH_DIR/$t.cpp -nt $BUILD_DIR/$t || $BENCH_DIR/ws_common.h -nt $BUILD_DIR/$t ]]; then
             log "building $t"
-            g++ -std=c++20 -O2 -Wall -Wextra -Werror -o "$BUILD_DIR/$t.tmp" "$BENCH_DIR/$t.cpp" ||
+            local libs=()
+            [[ $t == ws_load || $t == tls_load ]] && libs=(-lssl -lcrypto)  # OpenSSL clients (wss://, TLS)
+            g++ -std=c++20 -O2 -Wall -Wextra -Werror -o "$BUILD_DIR/$t.tmp" "$BENCH_DIR/$t.cpp" "${libs[@]}" ||
                 die "build of $t failed"
             mv "$BUILD_DIR/$t.tmp" "$BUILD_DIR/$t"
         fi
         "$BUILD_DIR/$t" --selftest >/dev/null 2>&1 || [[ $t == http_backend ]] || die "$t self-test failed"
     done
+}
+
+# RSA-2048 self-signed certificate for the TLS server (CN and SAN localhost,
+# 127.0.0.1): cert.pem + key.pem for nginx/switchyard, combined.pem for HAProxy.
+make_cert() {
+    local d="$WORK/tls"
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 7 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$d/key.pem" -out "$d/cert.pem" >"$WORK/logs/openssl.out" 2>&1 ||
+        die "certificate generation failed: $(cat "$WORK/logs/openssl.out")"
+    cat "$d/cert.pem" "$d/key.pem" >"$d/combined.pem"
 }
 
 # Busy percentage of each core over 1 s (other users of the machine).
@@ -730,10 +868,11 @@ versions() {
 main() {
     [[ $(uname -s) == Linux ]] || die "Linux only"
     local var
-    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
+    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
         [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number (got '${!var}')"
     done
-    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && REPEAT >= 1)) || die "DURATION, CONNS, IDLE_CONNS and REPEAT must be >= 1"
+    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && TLS_CONNS >= 1 && REPEAT >= 1)) || die "DURATION, CONNS, IDLE_CONNS, TLS_CONNS and REPEAT must be >= 1"
+    [[ $TLS_VERSION == 1.3 || $TLS_VERSION == 1.2 ]] || die "TLS_VERSION must be 1.3 or 1.2 (got '$TLS_VERSION')"
     NCPU=$(getconf _NPROCESSORS_ONLN)
     if ((NCPU < 2)); then
         log "WARNING: only $NCPU CPU; proxy and load share it"
@@ -753,11 +892,19 @@ main() {
     ensure_pkg wrk wrk
     ensure_pkg curl curl
     ensure_pkg ss iproute2
+    ensure_pkg openssl openssl
+    if [[ ! -e /usr/include/openssl/ssl.h ]]; then  # ws_load and tls_load link OpenSSL
+        [[ $(id -u) == 0 ]] || die "OpenSSL headers are missing; install them with: apt-get install -y libssl-dev"
+        log "installing libssl-dev ..."
+        apt-get install -y libssl-dev >/dev/null 2>&1 ||
+            { apt-get update >/dev/null 2>&1 && apt-get install -y libssl-dev >/dev/null 2>&1; } ||
+            die "could not install libssl-dev"
+    fi
     [[ " $PROXIES " == *" haproxy "* ]] && ensure_pkg "$HAPROXY_BIN" haproxy
     [[ " $PROXIES " == *" nginx "* ]] && ensure_pkg "$NGINX_BIN" nginx
 
     local p
-    for p in $PROXY_PORT $WS_PORT $((BASE_PORT + 11)) $((BASE_PORT + 12)) $((BASE_PORT + 13)) $((BASE_PORT + 14)); do
+    for p in $PROXY_PORT $TLS_PORT $WS_PORT $((BASE_PORT + 11)) $((BASE_PORT + 12)) $((BASE_PORT + 13)) $((BASE_PORT + 14)); do
         port_busy "$p" && die "port $p is in use (set BASE_PORT to move all ports)"
     done
 
@@ -772,6 +919,7 @@ main() {
         log "WARNING: other processes are using the CPUs; results will be noisy (see README caveats)"
     fi
 
+    tls_selected && make_cert
     write_nginx_conf "$WORK/nginx.conf"
     write_haproxy_cfg "$WORK/haproxy.cfg"
 
@@ -839,7 +987,8 @@ main() {
         echo
         echo "- machine: $NCPU cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
         echo "- pinning: proxy (1 worker / 1 thread) on cpu$PROXY_CPU; backends, load generators and driver on cpu$LOAD_CPU"
-        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
+        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
+        tls_selected && echo "- TLS: RSA-2048 self-signed certificate; clients offer TLS 1.2 up to $TLS_VERSION; $(openssl version | awk '{print $1, $2}') on the client side"
         echo "- versions: $(versions)"
         echo "- background CPU use before the run: $bg"
         echo

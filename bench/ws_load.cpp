@@ -7,7 +7,7 @@
 //                [--watch-pids PID,PID...]
 //   ws_load idle --port P [--conns 5000] [--hold 30] [--no-verify]
 //   common: [--host 127.0.0.1] [--path /ws] [--concurrency 64]
-//           [--connect-timeout 30]
+//           [--connect-timeout 30] [--tls [--tls-version 1.3|1.2] [--sni localhost]]
 //   ws_load --selftest
 //
 // echo: opens all connections first (handshake), then each connection runs a
@@ -22,8 +22,15 @@
 //   connections idle until --hold seconds pass or SIGTERM/SIGINT/SIGUSR1
 //   arrives; then closes them and prints "CLOSED n dropped=d".
 //
+// --tls: wss://. Each connection does a TLS handshake (OpenSSL, non-blocking,
+//   full handshake, certificate not verified, SNI --sni) before the WebSocket
+//   handshake, and all frames go through it. Without --tls no TLS code runs:
+//   the plain mode behaves exactly as before.
+//
 // Machine-readable summary: one line starting with "RESULT " of key=value pairs.
 // Exit status: 0 ok, 1 errors during the run, 2 usage/handshake/connect failure.
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <sys/epoll.h>
 
@@ -37,10 +44,11 @@ using namespace bench;
 namespace {
 
 enum class Mode { Echo, Idle };
-enum class St : uint8_t { Connecting, Handshaking, Open, Closed };
+enum class St : uint8_t { Connecting, TlsHandshaking, Handshaking, Open, Closed };
 
 struct Conn {
     int fd = -1;
+    SSL* ssl = nullptr;  // --tls only
     St st = St::Connecting;
     bool out_interest = false;
     bool awaiting = false;  // a message is in flight
@@ -65,6 +73,9 @@ struct Opts {
     long concurrency = 64;
     bool verify = true;
     std::vector<int> watch;
+    bool tls = false;
+    int tls_max_version = 0;  // 0 = highest the library offers (TLS 1.3)
+    std::string sni = "localhost";
 } O;
 
 int g_ep = -1;
@@ -74,6 +85,8 @@ std::vector<uint8_t> g_payload;  // what echo messages carry
 std::vector<uint8_t> g_rbuf(64 * 1024);
 std::vector<uint8_t> g_wbuf;
 Rng g_rng;
+SSL_CTX* g_tls_ctx = nullptr;  // --tls only
+std::string g_tls_err;         // the last TLS I/O error (see io_error)
 volatile sig_atomic_t g_stop = 0;
 
 long g_inflight = 0;  // connecting/handshaking
@@ -97,6 +110,10 @@ void report(const Conn& c, const std::string& what) {
 }
 
 void close_fd(Conn& c) {
+    if (c.ssl) {
+        SSL_free(c.ssl);
+        c.ssl = nullptr;
+    }
     if (c.fd >= 0) {
         epoll_ctl(g_ep, EPOLL_CTL_DEL, c.fd, nullptr);
         close(c.fd);
@@ -142,8 +159,86 @@ void set_interest(Conn& c, bool out) {
     c.out_interest = out;
 }
 
+// ---- TLS (--tls) ----
+
+// Text of the error of an SSL call that returned r; clears the error queue.
+std::string tls_error_text(Conn& c, int r) {
+    int e = SSL_get_error(c.ssl, r);
+    unsigned long q = ERR_get_error();
+    ERR_clear_error();
+    if (q) {
+        char b[256];
+        ERR_error_string_n(q, b, sizeof b);
+        return b;
+    }
+    if (e == SSL_ERROR_SYSCALL) return r == 0 || errno == 0 ? "unexpected EOF" : strerror(errno);
+    if (e == SSL_ERROR_ZERO_RETURN) return "close_notify from the peer";
+    return "SSL error " + std::to_string(e);
+}
+
+// The reason of the last failed send/recv of c, for messages.
+std::string io_error(const Conn& c) {
+    return c.ssl ? g_tls_err : std::string(strerror(errno));
+}
+
+// TLS counterpart of send_bytes: SSL_write, the rest queued on WANT_*.
+bool tls_send_bytes(Conn& c, const uint8_t* p, size_t n) {
+    if (c.out_off < c.out.size()) {
+        c.out.insert(c.out.end(), p, p + n);
+        return true;
+    }
+    c.out.clear();
+    c.out_off = 0;
+    while (n) {
+        ERR_clear_error();
+        int w = SSL_write(c.ssl, p, int(n));
+        if (w > 0) {
+            p += w;
+            n -= size_t(w);
+            continue;
+        }
+        int e = SSL_get_error(c.ssl, w);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            // retried by tls_flush (same bytes first: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
+            c.out.assign(p, p + n);
+            if (e == SSL_ERROR_WANT_WRITE) set_interest(c, true);
+            return true;
+        }
+        g_tls_err = tls_error_text(c, w);
+        return false;
+    }
+    return true;
+}
+
+bool tls_flush(Conn& c) {
+    while (c.out_off < c.out.size()) {
+        ERR_clear_error();
+        int w = SSL_write(c.ssl, c.out.data() + c.out_off, int(c.out.size() - c.out_off));
+        if (w > 0) {
+            c.out_off += size_t(w);
+            continue;
+        }
+        int e = SSL_get_error(c.ssl, w);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            set_interest(c, true);
+            return true;
+        }
+        if (e == SSL_ERROR_WANT_READ) {  // retried on the next readable event
+            set_interest(c, false);
+            return true;
+        }
+        g_tls_err = tls_error_text(c, w);
+        return false;
+    }
+    c.out.clear();
+    c.out_off = 0;
+    set_interest(c, false);
+    return true;
+}
+
 // Sends (or queues) bytes. Returns false if the connection broke.
 bool send_bytes(Conn& c, const uint8_t* p, size_t n) {
+    if (c.ssl) return tls_send_bytes(c, p, n);
     if (c.out_off < c.out.size()) {
         c.out.insert(c.out.end(), p, p + n);
         return true;
@@ -169,6 +264,7 @@ bool send_bytes(Conn& c, const uint8_t* p, size_t n) {
 }
 
 bool flush(Conn& c) {
+    if (c.ssl) return tls_flush(c);
     while (c.out_off < c.out.size()) {
         ssize_t w = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
         if (w > 0) c.out_off += size_t(w);
@@ -205,6 +301,13 @@ bool send_message(Conn& c, size_t n) {
 void send_close_frame(Conn& c) {
     uint8_t code[2] = {0x03, 0xE8};  // 1000
     build_frame(OP_CLOSE, code, 2);
+    if (c.ssl) {  // best effort: the socket is non-blocking
+        ERR_clear_error();
+        SSL_write(c.ssl, g_wbuf.data(), int(g_wbuf.size()));
+        SSL_shutdown(c.ssl);
+        ERR_clear_error();
+        return;
+    }
     // best effort, never blocks
     ssize_t w = send(c.fd, g_wbuf.data(), g_wbuf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
@@ -251,7 +354,7 @@ void send_handshake(Conn& c) {
                       k + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
     c.st = St::Handshaking;
     if (!send_bytes(c, reinterpret_cast<const uint8_t*>(req.data()), req.size())) {
-        fail_setup(c, std::string("send handshake: ") + strerror(errno));
+        fail_setup(c, "send handshake: " + io_error(c));
         return;
     }
     if (c.out_off >= c.out.size()) set_interest(c, false);
@@ -262,7 +365,7 @@ void on_established(Conn& c) {
     g_established++;
     if (O.mode == Mode::Idle) {
         if (O.verify) {
-            if (!send_message(c, 16)) fail_open(c, std::string("send: ") + strerror(errno));
+            if (!send_message(c, 16)) fail_open(c, "send: " + io_error(c));
         } else {
             c.ready = true;
             g_ready++;
@@ -287,7 +390,7 @@ bool on_echo_complete(Conn& c) {
     }
     if (g_running && !g_stop) {
         if (!send_message(c, O.size)) {
-            fail_open(c, std::string("send: ") + strerror(errno));
+            fail_open(c, "send: " + io_error(c));
             return false;
         }
     }
@@ -436,6 +539,78 @@ void feed(Conn& c, const uint8_t* data, size_t n) {
     if (c.in.empty() && c.in.capacity() > 4096) std::vector<uint8_t>().swap(c.in);
 }
 
+// Drives SSL_connect; once done, sends the WebSocket handshake through it.
+void tls_handshake_step(Conn& c) {
+    ERR_clear_error();
+    int r = SSL_connect(c.ssl);
+    if (r == 1) {
+        send_handshake(c);
+        return;
+    }
+    int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ) set_interest(c, false);
+    else if (e == SSL_ERROR_WANT_WRITE) set_interest(c, true);
+    else fail_setup(c, "TLS handshake failed: " + tls_error_text(c, r));
+}
+
+void start_tls(Conn& c) {
+    c.ssl = SSL_new(g_tls_ctx);
+    if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) {
+        fail_setup(c, "SSL_new/SSL_set_fd failed");
+        return;
+    }
+    if (!O.sni.empty()) SSL_set_tlsext_host_name(c.ssl, O.sni.c_str());
+    c.st = St::TlsHandshaking;
+    tls_handshake_step(c);
+}
+
+// on_event for a TLS connection past the TCP connect. Reads until OpenSSL
+// wants more from the socket: it may hold decrypted data that epoll no longer
+// signals.
+void on_event_tls(Conn& c) {
+    if (c.st == St::TlsHandshaking) {
+        tls_handshake_step(c);
+        return;
+    }
+    if (c.out_off < c.out.size() && !flush(c)) {
+        if (c.st == St::Handshaking) fail_setup(c, "send: " + g_tls_err);
+        else fail_open(c, "send: " + g_tls_err);
+        return;
+    }
+    if (c.out_off >= c.out.size() && c.out_interest) set_interest(c, false);  // read wanted a write
+    while (c.st != St::Closed) {
+        ERR_clear_error();
+        int r = SSL_read(c.ssl, g_rbuf.data(), int(g_rbuf.size()));
+        if (r > 0) {
+            feed(c, g_rbuf.data(), size_t(r));
+            if (c.st == St::Closed || !SSL_has_pending(c.ssl)) break;
+            continue;
+        }
+        int e = SSL_get_error(c.ssl, r);
+        if (e == SSL_ERROR_WANT_READ) break;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            set_interest(c, true);
+            break;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+            if (c.st == St::Handshaking) {
+                std::string partial(c.in.begin(), c.in.end());
+                partial = partial.substr(0, partial.find("\r\n"));
+                fail_setup(c, partial.empty()
+                                  ? "handshake failed: connection closed before any response"
+                                  : "handshake failed: closed mid-response: " + partial);
+            } else {
+                fail_open(c, "connection closed by peer");
+            }
+            break;
+        }
+        std::string why = tls_error_text(c, r);
+        if (c.st == St::Handshaking) fail_setup(c, "recv: " + why);
+        else fail_open(c, "recv: " + why);
+        break;
+    }
+}
+
 void on_event(Conn& c, uint32_t ev) {
     if (c.st == St::Closed) return;
     if (c.st == St::Connecting) {
@@ -448,7 +623,12 @@ void on_event(Conn& c, uint32_t ev) {
             return;
         }
         c.out_interest = true;  // registered with EPOLLOUT
-        send_handshake(c);
+        if (O.tls) start_tls(c);
+        else send_handshake(c);
+        return;
+    }
+    if (c.ssl) {
+        on_event_tls(c);
         return;
     }
     if ((ev & EPOLLOUT) && c.out_interest) {
@@ -518,10 +698,12 @@ void connect_phase() {
         poll_once(50);
     }
     for (auto& c : g_conns) {
-        if (c.st == St::Connecting || c.st == St::Handshaking) {
+        if (c.st == St::Connecting || c.st == St::TlsHandshaking || c.st == St::Handshaking) {
             fail_setup(c, std::string("timeout after ") + std::to_string(int(O.connect_timeout)) +
                               "s while " +
-                              (c.st == St::Connecting ? "connecting" : "waiting for 101"));
+                              (c.st == St::Connecting       ? "connecting"
+                               : c.st == St::TlsHandshaking ? "in the TLS handshake"
+                                                            : "waiting for 101"));
         } else if (O.mode == Mode::Idle && c.st == St::Open && !c.ready) {
             fail_open(c, "timeout waiting for the verification echo");
         }
@@ -574,7 +756,7 @@ int run_echo() {
     uint64_t end = warm_end + uint64_t(O.duration * 1e9);
     for (auto& c : g_conns)
         if (c.st == St::Open && !send_message(c, O.size))
-            fail_open(c, std::string("send: ") + strerror(errno));
+            fail_open(c, "send: " + io_error(c));
 
     bool cpu_ok = true;
     long cpu0 = 0, cpu1 = 0;
@@ -695,7 +877,7 @@ int run_idle() {
             "                    [--watch-pids PID,PID...]\n"
             "       ws_load idle --port P [--conns 5000] [--hold 30] [--no-verify]\n"
             "       common: [--host 127.0.0.1] [--path /ws] [--concurrency 64]\n"
-            "               [--connect-timeout 30]\n"
+            "               [--connect-timeout 30] [--tls [--tls-version 1.3|1.2] [--sni localhost]]\n"
             "       ws_load --selftest\n");
     exit(2);
 }
@@ -743,6 +925,14 @@ int main(int argc, char** argv) {
         else if (a == "--connect-timeout") O.connect_timeout = num(val(), 0.1, 600, "timeout");
         else if (a == "--concurrency") O.concurrency = long(num(val(), 1, 10000, "concurrency"));
         else if (a == "--no-verify") O.verify = false;
+        else if (a == "--tls") O.tls = true;
+        else if (a == "--sni") O.sni = val();
+        else if (a == "--tls-version") {
+            std::string_view v = val();
+            if (v == "1.3") O.tls_max_version = TLS1_3_VERSION;
+            else if (v == "1.2") O.tls_max_version = TLS1_2_VERSION;
+            else usage("--tls-version must be 1.3 or 1.2");
+        }
         else if (a == "--watch-pids") {
             std::string s = val();
             size_t pos = 0;
@@ -789,6 +979,20 @@ int main(int argc, char** argv) {
     if (g_ep < 0) {
         perror("epoll_create1");
         return 2;
+    }
+    if (O.tls) {
+        g_tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!g_tls_ctx || SSL_CTX_set_min_proto_version(g_tls_ctx, TLS1_2_VERSION) != 1 ||
+            (O.tls_max_version &&
+             SSL_CTX_set_max_proto_version(g_tls_ctx, O.tls_max_version) != 1)) {
+            fprintf(stderr, "ws_load: cannot set up the TLS context\n");
+            return 2;
+        }
+        SSL_CTX_set_verify(g_tls_ctx, SSL_VERIFY_NONE, nullptr);
+        SSL_CTX_set_session_cache_mode(g_tls_ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_mode(g_tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                        SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        SSL_CTX_set_read_ahead(g_tls_ctx, 1);  // one recv per burst, not one per record part
     }
     return O.mode == Mode::Echo ? run_echo() : run_idle();
 }

@@ -93,6 +93,9 @@ static SSL* new_ssl(SSL_CTX* ctx, int fd, void* owner) {
     SSL_set_mode(s, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     // A peer closing without close_notify is an EOF, as in nginx.
     SSL_set_options(s, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    // Read whole records (and what follows) in one read(2), not header then
+    // body; callers read until EAGAIN, so nothing buffered is forgotten.
+    SSL_set_read_ahead(s, 1);
     SSL_set_ex_data(s, Stream::ex_index(), owner);
     return s;
 }

@@ -143,6 +143,7 @@ struct LocConf {
     std::optional<std::vector<AddHeader>> add_header;
     std::optional<std::vector<AccessLogConf>> access_log;
     std::optional<uint32_t> keepalive_requests;
+    std::optional<uint32_t> http2_max_concurrent_streams;  // 128
     std::optional<std::string> default_type;
     std::optional<std::shared_ptr<const std::unordered_map<std::string, std::string>>> types;
     std::optional<uint32_t> proxy_next_upstream;             // next_upstream:: bits; 0 = off

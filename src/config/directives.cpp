@@ -617,6 +617,15 @@ bool h_keepalive_requests(Ctx& c, const Directive& d) {
     return true;
 }
 
+// http2_max_concurrent_streams N (http, server): SETTINGS_MAX_CONCURRENT_STREAMS.
+bool h_http2_max_concurrent_streams(Ctx& c, const Directive& d) {
+    if (c.lc->http2_max_concurrent_streams) return dup(c, d);
+    int n;
+    if (!parse_int(d.args[0].value, n) || n < 0) return invalid(c, d, d.args[0].value);
+    c.lc->http2_max_concurrent_streams = uint32_t(n);
+    return true;
+}
+
 bool h_log_format(Ctx& c, const Directive& d) {
     auto lf = std::make_unique<LogFormat>();
     lf->name = d.args[0].value;
@@ -1314,6 +1323,7 @@ const Spec kTable[] = {
     {"proxy_next_upstream_timeout", kLoc, A1, 0, set_msec<&LocConf::proxy_next_upstream_timeout>},
     // TLS (other ssl_* and proxy_ssl_* directives: "not supported yet" by prefix)
     {"http2",                kHttp | kServer, A1, 0, set_flag<&LocConf::http2>},
+    {"http2_max_concurrent_streams", kHttp | kServer, A1, 0, h_http2_max_concurrent_streams},
     {"ssl",                  kHttp | kServer, A1, 0, h_ssl},
     {"ssl_certificate",      kHttp | kServer, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate>},
     {"ssl_certificate_key",  kHttp | kServer, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate_key>},

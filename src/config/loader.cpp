@@ -201,6 +201,7 @@ void LocConf::merge_from(const LocConf& p) {
     fill(add_header, p.add_header);
     fill(access_log, p.access_log);
     fill(keepalive_requests, p.keepalive_requests);
+    fill(http2_max_concurrent_streams, p.http2_max_concurrent_streams);
     fill(default_type, p.default_type);
     fill(types, p.types);
     fill(proxy_next_upstream, p.proxy_next_upstream);
@@ -289,6 +290,7 @@ void LocConf::apply_defaults(const std::string& prefix) {
     if (!error_page) error_page.emplace();
     if (!add_header) add_header.emplace();
     if (!keepalive_requests) keepalive_requests = 1000;
+    if (!http2_max_concurrent_streams) http2_max_concurrent_streams = 128;
     def(default_type, std::string("text/plain"));
     if (!types) {
         auto m = std::make_shared<std::unordered_map<std::string, std::string>>();

@@ -60,6 +60,7 @@ class Closable : public Deletable {
 public:
     virtual void close_now() = 0;        // close sockets, defer own deletion
     virtual bool idle() const = 0;       // between requests: safe to drop on a graceful quit
+    virtual void drain() {}              // a graceful quit leaves it running: say so to the peer (HTTP/2 GOAWAY)
 };
 
 class EventLoop {

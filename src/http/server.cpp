@@ -216,6 +216,7 @@ void Worker::close_connections(bool idle_only) {
     std::vector<Closable*> all(live_.begin(), live_.end());
     for (auto* c : all)
         if (!idle_only || c->idle()) c->close_now();
+        else c->drain();
 }
 
 void Worker::stop_accepting() {

@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access_log.h"
+#include "http/h2_connection.h"
 #include "proxy/proxy.h"
 #include "tls/context.h"
 #include "tunnel/tunnel.h"
@@ -243,9 +244,34 @@ void Session::handshake() {
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info_.ssl_server_name = sni;
     SY_LOG(Level::Debug, info_.number, "SSL: {}, cipher: \"{}\", reused: {}, server name: \"{}\"", info_.ssl_protocol,
            info_.ssl_cipher, info_.ssl_reused, info_.ssl_server_name);
+    const unsigned char* alpn = nullptr;
+    unsigned alpn_len = 0;
+    SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+    if (alpn_len == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+        start_h2({});
+        return;
+    }
     state_ = SessionState::ReadHead;
     readable_ = true;  // the request may have come with the last handshake flight
     loop().arm(read_timer_, *group_->default_server->conf.client_header_timeout);
+}
+
+bool Session::h2_allowed() const {
+    return (group_->listen && group_->listen->http2) || *group_->default_server->conf.http2;
+}
+
+void Session::start_h2(std::string_view already_read) {
+    auto* h = new H2Connection(w_, gen_, group_, conn_info_);
+    w_.untrack(this);  // the HTTP/2 connection is the connection now
+    loop().remove(sock_.io);
+    int fd = sock_.io.fd;
+    SSL* ssl = sock_.release_tls();
+    sock_.io.fd = -1;
+    state_ = SessionState::Closed;
+    loop().disarm(read_timer_);
+    loop().disarm(write_timer_);
+    loop().defer_delete(this);
+    h->start(fd, ssl, already_read);
 }
 
 SSL_CTX* Session::on_sni(const char* name) {
@@ -343,6 +369,23 @@ void Session::parse_head() {
         if (state_ == SessionState::KeepAlive) {
             state_ = SessionState::ReadHead;
             loop().arm(read_timer_, *dlc.client_header_timeout);
+        }
+        if (info_.requests == 0 && hparsed_ == 0 && hbuf_[0] == 'P' && !sock_.tls() && h2_allowed()) {
+            // h2c with prior knowledge: the connection preface instead of a request line
+            static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+            size_t n = std::min(hlen_, kPreface.size());
+            if (std::string_view(hbuf_, n) == kPreface.substr(0, n)) {
+                if (n == kPreface.size()) {
+                    start_h2(std::string_view(hbuf_, hlen_));
+                    return;
+                }
+                if (!readable_ || peer_eof_) {
+                    if (peer_eof_) close();
+                    return;
+                }
+                if (!fill_head()) { close(); return; }
+                continue;
+            }
         }
         if (!req_) {
             req_ = std::make_unique<Request>();

@@ -67,6 +67,8 @@ public:
     // TLS: the ClientHello named `name` (SNI). Returns the SSL_CTX of the
     // server block it selects, or null to keep the default server's.
     SSL_CTX* on_sni(const char* name);
+    // Whether this connection may speak HTTP/2 (`listen ... http2` or `http2 on`).
+    bool h2_allowed() const;
     const ServerGroup* group() const { return group_; }
 
 private:
@@ -84,6 +86,7 @@ private:
     void close();
     void linger();
     void release_head_buffer();
+    void start_h2(std::string_view already_read);   // hands the connection to an H2Connection
     void send_file(int fd, off_t from, off_t len) override;
     void drop() override;
 

@@ -26,12 +26,20 @@ int on_servername(SSL* ssl, int*, void*) {
     return SSL_TLSEXT_ERR_OK;
 }
 
-// HTTP/1.1 only for now; a client that offers nothing we speak is refused
-// with no_application_protocol, as nginx does.
-int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void*) {
-    static const unsigned char kOffer[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+// h2 when the connection may speak it (`listen ... http2`, `http2 on`),
+// else HTTP/1.1; a client that offers nothing we speak is refused with
+// no_application_protocol, as nginx does.
+int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen, void*) {
+    static const unsigned char kH2[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    auto* s = static_cast<Session*>(tls::Stream::owner_of(ssl));
+    const unsigned char* offer = kH2;
+    unsigned offer_len = sizeof kH2;
+    if (!s || !s->h2_allowed()) {
+        offer = kH2 + 3;
+        offer_len = sizeof kH2 - 3;
+    }
     unsigned char* sel = nullptr;
-    if (SSL_select_next_proto(&sel, outlen, kOffer, sizeof kOffer, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&sel, outlen, offer, offer_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;

@@ -1,0 +1,288 @@
+#include "http/h2_connection.h"
+
+#include <nghttp2/nghttp2.h>
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/log.h"
+#include "http/h2_stream.h"
+
+namespace sy::http {
+
+namespace {
+enum { kIdleTimer = 0, kSendTimer = 1 };
+constexpr size_t kOutHighWater = 65536;      // frames pulled from nghttp2 before writing
+constexpr int32_t kConnWindow = 16 << 20;    // connection receive window: one slow stream can't stall the rest
+alignas(64) uint8_t g_in[16384];
+
+H2Stream* stream_of(nghttp2_session* ng, int32_t id) {
+    return static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(ng, id));
+}
+}  // namespace
+
+// nghttp2's callbacks, in one place; each forwards to the connection or a stream.
+struct H2Callbacks {
+    static int begin_headers(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
+        auto* c = static_cast<H2Connection*>(ud);
+        if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        auto* s = new H2Stream(*c, f->hd.stream_id);
+        c->streams_[f->hd.stream_id] = s;
+        nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
+        return 0;
+    }
+
+    static int header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
+                      const uint8_t* value, size_t valuelen, uint8_t, void*) {
+        if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: ignored
+        H2Stream* s = stream_of(ng, f->hd.stream_id);
+        if (!s) return 0;
+        if (!s->on_header({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen}))
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        return 0;
+    }
+
+    static int frame_recv(nghttp2_session* ng, const nghttp2_frame* f, void*) {
+        H2Stream* s = f->hd.stream_id ? stream_of(ng, f->hd.stream_id) : nullptr;
+        if (!s) return 0;
+        bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+        if (f->hd.type == NGHTTP2_HEADERS) {
+            if (f->headers.cat == NGHTTP2_HCAT_REQUEST) s->on_headers_done(end);
+            else if (end) s->on_end_stream();
+        } else if (f->hd.type == NGHTTP2_DATA && end) {
+            s->on_end_stream();
+        }
+        return 0;
+    }
+
+    static int data_chunk(nghttp2_session* ng, uint8_t, int32_t id, const uint8_t* data, size_t len, void*) {
+        if (H2Stream* s = stream_of(ng, id)) s->on_data(data, len);
+        else nghttp2_session_consume(ng, id, len);   // a stream we reset: give the window back
+        return 0;
+    }
+
+    static int stream_close(nghttp2_session* ng, int32_t id, uint32_t code, void* ud) {
+        if (H2Stream* s = stream_of(ng, id)) {
+            nghttp2_session_set_stream_user_data(ng, id, nullptr);
+            s->on_close(code);
+        }
+        static_cast<H2Connection*>(ud)->stream_closed(id);
+        return 0;
+    }
+
+    static ssize_t read_data(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
+                             nghttp2_data_source* src, void*) {
+        return static_cast<H2Stream*>(src->ptr)->read_data(buf, len, flags);
+    }
+
+    static nghttp2_session_callbacks* make() {
+        nghttp2_session_callbacks* cb = nullptr;
+        nghttp2_session_callbacks_new(&cb);
+        nghttp2_session_callbacks_set_on_begin_headers_callback(cb, begin_headers);
+        nghttp2_session_callbacks_set_on_header_callback(cb, header);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cb, frame_recv);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, data_chunk);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cb, stream_close);
+        return cb;
+    }
+};
+
+nghttp2_data_source_read_callback h2_read_data_callback() { return H2Callbacks::read_data; }
+
+H2Connection::H2Connection(Worker& w, std::shared_ptr<Generation> gen, const ServerGroup* group, ConnInfo info)
+    : w_(w), gen_(std::move(gen)), group_(group), info_(std::move(info)) {
+    sock_.io.owner = this;
+    idle_.owner = send_.owner = this;
+    idle_.tag = kIdleTimer;
+    send_.tag = kSendTimer;
+    w_.track(this);
+}
+
+H2Connection::~H2Connection() {
+    for (auto& [id, s] : streams_) delete s;
+    if (ng_) nghttp2_session_del(ng_);
+    w_.untrack(this);
+}
+
+void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
+    sock_.adopt(fd, ssl, this);
+    static nghttp2_session_callbacks* cbs = H2Callbacks::make();
+    nghttp2_option* opt = nullptr;
+    nghttp2_option_new(&opt);
+    // request DATA is acknowledged as the body consumer takes it (flow control end to end)
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    int rv = nghttp2_session_server_new2(&ng_, cbs, this, opt);
+    nghttp2_option_del(opt);
+    if (rv != 0) {
+        SY_LOG(Level::Alert, info_.number, "nghttp2_session_server_new2() failed: {}", nghttp2_strerror(rv));
+        close(Level::Debug, "");
+        return;
+    }
+    const conf::LocConf& lc = group_->default_server->conf;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, *lc.http2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65535},
+    };
+    nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+    nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnWindow);
+    if (!w_.loop().add(sock_.io)) {
+        close(Level::Alert, "epoll_ctl() failed");
+        return;
+    }
+    SY_LOG(Level::Debug, info_.number, "http2 connection: {}", sock_.tls() ? "h2" : "h2c");
+    if (!already_read.empty()) {
+        ssize_t n = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
+        if (n < 0) {
+            close(Level::Info, std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(n)) +
+                                   ") while processing HTTP/2 connection");
+            return;
+        }
+    }
+    readable_ = true;   // TLS may hold records already; the socket is polled from here on
+    io();
+}
+
+void H2Connection::on_io(int, uint32_t events) {
+    if (closed_) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+    sock_.on_events(events, readable_, writable_);
+    io();
+}
+
+void H2Connection::on_timer(int tag) {
+    if (closed_) return;
+    if (tag == kSendTimer) close(Level::Info, "client timed out (110: Connection timed out) while sending to client");
+    else close(Level::Debug, "");   // keepalive_timeout with no stream open
+}
+
+void H2Connection::io() {
+    if (in_io_ || closed_) return;
+    in_io_ = true;
+    bool ok = true;
+    // don't take more requests while the client is not reading our answers
+    if (readable_ && out_.bytes() < kOutHighWater) ok = read_in();
+    if (ok) ok = write_out();
+    in_io_ = false;
+    if (!ok || closed_) return;
+    if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_) && out_.empty()) {
+        close(Level::Debug, "");
+        return;
+    }
+    if (draining_ && streams_.empty() && out_.empty()) {
+        close(Level::Debug, "");
+        return;
+    }
+    arm_timers();
+}
+
+bool H2Connection::read_in() {
+    while (readable_ && !closed_) {
+        ssize_t n = sock_.read(reinterpret_cast<char*>(g_in), sizeof g_in);
+        if (n > 0) {
+            ssize_t used = nghttp2_session_mem_recv(ng_, g_in, size_t(n));
+            if (used < 0) {
+                std::string why = std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(used)) +
+                                  ") while processing HTTP/2 connection";
+                write_out();   // the GOAWAY nghttp2 queued, if any
+                close(Level::Info, why);
+                return false;
+            }
+            if (size_t(n) < sizeof g_in && sock_.short_read_drains()) readable_ = false;
+            if (out_.bytes() >= kOutHighWater) break;
+            continue;
+        }
+        if (n == 0) {
+            close(streams_.empty() ? Level::Debug : Level::Info, "client closed connection while processing HTTP/2 connection");
+            return false;
+        }
+        if (errno == EAGAIN) {
+            readable_ = false;
+            break;
+        }
+        close(sock_.client_level(), sock_.error() + " while processing HTTP/2 connection");
+        return false;
+    }
+    return !closed_;
+}
+
+bool H2Connection::write_out() {
+    for (;;) {
+        while (out_.bytes() < kOutHighWater) {
+            const uint8_t* data = nullptr;
+            ssize_t n = nghttp2_session_mem_send(ng_, &data);
+            if (n < 0) {
+                close(Level::Alert, std::string("nghttp2_session_mem_send() failed: ") + nghttp2_strerror(int(n)));
+                return false;
+            }
+            if (n == 0) break;
+            out_.append({reinterpret_cast<const char*>(data), size_t(n)});
+        }
+        if (closed_) return false;
+        if (out_.empty() || !writable_) break;
+        if (sock_.send(out_) < 0) {
+            close(sock_.client_level(), sock_.error() + " while sending to client");
+            return false;
+        }
+        if (!out_.empty()) {
+            writable_ = false;
+            break;
+        }
+    }
+    return true;
+}
+
+void H2Connection::want_write() {
+    if (in_io_ || write_posted_ || closed_) return;
+    write_posted_ = true;
+    w_.loop().post([this] {
+        write_posted_ = false;
+        if (closed_) return;
+        io();
+    });
+}
+
+void H2Connection::arm_timers() {
+    if (!out_.empty()) w_.loop().arm(send_, *group_->default_server->conf.send_timeout);
+    else w_.loop().disarm(send_);
+    if (streams_.empty()) w_.loop().arm(idle_, *group_->default_server->conf.keepalive_timeout);
+    else w_.loop().disarm(idle_);
+}
+
+void H2Connection::stream_closed(int32_t id) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    w_.loop().defer_delete(it->second);
+    streams_.erase(it);
+    if (!in_io_) want_write();
+}
+
+void H2Connection::drain() {
+    if (closed_ || draining_) return;
+    draining_ = true;
+    nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+    want_write();
+}
+
+void H2Connection::close(Level lvl, std::string_view why) {
+    if (closed_) return;
+    closed_ = true;
+    if (!why.empty()) SY_LOG(lvl, info_.number, "{}, client: {}", why, info_.remote_addr);
+    for (auto& [id, s] : streams_) {
+        s->on_close(NGHTTP2_CANCEL);
+        w_.loop().defer_delete(s);
+    }
+    streams_.clear();
+    w_.loop().disarm(idle_);
+    w_.loop().disarm(send_);
+    if (sock_.io.fd >= 0) {
+        w_.loop().remove(sock_.io);
+        sock_.close();
+        w_.conn_closed();
+    }
+    w_.loop().defer_delete(this);
+}
+
+}  // namespace sy::http

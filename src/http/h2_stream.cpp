@@ -1,0 +1,380 @@
+#include "http/h2_stream.h"
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/h2_connection.h"
+#include "http/router.h"
+#include "proxy/proxy.h"
+
+namespace sy::http {
+
+nghttp2_data_source_read_callback h2_read_data_callback();   // h2_connection.cpp
+
+namespace {
+// Response header fields HTTP/2 forbids (RFC 9113 8.2.2): the carrier frames the message itself.
+bool connection_specific(std::string_view n) {
+    return ieq(n, "connection") || ieq(n, "keep-alive") || ieq(n, "proxy-connection") || ieq(n, "transfer-encoding") ||
+           ieq(n, "upgrade");
+}
+}  // namespace
+
+H2Stream::H2Stream(H2Connection& c, int32_t id) : Exchange(c.worker(), c.generation(), c.info()), c_(c), id_(id) {
+    req_ = std::make_unique<Request>();
+    req_->start_mono = clock::now_ms();
+    req_->start_ms = clock::wall_ms();
+}
+
+H2Stream::~H2Stream() {
+    if (file_fd_ >= 0) ::close(file_fd_);
+}
+
+// ---- the request head ----------------------------------------------------------
+
+bool H2Stream::on_header(std::string_view name, std::string_view value) {
+    field_bytes_ += name.size() + value.size() + 4;
+    const conf::LocConf& dlc = c_.group()->default_server->conf;
+    if (field_bytes_ > size_t(dlc.large_client_header_buffers->first) * dlc.large_client_header_buffers->second) {
+        log_error(Level::Info, "client exceeded http2 header size limit while processing HTTP/2 connection");
+        return false;
+    }
+    if (!name.empty() && name[0] == ':') {
+        // nghttp2 has checked the pseudo-header rules (known, once, before the fields)
+        if (name == ":method") method_ = value;
+        else if (name == ":scheme") scheme_ = value;
+        else if (name == ":authority") authority_ = value;
+        else if (name == ":path") path_ = value;
+        else if (name == ":protocol") protocol_ = value;
+        return true;
+    }
+    fields_.emplace_back(std::string(name), std::string(value));
+    return true;
+}
+
+// Lays the head out as HTTP/1.1 text ("GET /p HTTP/2.0", then the fields with
+// :authority as Host and the cookie fields joined, as nginx does), so the
+// variables, the log and the proxy read it like an HTTP/1.1 head.
+void H2Stream::on_headers_done(bool end_stream) {
+    Request& r = *req_;
+    std::string& raw = r.raw;
+    raw.reserve(field_bytes_ + authority_.size() + 64);
+    raw = method_ + " " + path_ + " HTTP/2.0\r\n";
+    size_t line_len = raw.size() - 2;
+    bool has_host = false;
+    std::string cookie;
+    for (auto& [n, v] : fields_) {
+        if (n == "host") has_host = true;
+        if (n == "cookie") {
+            if (!cookie.empty()) cookie += "; ";
+            cookie += v;
+        }
+    }
+    struct Off { size_t n, nl, v, vl; };
+    std::vector<Off> offs;
+    offs.reserve(fields_.size() + 2);
+    auto add = [&](std::string_view n, std::string_view v) {
+        Off o{raw.size(), n.size(), 0, v.size()};
+        raw.append(n).append(": ");
+        o.v = raw.size();
+        raw.append(v).append("\r\n");
+        offs.push_back(o);
+    };
+    if (!has_host && !authority_.empty()) add("host", authority_);
+    for (auto& [n, v] : fields_)
+        if (n != "cookie") add(n, v);
+    if (!cookie.empty()) add("cookie", cookie);
+    raw += "\r\n";
+    fields_.clear();
+    const char* base = raw.data();
+    r.head.method = std::string_view(base, method_.size());
+    r.head.target = std::string_view(base + method_.size() + 1, path_.size());
+    r.head.request_line = std::string_view(base, line_len);
+    r.head.version = 20;
+    r.head.head_bytes = raw.size();
+    r.request_length = raw.size();
+    for (auto& o : offs) r.head.headers.push_back({std::string_view(base + o.n, o.nl), std::string_view(base + o.v, o.vl)});
+    body_done_ = end_stream;
+    begin_request();
+}
+
+void H2Stream::begin_request() {
+    Request& r = *req_;
+    ++info_.requests;
+    r.server = c_.group()->default_server;
+    r.lc = &r.server->conf;
+    const Header* host = nullptr;
+    for (auto& h : r.head.headers) {
+        if (ieq(h.name, "host") && !host) host = &h;
+        else if (ieq(h.name, "content-length")) {
+            int64_t n = 0;
+            bool ok = !h.value.empty();
+            for (char ch : h.value) {
+                ok &= ch >= '0' && ch <= '9' && n < (int64_t(1) << 52);
+                n = n * 10 + (ch - '0');
+            }
+            if (!ok) {
+                log_error(Level::Info, "client sent invalid \"Content-Length\" header while processing HTTP/2 connection");
+                finalize_error(400);
+                return;
+            }
+            r.head.content_length = n;
+        }
+    }
+    if (r.head.content_length < 0 && !body_done_) r.head.chunked = true;   // a body of unknown length follows
+    if (body_done_ && r.head.content_length < 0) r.head.content_length = 0;
+    if (host && !parse_host(host->value, r.host)) {
+        log_error(Level::Info, "client sent invalid host header while processing HTTP/2 connection");
+        finalize_error(400);
+        return;
+    }
+    r.server = c_.group()->find(r.host, &r);
+    r.lc = &r.server->conf;
+    if (r.head.method == "CONNECT") {
+        // RFC 8441's extended CONNECT arrives with the WebSocket tunnel; a plain CONNECT is not proxied
+        log_error(Level::Info, "client sent CONNECT method while processing HTTP/2 connection");
+        finalize_error(405);
+        return;
+    }
+    if (!normalize_uri(r.head.target, *r.server->conf.merge_slashes, r.uri, r.args)) {
+        log_error(Level::Info, "client sent invalid :path header while processing HTTP/2 connection");
+        finalize_error(400);
+        return;
+    }
+    redirects_ = 0;
+    route();
+}
+
+// ---- the request body ----------------------------------------------------------
+
+void H2Stream::on_data(const uint8_t* data, size_t len) {
+    if (closed_) {
+        nghttp2_session_consume(c_.ng(), id_, len);
+        return;
+    }
+    body_received_ += len;
+    const conf::LocConf& lc = *req_->lc;
+    if (*lc.client_max_body_size > 0 && body_received_ > *lc.client_max_body_size) {
+        nghttp2_session_consume(c_.ng(), id_, len);
+        if (!head_sent_) {
+            log_error(Level::Error, "client intended to send too large body: " + std::to_string(body_received_) + " bytes");
+            body_done_ = true;
+            reading_body_ = false;
+            finalize_error(413);
+        }
+        return;
+    }
+    std::string_view v(reinterpret_cast<const char*>(data), len);
+    if (reading_body_ && !body_consumer_) {   // discarded
+        nghttp2_session_consume(c_.ng(), id_, len);
+        return;
+    }
+    body_buf_.append(v);
+    deliver_body();
+}
+
+void H2Stream::on_end_stream() {
+    body_done_ = true;
+    if (reading_body_) deliver_body();
+}
+
+void H2Stream::read_body(BodyConsumer* c) {
+    body_consumer_ = c;
+    reading_body_ = true;
+    deliver_body();
+}
+
+void H2Stream::pause_body(bool paused) {
+    body_paused_ = paused;
+    if (!paused) deliver_body();
+}
+
+// Hands buffered DATA to the consumer and only then gives the client its
+// window back, so a slow upstream slows the client down.
+void H2Stream::deliver_body() {
+    if (!reading_body_ || body_paused_ || closed_) return;
+    if (!body_buf_.empty()) {
+        std::string chunk;
+        chunk.swap(body_buf_);
+        nghttp2_session_consume(c_.ng(), id_, chunk.size());
+        c_.want_write();
+        if (body_consumer_) body_consumer_->on_body(chunk);
+        if (closed_) return;
+    }
+    if (body_done_ && body_buf_.empty() && reading_body_) {
+        reading_body_ = false;
+        if (body_consumer_) body_consumer_->on_body_end();
+    }
+}
+
+// ---- the response --------------------------------------------------------------
+
+// The head arrives as HTTP/1.1 text (HeadBuilder); it leaves as HPACK fields.
+void H2Stream::send_head(HeadBuilder& h, bool) {
+    if (closed_) return;
+    Request& r = *req_;
+    std::string_view all = h.out;
+    size_t eol = all.find("\r\n");
+    std::string_view status_line = all.substr(0, eol);
+    std::string status(status_line.substr(9, 3));
+    std::vector<std::pair<std::string, std::string_view>> fields;
+    size_t pos = eol + 2;
+    while (pos < all.size()) {
+        size_t e = all.find("\r\n", pos);
+        if (e == std::string_view::npos || e == pos) break;
+        std::string_view line = all.substr(pos, e - pos);
+        pos = e + 2;
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view n = line.substr(0, colon), v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        if (connection_specific(n)) continue;
+        std::string ln(n);
+        for (auto& ch : ln) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        fields.emplace_back(std::move(ln), v);
+    }
+    std::vector<nghttp2_nv> nva;
+    nva.reserve(fields.size() + 1);
+    auto nv = [](std::string_view n, std::string_view v) {
+        return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                          reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+    };
+    nva.push_back(nv(":status", status));
+    for (auto& [n, v] : fields) nva.push_back(nv(n, v));
+    int code = r.status;
+    has_body_ = r.head.method != "HEAD" && code != 204 && code != 304 && code >= 200;
+    nghttp2_data_provider prd{};
+    prd.source.ptr = this;
+    prd.read_callback = h2_read_data_callback();
+    int rv = nghttp2_submit_response(c_.ng(), id_, nva.data(), nva.size(), has_body_ ? &prd : nullptr);
+    head_sent_ = true;
+    r.bytes_sent += all.size();
+    if (rv != 0) {
+        log_error(Level::Alert, std::string("nghttp2_submit_response() failed: ") + nghttp2_strerror(rv));
+        reset(NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    c_.want_write();
+}
+
+void H2Stream::hold_output(bool on) {
+    hold_ = on;
+    if (!on) output_ready();
+}
+
+void H2Stream::send(std::string_view bytes) {
+    if (closed_ || bytes.empty()) return;
+    req_->bytes_sent += bytes.size();
+    out_.append(bytes);
+    output_ready();
+}
+
+void H2Stream::send(Buf&& b) {
+    if (closed_ || b.empty()) return;
+    req_->bytes_sent += b.size();
+    out_.push(std::move(b));
+    output_ready();
+}
+
+void H2Stream::send_file(int fd, off_t from, off_t len) {
+    file_fd_ = fd;
+    file_off_ = from;
+    file_end_ = from + len;
+    output_ready();
+}
+
+void H2Stream::output_ready() {
+    if (closed_ || hold_) return;
+    if (deferred_) {
+        deferred_ = false;
+        nghttp2_session_resume_data(c_.ng(), id_);
+    }
+    c_.want_write();
+}
+
+ssize_t H2Stream::read_data(uint8_t* buf, size_t len, uint32_t* flags) {
+    size_t n = 0;
+    while (n < len && !out_.empty()) {
+        std::string_view f = out_.front();
+        size_t k = std::min(f.size(), len - n);
+        std::memcpy(buf + n, f.data(), k);
+        out_.consume(k);
+        n += k;
+    }
+    if (n < len && file_fd_ >= 0) {
+        size_t want = std::min<size_t>(len - n, size_t(file_end_ - file_off_));
+        ssize_t k = want ? ::pread(file_fd_, buf + n, want, file_off_) : 0;
+        if (k < 0 || (k == 0 && want > 0)) {
+            log_error(Level::Crit, "pread() failed while sending response to client");
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        file_off_ += k;
+        n += size_t(k);
+        if (file_off_ >= file_end_) {
+            ::close(file_fd_);
+            file_fd_ = -1;
+        }
+    }
+    if (out_.empty() && file_fd_ < 0 && response_done_) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+        deferred_ = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (out_.empty() && proxy_) {
+        // the proxy waits for the client to take what it has before reading on
+        loop().post([this] {
+            if (!closed_ && proxy_) proxy_->on_client_drained();
+        });
+    }
+    return ssize_t(n);
+}
+
+void H2Stream::end_response(bool) {
+    if (closed_) return;
+    response_done_ = true;
+    if (!body_done_ && !reading_body_) read_body(nullptr);   // the rest of the body is discarded
+    if (has_body_) output_ready();
+}
+
+void H2Stream::abort_response() { reset(NGHTTP2_INTERNAL_ERROR); }
+
+void H2Stream::drop() { reset(NGHTTP2_NO_ERROR); }
+
+void H2Stream::reset(uint32_t error_code) {
+    if (closed_) return;
+    nghttp2_submit_rst_stream(c_.ng(), NGHTTP2_FLAG_NONE, id_, error_code);
+    c_.want_write();
+}
+
+void H2Stream::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&&, std::string, const conf::Upstream* up, size_t peer) {
+    // Only an extended CONNECT (RFC 8441) becomes a tunnel, and it is refused
+    // before it reaches the proxy until the tunnel over HTTP/2 lands.
+    if (upstream_ssl) SSL_free(upstream_ssl);
+    ::close(upstream_fd);
+    if (up && peer < up->peers.size() && up->peers[peer].conns > 0) --up->peers[peer].conns;
+    reset(NGHTTP2_INTERNAL_ERROR);
+}
+
+void H2Stream::on_close(uint32_t error_code) {
+    if (closed_) return;
+    closed_ = true;
+    if (proxy_) {
+        proxy_->on_client_abort();
+        loop().defer_delete(proxy_.release());
+    }
+    if (req_ && !req_->logged && (req_->status || head_sent_ || !req_->head.method.empty())) {
+        if (!req_->status || (error_code != NGHTTP2_NO_ERROR && !response_done_)) {
+            if (!head_sent_) req_->status = 499;
+            SY_LOG(Level::Info, info_.number, "client prematurely closed stream{}, client: {}",
+                   error_code == NGHTTP2_NO_ERROR ? "" : " (reset)", info_.remote_addr);
+        }
+        write_access_log();
+    }
+}
+
+}  // namespace sy::http

@@ -24,7 +24,7 @@ enum class Var : uint16_t {
     Map,             // map result       (index: map id)
     // request
     Host, RemoteAddr, RemotePort, BinaryRemoteAddr, ServerAddr, ServerPort, ServerName, ServerProtocol,
-    Scheme, Https, SslProtocol, SslCipher, SslServerName, SslSessionReused, Request, RequestUri, Uri, DocumentUri, Args, QueryString, IsArgs, RequestMethod,
+    Scheme, Https, SslProtocol, SslCipher, SslServerName, SslSessionReused, Http2, Request, RequestUri, Uri, DocumentUri, Args, QueryString, IsArgs, RequestMethod,
     ContentLength, ContentType, RequestLength, RequestBody, RemoteUser, DocumentRoot, RequestFilename,
     Hostname, Pid, NginxVersion, Connection, ConnectionRequests, Pipe,
     // proxy

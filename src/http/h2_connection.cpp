@@ -92,6 +92,7 @@ nghttp2_data_source_read_callback h2_read_data_callback() { return H2Callbacks::
 
 H2Connection::H2Connection(Worker& w, std::shared_ptr<Generation> gen, const ServerGroup* group, ConnInfo info)
     : w_(w), gen_(std::move(gen)), group_(group), info_(std::move(info)) {
+    info_.h2 = true;
     sock_.io.owner = this;
     idle_.owner = send_.owner = this;
     idle_.tag = kIdleTimer;
@@ -256,6 +257,15 @@ void H2Connection::stream_closed(int32_t id) {
     w_.loop().defer_delete(it->second);
     streams_.erase(it);
     if (!in_io_) want_write();
+}
+
+void H2Connection::close_now() {
+    if (!closed_ && ng_) {
+        nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR,
+                              nullptr, 0);
+        write_out();
+    }
+    close(Level::Debug, "");
 }
 
 void H2Connection::drain() {

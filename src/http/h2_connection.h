@@ -44,7 +44,7 @@ public:
 
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
-    void close_now() override { close(Level::Debug, ""); }
+    void close_now() override;   // GOAWAY (NO_ERROR), then close
     bool idle() const override { return streams_.empty(); }
     // A graceful quit: GOAWAY now, close once the open streams are done.
     void drain() override;

@@ -105,6 +105,7 @@ void H2Stream::on_headers_done(bool end_stream) {
 void H2Stream::begin_request() {
     Request& r = *req_;
     ++info_.requests;
+    r.conn_requests = info_.requests;
     r.server = c_.group()->default_server;
     r.lc = &r.server->conf;
     const Header* host = nullptr;
@@ -126,7 +127,6 @@ void H2Stream::begin_request() {
         }
     }
     if (r.head.content_length < 0 && !body_done_) r.head.chunked = true;   // a body of unknown length follows
-    if (body_done_ && r.head.content_length < 0) r.head.content_length = 0;
     if (host && !parse_host(host->value, r.host)) {
         log_error(Level::Info, "client sent invalid host header while processing HTTP/2 connection");
         finalize_error(400);
@@ -363,6 +363,12 @@ void H2Stream::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&&, std::stri
 void H2Stream::on_close(uint32_t error_code) {
     if (closed_) return;
     closed_ = true;
+    if (req_) {
+        // what never left (the client reset the stream first) was not sent
+        uint64_t unsent = out_.bytes() + uint64_t(file_fd_ >= 0 ? file_end_ - file_off_ : 0);
+        req_->body_bytes_sent -= std::min(req_->body_bytes_sent, unsent);
+        req_->bytes_sent -= std::min(req_->bytes_sent, unsent);
+    }
     if (proxy_) {
         proxy_->on_client_abort();
         loop().defer_delete(proxy_.release());

@@ -67,7 +67,6 @@ private:
     std::string method_, scheme_, authority_, path_, protocol_;
     std::vector<std::pair<std::string, std::string>> fields_;
     size_t field_bytes_ = 0;
-    bool bad_head_ = false;
 
     BodyConsumer* body_consumer_ = nullptr;
     std::string body_buf_;            // DATA not yet taken by the consumer (not yet acknowledged)

@@ -472,6 +472,7 @@ void Session::begin_request() {
     state_ = SessionState::Handling;
     Request& r = *req_;
     ++info_.requests;
+    r.conn_requests = info_.requests;
     size_t start = parser_.head_start();
     size_t end = hparsed_;
     r.request_length = end - start;

@@ -177,7 +177,7 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::ServerAddr: out += ctx.conn.server_addr; return true;
     case Var::ServerPort: out += std::to_string(ctx.conn.server_port); return true;
     case Var::ServerName: if (r.server) out += r.server->first_name; return true;
-    case Var::ServerProtocol: out += h.version == 10 ? "HTTP/1.0" : "HTTP/1.1"; return true;
+    case Var::ServerProtocol: out += h.version == 10 ? "HTTP/1.0" : h.version == 20 ? "HTTP/2.0" : "HTTP/1.1"; return true;
     case Var::Scheme: out += ctx.conn.ssl ? "https" : "http"; return true;
     case Var::Https: if (ctx.conn.ssl) out += "on"; return true;
     // not found on a plain connection, as nginx's ssl variables
@@ -187,6 +187,7 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         if (ctx.conn.ssl_server_name.empty()) return false;
         out += ctx.conn.ssl_server_name;
         return true;
+    case Var::Http2: if (ctx.conn.h2) out += ctx.conn.ssl ? "h2" : "h2c"; return true;
     case Var::SslSessionReused: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_reused ? "r" : "."; return true;
     case Var::Request: out += h.request_line; return true;
     case Var::RequestUri: out += h.target; return true;
@@ -218,7 +219,7 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::Pid: out += std::to_string(getpid()); return true;
     case Var::NginxVersion: out += SY_NGINX_COMPAT_VERSION; return true;
     case Var::Connection: out += std::to_string(ctx.conn.number); return true;
-    case Var::ConnectionRequests: out += std::to_string(ctx.conn.requests); return true;
+    case Var::ConnectionRequests: out += std::to_string(ctx.req.conn_requests ? ctx.req.conn_requests : ctx.conn.requests); return true;
     case Var::Pipe: out += '.'; return true;
     case Var::ProxyHost: out += r.proxy_host; return true;
     case Var::ProxyPort: out += r.proxy_port; return true;

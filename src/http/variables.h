@@ -18,6 +18,7 @@ struct ConnInfo {
     uint64_t number = 0;       // $connection, "*N" in the error log
     uint32_t requests = 0;     // $connection_requests
     bool ssl = false;
+    bool h2 = false;           // HTTP/2 ($http2: h2 or h2c)
     // TLS facts for $ssl_*: OpenSSL's static names, the SNI as sent.
     const char* ssl_protocol = nullptr;
     const char* ssl_cipher = nullptr;

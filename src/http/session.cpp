@@ -262,16 +262,23 @@ bool Session::h2_allowed() const {
 
 void Session::start_h2(std::string_view already_read) {
     auto* h = new H2Connection(w_, gen_, group_, conn_info_);
-    w_.untrack(this);  // the HTTP/2 connection is the connection now
+    SSL* ssl = nullptr;
+    int fd = hand_off(ssl);   // the HTTP/2 connection is the connection now
+    h->start(fd, ssl, already_read);
+}
+
+int Session::hand_off(SSL*& ssl) {
+    w_.untrack(this);
     loop().remove(sock_.io);
     int fd = sock_.io.fd;
-    SSL* ssl = sock_.release_tls();
+    ssl = sock_.release_tls();
     sock_.io.fd = -1;
     state_ = SessionState::Closed;
     loop().disarm(read_timer_);
     loop().disarm(write_timer_);
+    if (proxy_) loop().defer_delete(proxy_.release());
     loop().defer_delete(this);
-    h->start(fd, ssl, already_read);
+    return fd;
 }
 
 SSL_CTX* Session::on_sni(const char* name) {
@@ -913,16 +920,8 @@ void Session::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstre
     SY_LOG(Level::Debug, info_.number, "upgraded: tunnel to {}, {} bytes pipelined by the client, {} queued for it",
            p.upstream_addr, to_upstream.bytes(), to_client.bytes());
     auto* t = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);
-    w_.untrack(this);  // the tunnel is the connection now
-    loop().remove(sock_.io);
-    int cfd = sock_.io.fd;
-    SSL* cssl = sock_.release_tls();
-    sock_.io.fd = -1;
-    state_ = SessionState::Closed;
-    loop().disarm(read_timer_);
-    loop().disarm(write_timer_);
-    if (proxy_) loop().defer_delete(proxy_.release());
-    loop().defer_delete(this);
+    SSL* cssl = nullptr;
+    int cfd = hand_off(cssl);   // the tunnel is the connection now
     t->start(cfd, cssl, upstream_fd, upstream_ssl, std::move(to_client), std::move(from_upstream), std::move(to_upstream));
 }
 

@@ -87,6 +87,8 @@ private:
     void linger();
     void release_head_buffer();
     void start_h2(std::string_view already_read);   // hands the connection to an H2Connection
+    // Gives the socket and its TLS object away; the session is closed and deferred.
+    int hand_off(SSL*& ssl);
     void send_file(int fd, off_t from, off_t len) override;
     void drop() override;
 

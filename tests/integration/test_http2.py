@@ -700,15 +700,27 @@ def test_h2_flow_control_tiny_window(proxy, pki, http_backend):
         assert len(frames) >= 1024
 
 
-def test_h2_client_cancels_stream(proxy, pki, http_backend):
-    """A stream reset by the client (RST_STREAM CANCEL) while a proxied
-    response is stalled on its window: the rest of the connection goes on."""
+def stalled_huge_stream(proxy, pki, http_backend):
+    """A TLS h2 client with a 1024-byte window that asked for a 20 MB proxied
+    response and got its first window: (client, stream id), client open."""
     be = http_backend()
     start(proxy, pki, TLS_CONF, backend=be.port)
     SC = h2.settings.SettingCodes
-    with H2Client(tls_port(proxy), ca=pki.ca.crt, auto_ack=False, settings={SC.INITIAL_WINDOW_SIZE: 1024}) as c:
+    c = H2Client(tls_port(proxy), ca=pki.ca.crt, auto_ack=False, settings={SC.INITIAL_WINDOW_SIZE: 1024})
+    try:
         sid = c.request("/app/huge?size=20000000")
         c.wait(lambda: len(c.streams[sid]["body"]) >= 1024, what="the first window of data")
+    except BaseException:
+        c.close()
+        raise
+    return c, sid
+
+
+def test_h2_client_cancels_stream(proxy, pki, http_backend):
+    """A stream reset by the client (RST_STREAM CANCEL) while a proxied
+    response is stalled on its window: the rest of the connection goes on."""
+    c, sid = stalled_huge_stream(proxy, pki, http_backend)
+    with c:
         c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
         c.flush()
         c.auto_ack = True
@@ -724,12 +736,8 @@ def test_h2_client_cancels_stream(proxy, pki, http_backend):
 
 
 def test_h2_cancelled_stream_logs_bytes_sent(proxy, pki, http_backend):
-    be = http_backend()
-    start(proxy, pki, TLS_CONF, backend=be.port)
-    SC = h2.settings.SettingCodes
-    with H2Client(tls_port(proxy), ca=pki.ca.crt, auto_ack=False, settings={SC.INITIAL_WINDOW_SIZE: 1024}) as c:
-        sid = c.request("/app/huge?size=20000000")
-        c.wait(lambda: len(c.streams[sid]["body"]) >= 1024, what="the first window of data")
+    c, sid = stalled_huge_stream(proxy, pki, http_backend)
+    with c:
         time.sleep(0.3)  # let the proxy read ahead from the backend
         c.conn.reset_stream(sid, h2.errors.ErrorCodes.CANCEL)
         c.flush()

@@ -279,6 +279,19 @@ add_note() {
 }
 
 # ------------------------------------------------------------------ configs
+# The /ws location of both nginx servers: WebSocket tunnels to the echo backend.
+nginx_ws_location() {
+    cat <<'EOF'
+        location /ws {
+            proxy_pass http://ws_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_read_timeout 3600s;
+        }
+EOF
+}
+
 # One nginx.conf text, used verbatim by nginx and by switchyard.
 write_nginx_conf() {
     local out=$1
@@ -322,14 +335,8 @@ EOF
     server {
         listen 127.0.0.1:$PROXY_PORT;
 
-        location /ws {
-            proxy_pass http://ws_backend;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade \$http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_read_timeout 3600s;
-        }
 EOF
+        nginx_ws_location
         if [[ " $SCENARIOS " == *" http4 "* ]]; then
             cat <<EOF
 
@@ -360,13 +367,9 @@ EOF
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:10m;
 
-        location /ws {
-            proxy_pass http://ws_backend;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade \$http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_read_timeout 3600s;
-        }
+EOF
+            nginx_ws_location
+            cat <<EOF
 
         location = /tls {
             return 200 "ok";
@@ -796,20 +799,34 @@ run_one() {
 }
 
 # ------------------------------------------------------------------ main
+# install_pkg PACKAGE MISSING: apt-get installs PACKAGE as root; otherwise dies
+# with "MISSING with: apt-get install -y PACKAGE".
+install_pkg() {
+    [[ $(id -u) == 0 ]] || die "$2 with: apt-get install -y $1"
+    log "installing $1 ..."
+    apt-get install -y "$1" >/dev/null 2>&1 ||
+        { apt-get update >/dev/null 2>&1 && apt-get install -y "$1" >/dev/null 2>&1; } ||
+        die "could not install $1"
+}
+
 ensure_pkg() {  # command package
     command -v "$1" >/dev/null 2>&1 && return 0
-    [[ $(id -u) == 0 ]] || die "$1 is missing; install it with: apt-get install -y $2"
-    log "installing $2 ..."
-    apt-get install -y "$2" >/dev/null 2>&1 ||
-        { apt-get update >/dev/null 2>&1 && apt-get install -y "$2" >/dev/null 2>&1; } ||
-        die "could not install $2"
+    install_pkg "$2" "$1 is missing; install it"
+}
+
+# tool_stale TOOL: its binary is missing or older than its source or a bench header.
+tool_stale() {
+    local bin=$BUILD_DIR/$1 h
+    [[ ! -x $bin || $BENCH_DIR/$1.cpp -nt $bin ]] && return 0
+    for h in "$BENCH_DIR"/*.h; do [[ $h -nt $bin ]] && return 0; done
+    return 1
 }
 
 build_tools() {
     mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
     local t
     for t in ws_load ws_echo_backend http_backend tls_load; do
-        if [[ ! -x $BUILD_DIR/$t || $BENCH_DIR/$t.cpp -nt $BUILD_DIR/$t || $BENCH_DIR/ws_common.h -nt $BUILD_DIR/$t ]]; then
+        if tool_stale "$t"; then
             log "building $t"
             local libs=()
             [[ $t == ws_load || $t == tls_load ]] && libs=(-lssl -lcrypto)  # OpenSSL clients (wss://, TLS)
@@ -893,13 +910,8 @@ main() {
     ensure_pkg curl curl
     ensure_pkg ss iproute2
     ensure_pkg openssl openssl
-    if [[ ! -e /usr/include/openssl/ssl.h ]]; then  # ws_load and tls_load link OpenSSL
-        [[ $(id -u) == 0 ]] || die "OpenSSL headers are missing; install them with: apt-get install -y libssl-dev"
-        log "installing libssl-dev ..."
-        apt-get install -y libssl-dev >/dev/null 2>&1 ||
-            { apt-get update >/dev/null 2>&1 && apt-get install -y libssl-dev >/dev/null 2>&1; } ||
-            die "could not install libssl-dev"
-    fi
+    # ws_load and tls_load link OpenSSL
+    [[ -e /usr/include/openssl/ssl.h ]] || install_pkg libssl-dev "OpenSSL headers are missing; install them"
     [[ " $PROXIES " == *" haproxy "* ]] && ensure_pkg "$HAPROXY_BIN" haproxy
     [[ " $PROXIES " == *" nginx "* ]] && ensure_pkg "$NGINX_BIN" nginx
 

@@ -30,16 +30,9 @@
 // The server certificate is not verified (a benchmark, on loopback).
 // Machine-readable summary: one line starting with "RESULT " of key=value pairs.
 // Exit status: 0 ok, 1 errors during the run, 2 usage/setup failure.
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <signal.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-
-#include <algorithm>
 #include <string>
 
-#include "ws_common.h"
+#include "load_client.h"
 
 using namespace bench;
 
@@ -62,17 +55,12 @@ struct Slot {
     std::string resp;
 };
 
-struct Opts {
-    std::string host = "127.0.0.1";
-    int port = 0;
-    std::string path = "/tls";
-    std::string sni = "localhost";
+struct Opts : LoadOpts {
+    Opts() : LoadOpts("/tls") {}
     std::string expect = "ok";
     long conns = 32;
-    double duration = 10, warmup = 2, timeout = 10;
+    double timeout = 10;
     bool resume = false;
-    int max_version = 0;  // 0 = highest the library offers (TLS 1.3)
-    std::vector<int> watch;
 } O;
 
 int g_ep = -1;
@@ -88,49 +76,22 @@ uint64_t g_done = 0, g_resumed = 0, g_full = 0, g_warm_done = 0, g_tickets = 0;
 uint64_t g_declined = 0;  // measured full handshakes although a session was offered
 long g_errors = 0;
 int g_reported = 0;
-constexpr int kMaxReports = 10;
 constexpr long kMaxErrors = 1000;  // give up: something is plainly broken
 std::string g_protocol = "?", g_cipher = "?";
 Histogram g_hist;
 
 void on_signal(int) { g_stop = 1; }
 
-// Text for the failed SSL call's result r (SSL_get_error code e).
-std::string ssl_error_text(int e, int r) {
-    unsigned long q = ERR_get_error();
-    if (q) {
-        char b[256];
-        ERR_error_string_n(q, b, sizeof b);
-        ERR_clear_error();
-        return b;
-    }
-    if (e == SSL_ERROR_SYSCALL) return r == 0 || errno == 0 ? "unexpected EOF" : strerror(errno);
-    if (e == SSL_ERROR_ZERO_RETURN) return "close_notify from the server";
-    return "SSL error " + std::to_string(e);
-}
-
 uint64_t key(const Slot& s) { return uint64_t(s.gen) << 32 | s.id; }
 
 void close_slot(Slot& s) {
-    if (s.ssl) {
-        SSL_free(s.ssl);
-        s.ssl = nullptr;
-    }
-    if (s.fd >= 0) {
-        epoll_ctl(g_ep, EPOLL_CTL_DEL, s.fd, nullptr);
-        close(s.fd);
-        s.fd = -1;
-    }
+    close_client(g_ep, s.ssl, s.fd);
     s.st = St::Idle;
     s.resp.clear();
 }
 
 void fail(Slot& s, const std::string& why) {
-    if (g_reported < kMaxReports)
-        fprintf(stderr, "tls_load: conn %u: %s\n", s.id, why.c_str());
-    else if (g_reported == kMaxReports)
-        fprintf(stderr, "tls_load: (further connection errors not shown)\n");
-    g_reported++;
+    report_conn_error("tls_load", s.id, why, g_reported);
     g_errors++;
     close_slot(s);
     g_restart.push_back(s.id);
@@ -150,19 +111,28 @@ void set_interest(Slot& s, uint32_t ev) {
 }
 
 // After an SSL call returned r <= 0: waits for what it wants, or fails the
-// connection. Returns false if it failed.
+// connection (what: the step, for the message). Returns false if it failed.
 bool want(Slot& s, int r, const char* what) {
-    int e = SSL_get_error(s.ssl, r);
-    if (e == SSL_ERROR_WANT_READ) {
-        set_interest(s, EPOLLIN);
-        return true;
+    std::string why;
+    switch (tls_io(s.ssl, r, why)) {
+        case TlsIo::WantRead:
+            set_interest(s, EPOLLIN);
+            return true;
+        case TlsIo::WantWrite:
+            set_interest(s, EPOLLOUT);
+            return true;
+        case TlsIo::Eof:
+            if (s.st == St::Reading) {
+                std::string line = s.resp.substr(0, s.resp.find("\r\n"));
+                fail(s, line.empty() ? "connection closed before any response"
+                                     : "connection closed mid-response: " + line.substr(0, 200));
+                return false;
+            }
+            [[fallthrough]];
+        default:
+            fail(s, std::string(what) + ": " + why);
+            return false;
     }
-    if (e == SSL_ERROR_WANT_WRITE) {
-        set_interest(s, EPOLLOUT);
-        return true;
-    }
-    fail(s, std::string(what) + ": " + ssl_error_text(e, r));
-    return false;
 }
 
 void start(Slot& s) {
@@ -173,23 +143,13 @@ void start(Slot& s) {
     s.resumed = false;
     s.offered = false;
     s.resp.clear();
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        fail(s, std::string("socket: ") + strerror(errno));
-        return;
-    }
-    set_nodelay(fd);
-    s.fd = fd;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&g_addr), sizeof g_addr) != 0 &&
-        errno != EINPROGRESS) {
-        fail(s, std::string("connect: ") + strerror(errno));
-        return;
-    }
     epoll_event ev{};
     ev.events = EPOLLOUT;
     ev.data.u64 = key(s);
-    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        fail(s, std::string("epoll_ctl: ") + strerror(errno));
+    std::string why;
+    s.fd = start_tcp_connect(g_ep, g_addr, ev, why);
+    if (s.fd < 0) {
+        fail(s, why);
         return;
     }
     s.interest = EPOLLOUT;
@@ -273,22 +233,18 @@ void finish(Slot& s) {
 void drive(Slot& s, uint32_t ev) {
     if (s.st == St::Connecting) {
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-        int err = 0;
-        socklen_t sl = sizeof err;
-        getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-        if (err) {
-            fail(s, std::string("connect: ") + strerror(err));
+        std::string err = tcp_connect_result(s.fd);
+        if (!err.empty()) {
+            fail(s, err);
             return;
         }
-        s.ssl = SSL_new(g_ctx);
-        if (!s.ssl || SSL_set_fd(s.ssl, s.fd) != 1) {
-            fail(s, "SSL_new/SSL_set_fd: " + ssl_error_text(0, 0));
+        s.ssl = new_client_ssl(g_ctx, s.fd, O.sni);
+        if (!s.ssl) {
+            fail(s, "SSL_new/SSL_set_fd: " + tls_error_text(0, 0));
             return;
         }
-        if (!O.sni.empty()) SSL_set_tlsext_host_name(s.ssl, O.sni.c_str());
         SSL_set_app_data(s.ssl, &s);
         if (O.resume && s.sess) s.offered = SSL_set_session(s.ssl, s.sess) == 1;
-        SSL_set_connect_state(s.ssl);
         s.st = St::Handshaking;
     }
     for (;;) {
@@ -331,13 +287,6 @@ void drive(Slot& s, uint32_t ev) {
                     }
                     break;
                 }
-                int e = SSL_get_error(s.ssl, r);
-                if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-                    std::string line = s.resp.substr(0, s.resp.find("\r\n"));
-                    fail(s, line.empty() ? "connection closed before any response"
-                                         : "connection closed mid-response: " + line.substr(0, 200));
-                    return;
-                }
                 want(s, r, "read response");
                 return;
             }
@@ -358,63 +307,18 @@ int on_new_session(SSL* ssl, SSL_SESSION* sess) {
 }
 
 void poll_once(int timeout_ms) {
-    static std::vector<epoll_event> evs(1024);
-    int n = epoll_wait(g_ep, evs.data(), int(evs.size()), timeout_ms);
-    if (n < 0) {
-        if (errno == EINTR) return;
-        perror("epoll_wait");
-        exit(2);
-    }
-    for (int i = 0; i < n; i++) {
-        uint64_t k = evs[size_t(i)].data.u64;
-        uint32_t id = uint32_t(k), gen = uint32_t(k >> 32);
-        if (id >= g_slots.size()) continue;
+    poll_events(g_ep, timeout_ms, [](const epoll_event& ev) {
+        uint32_t id = uint32_t(ev.data.u64), gen = uint32_t(ev.data.u64 >> 32);
+        if (id >= g_slots.size()) return;
         Slot& s = g_slots[id];
-        if (s.gen != gen || s.st == St::Idle) continue;
-        drive(s, evs[size_t(i)].events);
-    }
-}
-
-// This process's own CPU time (µs): is the load side the bottleneck?
-uint64_t self_cpu_us() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    auto us = [](const timeval& t) { return uint64_t(t.tv_sec) * 1000000 + uint64_t(t.tv_usec); };
-    return us(ru.ru_utime) + us(ru.ru_stime);
-}
-
-long read_cpu_ticks(const std::vector<int>& pids, bool& ok) {
-    long total = 0;
-    for (int pid : pids) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE* f = fopen(path, "r");
-        if (!f) {
-            ok = false;
-            continue;
-        }
-        char buf[2048];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        char* p = strrchr(buf, ')');
-        unsigned long ut = 0, st = 0;
-        // after ") ": field 3 (state) ... utime is field 14, stime field 15
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) {
-            ok = false;
-            continue;
-        }
-        total += long(ut + st);
-    }
-    return total;
+        if (s.gen != gen || s.st == St::Idle) return;
+        drive(s, ev.events);
+    });
 }
 
 bool make_ctx() {
-    g_ctx = SSL_CTX_new(TLS_client_method());
+    g_ctx = new_client_ctx(O.tls_max_version);
     if (!g_ctx) return false;
-    SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
-    if (O.max_version && SSL_CTX_set_max_proto_version(g_ctx, O.max_version) != 1) return false;
-    SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, nullptr);
     if (O.resume) {
         SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(g_ctx, on_new_session);
@@ -426,42 +330,19 @@ bool make_ctx() {
 
 int run() {
     if (!make_ctx()) {
-        fprintf(stderr, "tls_load: cannot set up the TLS context: %s\n", ssl_error_text(0, 0).c_str());
+        fprintf(stderr, "tls_load: cannot set up the TLS context: %s\n", tls_error_text(0, 0).c_str());
         return 2;
     }
     g_req = "GET " + O.path + " HTTP/1.1\r\nHost: " + (O.sni.empty() ? O.host : O.sni) +
             "\r\nUser-Agent: tls_load\r\nConnection: close\r\n\r\n";
     g_running = true;
     uint64_t t0 = now_ns();
-    uint64_t warm_end = t0 + uint64_t(O.warmup * 1e9);
-    uint64_t end = warm_end + uint64_t(O.duration * 1e9);
     for (auto& s : g_slots) start(s);
 
-    bool cpu_ok = true;
-    long cpu0 = 0, cpu1 = 0;
-    uint64_t m0 = 0, m1 = 0, next_sweep = t0, self0 = 0, self1 = 0;
-    while (true) {
-        uint64_t now = now_ns();
-        if (!g_measuring && now >= warm_end && !g_stop) {
-            cpu0 = read_cpu_ticks(O.watch, cpu_ok);
-            self0 = self_cpu_us();
-            m0 = now_ns();
-            g_measuring = true;
-        }
-        if ((g_measuring && now >= end) || g_stop) {
-            cpu1 = read_cpu_ticks(O.watch, cpu_ok);
-            self1 = self_cpu_us();
-            m1 = now_ns();
-            if (!g_measuring) {
-                m0 = m1;
-                self0 = self1;
-            }
-            g_measuring = false;
-            break;
-        }
-        uint64_t next = g_measuring ? end : warm_end;
-        int to = int(std::min<uint64_t>((next - now) / 1000000 + 1, 100));
-        poll_once(to);
+    Window win(O.watch);
+    uint64_t next_sweep = t0;
+    run_window(t0, O.warmup, O.duration, g_stop, g_measuring, win, [&](int timeout_ms) {
+        poll_once(timeout_ms);
         if (now_ns() >= next_sweep) {  // connections stuck longer than --timeout
             uint64_t t = now_ns(), limit = uint64_t(O.timeout * 1e9);
             for (auto& s : g_slots) {
@@ -479,7 +360,7 @@ int run() {
         again.swap(g_restart);
         if (!g_stop)
             for (uint32_t id : again) start(g_slots[id]);
-    }
+    });
     g_running = false;
     long open_at_end = 0;
     for (auto& s : g_slots) {
@@ -487,13 +368,12 @@ int run() {
         close_slot(s);
     }
 
-    double secs = double(m1 - m0) / 1e9;
+    double secs = win.secs();
     double rate = secs > 0 ? double(g_done) / secs : 0;
     double rrate = secs > 0 ? double(g_resumed) / secs : 0;
     double rpct = g_done ? 100.0 * double(g_resumed) / double(g_done) : 0;
     auto us = [](uint64_t ns) { return double(ns) / 1000.0; };
-    long tck = sysconf(_SC_CLK_TCK);
-    double self_pct = secs > 0 ? double(self1 - self0) / 1e4 / secs : 0;
+    double self_pct = win.self_pct();
     fprintf(stderr,
             "tls_load: %ld conns, %s, %s (%s), warmup %.1fs (%llu handshakes), measured %.3fs%s\n"
             "  handshakes: %llu (%.1f/s)  resumed: %llu (%.2f%%)  full: %llu (%llu declined an "
@@ -506,23 +386,7 @@ int run() {
             (unsigned long long)g_resumed, rpct, (unsigned long long)g_full,
             (unsigned long long)g_declined, g_errors, (unsigned long long)g_tickets, us(g_hist.percentile(0.50)),
             us(g_hist.percentile(0.90)), us(g_hist.percentile(0.99)), us(g_hist.max), self_pct);
-    std::string cpu;
-    if (!O.watch.empty()) {
-        if (cpu_ok) {
-            double cpu_s = double(cpu1 - cpu0) / double(tck);
-            double per = g_done ? cpu_s * 1e6 / double(g_done) : 0;
-            fprintf(stderr,
-                    "  watched pids cpu: %.2fs over window (%.0f%% of one core), %.2f us/handshake\n",
-                    cpu_s, secs > 0 ? 100.0 * cpu_s / secs : 0, per);
-            char b[160];
-            snprintf(b, sizeof b, " cpu_ticks=%ld clk_tck=%ld cpu_us_per_hs=%.3f", cpu1 - cpu0, tck,
-                     per);
-            cpu = b;
-        } else {
-            fprintf(stderr, "  watched pids cpu: unavailable (a pid vanished?)\n");
-            cpu = " cpu_ticks=NA";
-        }
-    }
+    std::string cpu = win.cpu_report(g_done, "handshake", "hs");
     // A full-handshake run that resumed something would measure the wrong thing.
     bool ok = g_errors == 0 && !g_stop && g_done > 0 && (O.resume || g_resumed == 0);
     printf("RESULT mode=%s ok=%d conns=%ld protocol=%s cipher=%s secs=%.3f handshakes=%llu "
@@ -571,65 +435,21 @@ int main(int argc, char** argv) {
         printf("selftest %s\n", ok ? "ok" : "FAILED");
         return ok ? 0 : 1;
     }
-    auto num = [](const char* s, double lo, double hi, const char* what) {
-        char* e = nullptr;
-        double v = strtod(s, &e);
-        if (!e || *e || !(v >= lo && v <= hi)) {
-            fprintf(stderr, "tls_load: bad %s '%s' (range %g..%g)\n", what, s, lo, hi);
-            exit(2);
-        }
-        return v;
-    };
-    for (int i = 1; i < argc; i++) {
-        std::string_view a = argv[i];
-        auto val = [&]() -> const char* {
-            if (i + 1 >= argc) usage("missing option value");
-            return argv[++i];
-        };
-        if (a == "--port") O.port = int(num(val(), 1, 65535, "port"));
-        else if (a == "--host") O.host = val();
-        else if (a == "--path") O.path = val();
-        else if (a == "--sni") O.sni = val();
-        else if (a == "--expect") O.expect = val();
-        else if (a == "--conns") O.conns = long(num(val(), 1, 10000, "conns"));
-        else if (a == "--duration") O.duration = num(val(), 0.1, 3600, "duration");
-        else if (a == "--warmup") O.warmup = num(val(), 0, 600, "warmup");
-        else if (a == "--timeout") O.timeout = num(val(), 0.1, 600, "timeout");
+    Args args{"tls_load", argc, argv, usage, 0};
+    while (const char* opt = args.next()) {
+        std::string_view a = opt;
+        if (args.load_option(a, O)) continue;
+        if (a == "--expect") O.expect = args.value();
+        else if (a == "--conns") O.conns = long(args.number(1, 10000, "conns"));
+        else if (a == "--timeout") O.timeout = args.number(0.1, 600, "timeout");
         else if (a == "--resume") O.resume = true;
-        else if (a == "--tls-version") {
-            std::string_view v = val();
-            if (v == "1.3") O.max_version = TLS1_3_VERSION;
-            else if (v == "1.2") O.max_version = TLS1_2_VERSION;
-            else usage("--tls-version must be 1.3 or 1.2");
-        } else if (a == "--watch-pids") {
-            std::string s = val();
-            size_t pos = 0;
-            while (pos < s.size()) {
-                size_t c = s.find(',', pos);
-                if (c == std::string::npos) c = s.size();
-                O.watch.push_back(int(num(s.substr(pos, c - pos).c_str(), 1, 1 << 30, "pid")));
-                pos = c + 1;
-            }
-        } else usage(("unknown option " + std::string(a)).c_str());
+        else usage(("unknown option " + std::string(a)).c_str());
     }
-    if (!O.port) usage("--port is required");
-    if (O.path.empty() || O.path[0] != '/' || O.path.find_first_of(" \r\n") != std::string::npos)
-        usage("--path must start with / and contain no spaces");
+    args.check_load_opts(O);
     if (O.sni.find_first_of(" \r\n") != std::string::npos) usage("--sni must not contain spaces");
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons(uint16_t(O.port));
-    if (inet_pton(AF_INET, O.host.c_str(), &g_addr.sin_addr) != 1 ||
-        (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "tls_load: refusing target '%s': only 127.0.0.0/8 addresses allowed\n",
-                O.host.c_str());
-        return 2;
-    }
+    if (!loopback_target("tls_load", O, g_addr)) return 2;
     raise_nofile();
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    catch_signals(on_signal, {SIGINT, SIGTERM});
     g_slots.resize(size_t(O.conns));
     for (size_t i = 0; i < g_slots.size(); i++) g_slots[i].id = uint32_t(i);
     g_ep = epoll_create1(EPOLL_CLOEXEC);

@@ -29,15 +29,10 @@
 //
 // Machine-readable summary: one line starting with "RESULT " of key=value pairs.
 // Exit status: 0 ok, 1 errors during the run, 2 usage/handshake/connect failure.
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <signal.h>
-#include <sys/epoll.h>
-
 #include <algorithm>
 #include <string>
 
-#include "ws_common.h"
+#include "load_client.h"
 
 using namespace bench;
 
@@ -62,20 +57,15 @@ struct Conn {
     size_t out_off = 0;
 };
 
-struct Opts {
+struct Opts : LoadOpts {
+    Opts() : LoadOpts("/ws") {}
     Mode mode = Mode::Echo;
-    std::string host = "127.0.0.1";
-    int port = 0;
-    std::string path = "/ws";
     long conns = -1;
     size_t size = 32;
-    double duration = 10, warmup = 2, hold = 30, connect_timeout = 30;
+    double hold = 30, connect_timeout = 30;
     long concurrency = 64;
     bool verify = true;
-    std::vector<int> watch;
     bool tls = false;
-    int tls_max_version = 0;  // 0 = highest the library offers (TLS 1.3)
-    std::string sni = "localhost";
 } O;
 
 int g_ep = -1;
@@ -92,7 +82,6 @@ volatile sig_atomic_t g_stop = 0;
 long g_inflight = 0;  // connecting/handshaking
 long g_established = 0, g_failed = 0, g_ready = 0, g_dropped = 0, g_errors = 0;
 int g_reported = 0;
-constexpr int kMaxReports = 10;
 
 // run state (echo)
 bool g_running = false, g_measuring = false;
@@ -102,23 +91,11 @@ Histogram g_hist;
 void on_signal(int) { g_stop = 1; }
 
 void report(const Conn& c, const std::string& what) {
-    if (g_reported < kMaxReports)
-        fprintf(stderr, "ws_load: conn %u: %s\n", c.id, what.c_str());
-    else if (g_reported == kMaxReports)
-        fprintf(stderr, "ws_load: (further connection errors not shown)\n");
-    g_reported++;
+    report_conn_error("ws_load", c.id, what, g_reported);
 }
 
 void close_fd(Conn& c) {
-    if (c.ssl) {
-        SSL_free(c.ssl);
-        c.ssl = nullptr;
-    }
-    if (c.fd >= 0) {
-        epoll_ctl(g_ep, EPOLL_CTL_DEL, c.fd, nullptr);
-        close(c.fd);
-        c.fd = -1;
-    }
+    close_client(g_ep, c.ssl, c.fd);
     c.st = St::Closed;
     std::vector<uint8_t>().swap(c.in);
     std::vector<uint8_t>().swap(c.out);
@@ -161,90 +138,14 @@ void set_interest(Conn& c, bool out) {
 
 // ---- TLS (--tls) ----
 
-// Text of the error of an SSL call that returned r; clears the error queue.
-std::string tls_error_text(Conn& c, int r) {
-    int e = SSL_get_error(c.ssl, r);
-    unsigned long q = ERR_get_error();
-    ERR_clear_error();
-    if (q) {
-        char b[256];
-        ERR_error_string_n(q, b, sizeof b);
-        return b;
-    }
-    if (e == SSL_ERROR_SYSCALL) return r == 0 || errno == 0 ? "unexpected EOF" : strerror(errno);
-    if (e == SSL_ERROR_ZERO_RETURN) return "close_notify from the peer";
-    return "SSL error " + std::to_string(e);
-}
-
 // The reason of the last failed send/recv of c, for messages.
 std::string io_error(const Conn& c) {
     return c.ssl ? g_tls_err : std::string(strerror(errno));
 }
 
-// TLS counterpart of send_bytes: SSL_write, the rest queued on WANT_*.
-bool tls_send_bytes(Conn& c, const uint8_t* p, size_t n) {
-    if (c.out_off < c.out.size()) {
-        c.out.insert(c.out.end(), p, p + n);
-        return true;
-    }
-    c.out.clear();
-    c.out_off = 0;
-    while (n) {
-        ERR_clear_error();
-        int w = SSL_write(c.ssl, p, int(n));
-        if (w > 0) {
-            p += w;
-            n -= size_t(w);
-            continue;
-        }
-        int e = SSL_get_error(c.ssl, w);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-            // retried by tls_flush (same bytes first: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
-            c.out.assign(p, p + n);
-            if (e == SSL_ERROR_WANT_WRITE) set_interest(c, true);
-            return true;
-        }
-        g_tls_err = tls_error_text(c, w);
-        return false;
-    }
-    return true;
-}
-
-bool tls_flush(Conn& c) {
-    while (c.out_off < c.out.size()) {
-        ERR_clear_error();
-        int w = SSL_write(c.ssl, c.out.data() + c.out_off, int(c.out.size() - c.out_off));
-        if (w > 0) {
-            c.out_off += size_t(w);
-            continue;
-        }
-        int e = SSL_get_error(c.ssl, w);
-        if (e == SSL_ERROR_WANT_WRITE) {
-            set_interest(c, true);
-            return true;
-        }
-        if (e == SSL_ERROR_WANT_READ) {  // retried on the next readable event
-            set_interest(c, false);
-            return true;
-        }
-        g_tls_err = tls_error_text(c, w);
-        return false;
-    }
-    c.out.clear();
-    c.out_off = 0;
-    set_interest(c, false);
-    return true;
-}
-
-// Sends (or queues) bytes. Returns false if the connection broke.
-bool send_bytes(Conn& c, const uint8_t* p, size_t n) {
-    if (c.ssl) return tls_send_bytes(c, p, n);
-    if (c.out_off < c.out.size()) {
-        c.out.insert(c.out.end(), p, p + n);
-        return true;
-    }
-    c.out.clear();
-    c.out_off = 0;
+// Writes p[0..n) to the socket, queueing in c.out what it does not take now.
+// Returns false if the connection broke.
+bool write_now(Conn& c, const uint8_t* p, size_t n) {
     while (n) {
         ssize_t w = send(c.fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
@@ -263,15 +164,79 @@ bool send_bytes(Conn& c, const uint8_t* p, size_t n) {
     return true;
 }
 
-bool flush(Conn& c) {
-    if (c.ssl) return tls_flush(c);
+// TLS counterpart of write_now: SSL_write, the rest queued on WANT_*.
+bool tls_write_now(Conn& c, const uint8_t* p, size_t n) {
+    while (n) {
+        ERR_clear_error();
+        int w = SSL_write(c.ssl, p, int(n));
+        if (w > 0) {
+            p += w;
+            n -= size_t(w);
+            continue;
+        }
+        TlsIo io = tls_io(c.ssl, w, g_tls_err, "peer");
+        if (io == TlsIo::WantWrite || io == TlsIo::WantRead) {
+            // retried by tls_write_queued (same bytes first: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
+            c.out.assign(p, p + n);
+            if (io == TlsIo::WantWrite) set_interest(c, true);
+            return true;
+        }
+        return false;
+    }
+    return true;
+}
+
+// Sends (or queues) bytes. Returns false if the connection broke.
+bool send_bytes(Conn& c, const uint8_t* p, size_t n) {
+    if (c.out_off < c.out.size()) {
+        c.out.insert(c.out.end(), p, p + n);
+        return true;
+    }
+    c.out.clear();
+    c.out_off = 0;
+    return c.ssl ? tls_write_now(c, p, n) : write_now(c, p, n);
+}
+
+// Writes the queued bytes of c.out: 1 when all are written, 0 when the rest
+// must wait for the socket, -1 if the connection broke.
+int write_queued(Conn& c) {
     while (c.out_off < c.out.size()) {
         ssize_t w = send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
         if (w > 0) c.out_off += size_t(w);
         else if (w < 0 && errno == EINTR) continue;
-        else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-        else return false;
+        else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        else return -1;
     }
+    return 1;
+}
+
+// TLS counterpart of write_queued.
+int tls_write_queued(Conn& c) {
+    while (c.out_off < c.out.size()) {
+        ERR_clear_error();
+        int w = SSL_write(c.ssl, c.out.data() + c.out_off, int(c.out.size() - c.out_off));
+        if (w > 0) {
+            c.out_off += size_t(w);
+            continue;
+        }
+        switch (tls_io(c.ssl, w, g_tls_err, "peer")) {
+            case TlsIo::WantWrite:
+                set_interest(c, true);
+                return 0;
+            case TlsIo::WantRead:  // retried on the next readable event
+                set_interest(c, false);
+                return 0;
+            default:
+                return -1;
+        }
+    }
+    return 1;
+}
+
+// Writes queued bytes. Returns false if the connection broke.
+bool flush(Conn& c) {
+    int r = c.ssl ? tls_write_queued(c) : write_queued(c);
+    if (r <= 0) return r == 0;
     c.out.clear();
     c.out_off = 0;
     set_interest(c, false);
@@ -314,26 +279,15 @@ void send_close_frame(Conn& c) {
 }
 
 void start_connect(Conn& c) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        g_inflight++;
-        fail_setup(c, std::string("socket: ") + strerror(errno));
-        return;
-    }
-    set_nodelay(fd);
-    c.fd = fd;
     c.st = St::Connecting;
     g_inflight++;
-    int r = connect(fd, reinterpret_cast<sockaddr*>(&g_addr), sizeof g_addr);
-    if (r != 0 && errno != EINPROGRESS) {
-        fail_setup(c, std::string("connect: ") + strerror(errno));
-        return;
-    }
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT;
     ev.data.u32 = c.id;
-    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        fail_setup(c, std::string("epoll_ctl: ") + strerror(errno));
+    std::string why;
+    c.fd = start_tcp_connect(g_ep, g_addr, ev, why);
+    if (c.fd < 0) {
+        fail_setup(c, why);
         return;
     }
     c.out_interest = true;
@@ -542,26 +496,48 @@ void feed(Conn& c, const uint8_t* data, size_t n) {
 // Drives SSL_connect; once done, sends the WebSocket handshake through it.
 void tls_handshake_step(Conn& c) {
     ERR_clear_error();
-    int r = SSL_connect(c.ssl);
-    if (r == 1) {
-        send_handshake(c);
-        return;
+    std::string why;
+    switch (tls_io(c.ssl, SSL_connect(c.ssl), why, "peer")) {
+        case TlsIo::Done:
+            send_handshake(c);
+            break;
+        case TlsIo::WantRead:
+            set_interest(c, false);
+            break;
+        case TlsIo::WantWrite:
+            set_interest(c, true);
+            break;
+        default:
+            fail_setup(c, "TLS handshake failed: " + why);
     }
-    int e = SSL_get_error(c.ssl, r);
-    if (e == SSL_ERROR_WANT_READ) set_interest(c, false);
-    else if (e == SSL_ERROR_WANT_WRITE) set_interest(c, true);
-    else fail_setup(c, "TLS handshake failed: " + tls_error_text(c, r));
 }
 
 void start_tls(Conn& c) {
-    c.ssl = SSL_new(g_tls_ctx);
-    if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) {
+    c.ssl = new_client_ssl(g_tls_ctx, c.fd, O.sni);
+    if (!c.ssl) {
         fail_setup(c, "SSL_new/SSL_set_fd failed");
         return;
     }
-    if (!O.sni.empty()) SSL_set_tlsext_host_name(c.ssl, O.sni.c_str());
     c.st = St::TlsHandshaking;
     tls_handshake_step(c);
+}
+
+// A send/recv failure: before the 101 a setup failure, after it a broken connection.
+void fail_io(Conn& c, const std::string& why) {
+    if (c.st == St::Handshaking) fail_setup(c, why);
+    else fail_open(c, why);
+}
+
+// The server closed the connection.
+void on_peer_closed(Conn& c) {
+    if (c.st == St::Handshaking) {
+        std::string partial(c.in.begin(), c.in.end());
+        partial = partial.substr(0, partial.find("\r\n"));
+        fail_setup(c, partial.empty() ? "handshake failed: connection closed before any response"
+                                      : "handshake failed: closed mid-response: " + partial);
+    } else {
+        fail_open(c, "connection closed by peer");
+    }
 }
 
 // on_event for a TLS connection past the TCP connect. Reads until OpenSSL
@@ -573,8 +549,7 @@ void on_event_tls(Conn& c) {
         return;
     }
     if (c.out_off < c.out.size() && !flush(c)) {
-        if (c.st == St::Handshaking) fail_setup(c, "send: " + g_tls_err);
-        else fail_open(c, "send: " + g_tls_err);
+        fail_io(c, "send: " + g_tls_err);
         return;
     }
     if (c.out_off >= c.out.size() && c.out_interest) set_interest(c, false);  // read wanted a write
@@ -586,27 +561,11 @@ void on_event_tls(Conn& c) {
             if (c.st == St::Closed || !SSL_has_pending(c.ssl)) break;
             continue;
         }
-        int e = SSL_get_error(c.ssl, r);
-        if (e == SSL_ERROR_WANT_READ) break;
-        if (e == SSL_ERROR_WANT_WRITE) {
-            set_interest(c, true);
-            break;
-        }
-        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
-            if (c.st == St::Handshaking) {
-                std::string partial(c.in.begin(), c.in.end());
-                partial = partial.substr(0, partial.find("\r\n"));
-                fail_setup(c, partial.empty()
-                                  ? "handshake failed: connection closed before any response"
-                                  : "handshake failed: closed mid-response: " + partial);
-            } else {
-                fail_open(c, "connection closed by peer");
-            }
-            break;
-        }
-        std::string why = tls_error_text(c, r);
-        if (c.st == St::Handshaking) fail_setup(c, "recv: " + why);
-        else fail_open(c, "recv: " + why);
+        std::string why;
+        TlsIo io = tls_io(c.ssl, r, why, "peer");
+        if (io == TlsIo::WantWrite) set_interest(c, true);
+        else if (io == TlsIo::Eof) on_peer_closed(c);
+        else if (io == TlsIo::Error) fail_io(c, "recv: " + why);
         break;
     }
 }
@@ -615,11 +574,9 @@ void on_event(Conn& c, uint32_t ev) {
     if (c.st == St::Closed) return;
     if (c.st == St::Connecting) {
         if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-        int err = 0;
-        socklen_t sl = sizeof err;
-        getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &sl);
-        if (err) {
-            fail_setup(c, std::string("connect: ") + strerror(err));
+        std::string err = tcp_connect_result(c.fd);
+        if (!err.empty()) {
+            fail_setup(c, err);
             return;
         }
         c.out_interest = true;  // registered with EPOLLOUT
@@ -633,8 +590,7 @@ void on_event(Conn& c, uint32_t ev) {
     }
     if ((ev & EPOLLOUT) && c.out_interest) {
         if (!flush(c)) {
-            if (c.st == St::Handshaking) fail_setup(c, std::string("send: ") + strerror(errno));
-            else fail_open(c, std::string("send: ") + strerror(errno));
+            fail_io(c, std::string("send: ") + strerror(errno));
             return;
         }
     }
@@ -645,23 +601,14 @@ void on_event(Conn& c, uint32_t ev) {
             feed(c, g_rbuf.data(), size_t(r));
             if (size_t(r) < g_rbuf.size()) break;
         } else if (r == 0) {
-            if (c.st == St::Handshaking) {
-                std::string partial(c.in.begin(), c.in.end());
-                partial = partial.substr(0, partial.find("\r\n"));
-                fail_setup(c, partial.empty()
-                                  ? "handshake failed: connection closed before any response"
-                                  : "handshake failed: closed mid-response: " + partial);
-            } else {
-                fail_open(c, "connection closed by peer");
-            }
+            on_peer_closed(c);
             break;
         } else if (errno == EINTR) {
             continue;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
             break;
         } else {
-            if (c.st == St::Handshaking) fail_setup(c, std::string("recv: ") + strerror(errno));
-            else fail_open(c, std::string("recv: ") + strerror(errno));
+            fail_io(c, std::string("recv: ") + strerror(errno));
             break;
         }
     }
@@ -669,17 +616,9 @@ void on_event(Conn& c, uint32_t ev) {
 
 // Dispatches ready events; waits at most timeout_ms.
 void poll_once(int timeout_ms) {
-    static std::vector<epoll_event> evs(1024);
-    int n = epoll_wait(g_ep, evs.data(), int(evs.size()), timeout_ms);
-    if (n < 0) {
-        if (errno == EINTR) return;
-        perror("epoll_wait");
-        exit(2);
-    }
-    for (int i = 0; i < n; i++) {
-        uint32_t id = evs[size_t(i)].data.u32;
-        if (id < g_conns.size()) on_event(g_conns[id], evs[size_t(i)].events);
-    }
+    poll_events(g_ep, timeout_ms, [](const epoll_event& ev) {
+        if (ev.data.u32 < g_conns.size()) on_event(g_conns[ev.data.u32], ev.events);
+    });
 }
 
 // Opens all connections with bounded concurrency. Returns when every
@@ -711,36 +650,6 @@ void connect_phase() {
     for (size_t i = next; i < g_conns.size(); i++) g_failed++;  // never started (stopped)
 }
 
-long read_cpu_ticks(const std::vector<int>& pids, bool& ok) {
-    long total = 0;
-    for (int pid : pids) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE* f = fopen(path, "r");
-        if (!f) {
-            ok = false;
-            continue;
-        }
-        char buf[2048];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        char* p = strrchr(buf, ')');
-        if (!p) {
-            ok = false;
-            continue;
-        }
-        // after ") " : field 3 (state) ... utime is field 14, stime field 15
-        unsigned long ut = 0, st = 0;
-        if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) {
-            ok = false;
-            continue;
-        }
-        total += long(ut + st);
-    }
-    return total;
-}
-
 int run_echo() {
     connect_phase();
     if (g_failed > 0 || g_stop) {
@@ -752,33 +661,12 @@ int run_echo() {
     }
     g_running = true;
     uint64_t t0 = now_ns();
-    uint64_t warm_end = t0 + uint64_t(O.warmup * 1e9);
-    uint64_t end = warm_end + uint64_t(O.duration * 1e9);
     for (auto& c : g_conns)
         if (c.st == St::Open && !send_message(c, O.size))
             fail_open(c, "send: " + io_error(c));
 
-    bool cpu_ok = true;
-    long cpu0 = 0, cpu1 = 0;
-    uint64_t m0 = 0, m1 = 0;
-    while (true) {
-        uint64_t now = now_ns();
-        if (!g_measuring && now >= warm_end) {
-            cpu0 = read_cpu_ticks(O.watch, cpu_ok);
-            m0 = now_ns();
-            g_measuring = true;
-        }
-        if ((g_measuring && now >= end) || g_stop) {
-            cpu1 = read_cpu_ticks(O.watch, cpu_ok);
-            m1 = now_ns();
-            if (!g_measuring) m0 = m1;
-            g_measuring = false;
-            break;
-        }
-        uint64_t next = g_measuring ? end : warm_end;
-        int to = int(std::min<uint64_t>((next - now) / 1000000 + 1, 100));
-        poll_once(to);
-    }
+    Window win(O.watch);
+    run_window(t0, O.warmup, O.duration, g_stop, g_measuring, win, poll_once);
     g_running = false;
     long open_now = 0;
     for (auto& c : g_conns) {
@@ -788,11 +676,10 @@ int run_echo() {
         }
         close_fd(c);
     }
-    double secs = double(m1 - m0) / 1e9;
+    double secs = win.secs();
     double rate = secs > 0 ? double(g_msgs) / secs : 0;
     auto us = [](uint64_t ns) { return double(ns) / 1000.0; };
     double mean = g_hist.count ? double(g_hist.sum / g_hist.count) : 0;
-    long tck = sysconf(_SC_CLK_TCK);
     fprintf(stderr,
             "ws_load echo: %zu conns, %zu-byte messages, warmup %.1fs, measured %.3fs%s\n"
             "  messages: %llu  (%.1f msg/s)   errors: %ld   still open at end: %ld\n"
@@ -801,22 +688,7 @@ int run_echo() {
             (unsigned long long)g_msgs, rate, g_errors, open_now, us(g_hist.percentile(0.50)),
             us(g_hist.percentile(0.90)), us(g_hist.percentile(0.99)),
             us(g_hist.percentile(0.999)), us(g_hist.max), mean / 1000.0);
-    std::string cpu;
-    if (!O.watch.empty()) {
-        if (cpu_ok) {
-            double cpu_s = double(cpu1 - cpu0) / double(tck);
-            double per = g_msgs ? cpu_s * 1e6 / double(g_msgs) : 0;
-            fprintf(stderr, "  watched pids cpu: %.2fs over window (%.0f%% of one core), %.2f us/msg\n",
-                    cpu_s, secs > 0 ? 100.0 * cpu_s / secs : 0, per);
-            char b[160];
-            snprintf(b, sizeof b, " cpu_ticks=%ld clk_tck=%ld cpu_us_per_msg=%.3f", cpu1 - cpu0,
-                     tck, per);
-            cpu = b;
-        } else {
-            fprintf(stderr, "  watched pids cpu: unavailable (a pid vanished?)\n");
-            cpu = " cpu_ticks=NA";
-        }
-    }
+    std::string cpu = win.cpu_report(g_msgs, "msg", "msg");
     printf("RESULT mode=echo ok=%d conns=%zu size=%zu secs=%.3f msgs=%llu msgs_per_s=%.1f "
            "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f "
            "errors=%ld%s\n",
@@ -899,76 +771,29 @@ int main(int argc, char** argv) {
     if (mode == "echo") O.mode = Mode::Echo;
     else if (mode == "idle") O.mode = Mode::Idle;
     else usage("mode must be echo or idle");
-    auto num = [](const char* s, double lo, double hi, const char* what) {
-        char* e = nullptr;
-        double v = strtod(s, &e);
-        if (!e || *e || !(v >= lo && v <= hi)) {
-            fprintf(stderr, "ws_load: bad %s '%s' (range %g..%g)\n", what, s, lo, hi);
-            exit(2);
-        }
-        return v;
-    };
-    for (int i = 2; i < argc; i++) {
-        std::string_view a = argv[i];
-        auto val = [&]() -> const char* {
-            if (i + 1 >= argc) usage("missing option value");
-            return argv[++i];
-        };
-        if (a == "--port") O.port = int(num(val(), 1, 65535, "port"));
-        else if (a == "--host") O.host = val();
-        else if (a == "--path") O.path = val();
-        else if (a == "--conns") O.conns = long(num(val(), 1, 100000, "conns"));
-        else if (a == "--size") O.size = size_t(num(val(), 1, 1 << 20, "size"));
-        else if (a == "--duration") O.duration = num(val(), 0.1, 3600, "duration");
-        else if (a == "--warmup") O.warmup = num(val(), 0, 600, "warmup");
-        else if (a == "--hold") O.hold = num(val(), 0, 3600, "hold");
-        else if (a == "--connect-timeout") O.connect_timeout = num(val(), 0.1, 600, "timeout");
-        else if (a == "--concurrency") O.concurrency = long(num(val(), 1, 10000, "concurrency"));
+    Args args{"ws_load", argc, argv, usage, 1};
+    while (const char* opt = args.next()) {
+        std::string_view a = opt;
+        if (args.load_option(a, O)) continue;
+        if (a == "--conns") O.conns = long(args.number(1, 100000, "conns"));
+        else if (a == "--size") O.size = size_t(args.number(1, 1 << 20, "size"));
+        else if (a == "--hold") O.hold = args.number(0, 3600, "hold");
+        else if (a == "--connect-timeout") O.connect_timeout = args.number(0.1, 600, "timeout");
+        else if (a == "--concurrency") O.concurrency = long(args.number(1, 10000, "concurrency"));
         else if (a == "--no-verify") O.verify = false;
         else if (a == "--tls") O.tls = true;
-        else if (a == "--sni") O.sni = val();
-        else if (a == "--tls-version") {
-            std::string_view v = val();
-            if (v == "1.3") O.tls_max_version = TLS1_3_VERSION;
-            else if (v == "1.2") O.tls_max_version = TLS1_2_VERSION;
-            else usage("--tls-version must be 1.3 or 1.2");
-        }
-        else if (a == "--watch-pids") {
-            std::string s = val();
-            size_t pos = 0;
-            while (pos < s.size()) {
-                size_t c = s.find(',', pos);
-                if (c == std::string::npos) c = s.size();
-                O.watch.push_back(int(num(s.substr(pos, c - pos).c_str(), 1, 1 << 30, "pid")));
-                pos = c + 1;
-            }
-        } else usage(("unknown option " + std::string(a)).c_str());
+        else usage(("unknown option " + std::string(a)).c_str());
     }
-    if (!O.port) usage("--port is required");
+    args.check_load_opts(O);
     if (O.conns < 0) O.conns = O.mode == Mode::Echo ? 256 : 5000;
-    if (O.path.empty() || O.path[0] != '/' ||
-        O.path.find_first_of(" \r\n") != std::string::npos)
-        usage("--path must start with / and contain no spaces");
-    g_addr.sin_family = AF_INET;
-    g_addr.sin_port = htons(uint16_t(O.port));
-    if (inet_pton(AF_INET, O.host.c_str(), &g_addr.sin_addr) != 1 ||
-        (ntohl(g_addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "ws_load: refusing target '%s': only 127.0.0.0/8 addresses allowed\n",
-                O.host.c_str());
-        return 2;
-    }
+    if (!loopback_target("ws_load", O, g_addr)) return 2;
     rlim_t lim = raise_nofile();
     if (rlim_t(O.conns) + 32 > lim) {
         fprintf(stderr, "ws_load: %ld connections need more file descriptors (limit %llu)\n",
                 O.conns, (unsigned long long)lim);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;  // no SA_RESTART: epoll_wait returns EINTR
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    sigaction(SIGUSR1, &sa, nullptr);
+    catch_signals(on_signal, {SIGINT, SIGTERM, SIGUSR1});
 
     g_payload.resize(std::max<size_t>(O.size, 16));
     for (size_t i = 0; i < g_payload.size(); i++) g_payload[i] = uint8_t(i * 131 + 7);
@@ -981,14 +806,11 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (O.tls) {
-        g_tls_ctx = SSL_CTX_new(TLS_client_method());
-        if (!g_tls_ctx || SSL_CTX_set_min_proto_version(g_tls_ctx, TLS1_2_VERSION) != 1 ||
-            (O.tls_max_version &&
-             SSL_CTX_set_max_proto_version(g_tls_ctx, O.tls_max_version) != 1)) {
+        g_tls_ctx = new_client_ctx(O.tls_max_version);
+        if (!g_tls_ctx) {
             fprintf(stderr, "ws_load: cannot set up the TLS context\n");
             return 2;
         }
-        SSL_CTX_set_verify(g_tls_ctx, SSL_VERIFY_NONE, nullptr);
         SSL_CTX_set_session_cache_mode(g_tls_ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_mode(g_tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                                         SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);

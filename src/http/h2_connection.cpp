@@ -124,6 +124,7 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, *lc.http2_max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65535},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},   // RFC 8441: WebSockets over HTTP/2
     };
     nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
     nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnWindow);

@@ -1,13 +1,19 @@
 #include "http/h2_stream.h"
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/access_log.h"
 #include "http/h2_connection.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
@@ -25,6 +31,8 @@ bool connection_specific(std::string_view n) {
 }  // namespace
 
 H2Stream::H2Stream(H2Connection& c, int32_t id) : Exchange(c.worker(), c.generation(), c.info()), c_(c), id_(id) {
+    up_.io.owner = this;
+    idle_.owner = this;
     req_ = std::make_unique<Request>();
     req_->start_mono = clock::now_ms();
     req_->start_ms = clock::wall_ms();
@@ -32,6 +40,7 @@ H2Stream::H2Stream(H2Connection& c, int32_t id) : Exchange(c.worker(), c.generat
 
 H2Stream::~H2Stream() {
     if (file_fd_ >= 0) ::close(file_fd_);
+    close_tunnel();
 }
 
 // ---- the request head ----------------------------------------------------------
@@ -61,6 +70,30 @@ bool H2Stream::on_header(std::string_view name, std::string_view value) {
 // variables, the log and the proxy read it like an HTTP/1.1 head.
 void H2Stream::on_headers_done(bool end_stream) {
     Request& r = *req_;
+    if (method_ == "CONNECT" && ieq(protocol_, "websocket")) {
+        // RFC 8441: the backend gets the HTTP/1.1 handshake (a key of our own:
+        // the client sends none over HTTP/2, and the accept goes no further)
+        ws_connect_ = true;
+        method_ = "GET";
+        bool has_key = false;
+        for (auto& [n, v] : fields_) has_key |= n == "sec-websocket-key";
+        fields_.emplace_back("upgrade", "websocket");
+        fields_.emplace_back("connection", "upgrade");
+        if (!has_key) {
+            unsigned char k[16];
+            RAND_bytes(k, sizeof k);
+            static const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            std::string key;
+            for (size_t i = 0; i < 16; i += 3) {
+                uint32_t v = uint32_t(k[i]) << 16 | (i + 1 < 16 ? uint32_t(k[i + 1]) << 8 : 0) | (i + 2 < 16 ? k[i + 2] : 0);
+                key += b64[(v >> 18) & 63];
+                key += b64[(v >> 12) & 63];
+                key += i + 1 < 16 ? b64[(v >> 6) & 63] : '=';
+                key += i + 2 < 16 ? b64[v & 63] : '=';
+            }
+            fields_.emplace_back("sec-websocket-key", key);
+        }
+    }
     std::string& raw = r.raw;
     raw.reserve(field_bytes_ + authority_.size() + 64);
     raw = method_ + " " + path_ + " HTTP/2.0\r\n";
@@ -126,7 +159,8 @@ void H2Stream::begin_request() {
             r.head.content_length = n;
         }
     }
-    if (r.head.content_length < 0 && !body_done_) r.head.chunked = true;   // a body of unknown length follows
+    if (ws_connect_) r.head.upgrade = true;   // its DATA are the tunnel's, not a body
+    else if (r.head.content_length < 0 && !body_done_) r.head.chunked = true;   // a body of unknown length follows
     if (host && !parse_host(host->value, r.host)) {
         log_error(Level::Info, "client sent invalid host header while processing HTTP/2 connection");
         finalize_error(400);
@@ -135,7 +169,12 @@ void H2Stream::begin_request() {
     r.server = c_.group()->find(r.host, &r);
     r.lc = &r.server->conf;
     if (r.head.method == "CONNECT") {
-        // RFC 8441's extended CONNECT arrives with the WebSocket tunnel; a plain CONNECT is not proxied
+        // only RFC 8441's extended CONNECT with :protocol websocket is proxied
+        if (!protocol_.empty()) {
+            log_error(Level::Info, "client sent unsupported :protocol \"" + protocol_ + "\" while processing HTTP/2 connection");
+            finalize_error(501);
+            return;
+        }
         log_error(Level::Info, "client sent CONNECT method while processing HTTP/2 connection");
         finalize_error(405);
         return;
@@ -154,6 +193,12 @@ void H2Stream::begin_request() {
 void H2Stream::on_data(const uint8_t* data, size_t len) {
     if (closed_) {
         nghttp2_session_consume(c_.ng(), id_, len);
+        return;
+    }
+    if (ws_connect_) {
+        // tunnel bytes: acknowledged once the upstream took them
+        to_up_.append(std::string_view(reinterpret_cast<const char*>(data), len));
+        if (tunnel_) flush_up();
         return;
     }
     body_received_ += len;
@@ -178,6 +223,11 @@ void H2Stream::on_data(const uint8_t* data, size_t len) {
 }
 
 void H2Stream::on_end_stream() {
+    if (ws_connect_) {
+        client_eof_ = true;
+        if (tunnel_) flush_up();
+        return;
+    }
     body_done_ = true;
     if (reading_body_) deliver_body();
 }
@@ -221,6 +271,15 @@ void H2Stream::send_head(HeadBuilder& h, bool) {
     size_t eol = all.find("\r\n");
     std::string_view status_line = all.substr(0, eol);
     std::string status(status_line.substr(9, 3));
+    bool ws_accept = ws_connect_ && status == "101";
+    if (ws_accept) status = "200";
+    else if (ws_connect_ && r.status >= 200 && r.status < 300) {
+        // a 2xx would tell the client its tunnel is open (RFC 8441): a location
+        // that answers without upgrading does not do WebSockets
+        log_error(Level::Info, fmt::format("WebSocket over HTTP/2 answered {} without an upgrade, sent as 501", r.status));
+        status = "501";
+        r.status = 501;
+    }
     std::vector<std::pair<std::string, std::string_view>> fields;
     size_t pos = eol + 2;
     while (pos < all.size()) {
@@ -232,7 +291,7 @@ void H2Stream::send_head(HeadBuilder& h, bool) {
         if (colon == std::string_view::npos) continue;
         std::string_view n = line.substr(0, colon), v = line.substr(colon + 1);
         while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-        if (connection_specific(n)) continue;
+        if (connection_specific(n) || (ws_accept && ieq(n, "sec-websocket-accept"))) continue;
         std::string ln(n);
         for (auto& ch : ln) ch = char(std::tolower(static_cast<unsigned char>(ch)));
         fields.emplace_back(std::move(ln), v);
@@ -246,7 +305,7 @@ void H2Stream::send_head(HeadBuilder& h, bool) {
     nva.push_back(nv(":status", status));
     for (auto& [n, v] : fields) nva.push_back(nv(n, v));
     int code = r.status;
-    has_body_ = r.head.method != "HEAD" && code != 204 && code != 304 && code >= 200;
+    has_body_ = ws_accept || (r.head.method != "HEAD" && code != 204 && code != 304 && code >= 200);
     nghttp2_data_provider prd{};
     prd.source.ptr = this;
     prd.read_callback = h2_read_data_callback();
@@ -325,6 +384,11 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t len, uint32_t* flags) {
         deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
     }
+    if (tunnel_ && up_readable_ && out_.bytes() < 32768) {
+        loop().post([this] {
+            if (!closed_ && tunnel_) read_up();
+        });
+    }
     if (out_.empty() && proxy_) {
         // the proxy waits for the client to take what it has before reading on
         loop().post([this] {
@@ -351,9 +415,26 @@ void H2Stream::reset(uint32_t error_code) {
     c_.want_write();
 }
 
-void H2Stream::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&&, std::string, const conf::Upstream* up, size_t peer) {
-    // Only an extended CONNECT (RFC 8441) becomes a tunnel, and it is refused
-    // before it reaches the proxy until the tunnel over HTTP/2 lands.
+void H2Stream::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstream, std::string, const conf::Upstream* up,
+                       size_t peer) {
+    if (ws_connect_ && !closed_) {
+        tunnel_ = true;
+        tunnel_up_ = up;
+        tunnel_peer_ = peer;
+        up_.adopt(upstream_fd, upstream_ssl, this);
+        up_readable_ = upstream_ssl != nullptr;   // OpenSSL may hold records already
+        if (proxy_) loop().defer_delete(proxy_.release());
+        if (!loop().add(up_.io)) {
+            reset(NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        out_.splice(std::move(from_upstream));
+        loop().arm(idle_, *req_->lc->proxy_read_timeout);
+        SY_LOG(Level::Debug, info_.number, "http2 stream {}: WebSocket tunnel open", id_);
+        flush_up();
+        if (!closed_) read_up();
+        return;
+    }
     if (upstream_ssl) SSL_free(upstream_ssl);
     ::close(upstream_fd);
     if (up && peer < up->peers.size() && up->peers[peer].conns > 0) --up->peers[peer].conns;
@@ -373,6 +454,17 @@ void H2Stream::on_close(uint32_t error_code) {
         proxy_->on_client_abort();
         loop().defer_delete(proxy_.release());
     }
+    if (tunnel_ && req_ && !req_->upstream.empty()) {
+        auto& t = req_->upstream.back();
+        t.bytes_received += up_received_;
+        t.bytes_sent += up_sent_;
+        t.response_ms = clock::now_ms() - req_->start_mono;
+    }
+    close_tunnel();
+    if (tunnel_ && req_ && !req_->logged) {
+        write_access_log();
+        return;
+    }
     if (req_ && !req_->logged && (req_->status || head_sent_ || !req_->head.method.empty())) {
         if (!req_->status || (error_code != NGHTTP2_NO_ERROR && !response_done_)) {
             if (!head_sent_) req_->status = 499;
@@ -381,6 +473,91 @@ void H2Stream::on_close(uint32_t error_code) {
         }
         write_access_log();
     }
+}
+
+// ---- WebSocket tunnel over the stream (RFC 8441) -------------------------------
+
+void H2Stream::on_io(int, uint32_t events) {
+    if (closed_ || !tunnel_) return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_readable_ = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) up_writable_ = true;
+    up_.on_events(events, up_readable_, up_writable_);
+    if (up_writable_ && !to_up_.empty()) flush_up();
+    if (!closed_) read_up();
+}
+
+void H2Stream::on_timer(int) {
+    if (closed_) return;
+    log_error(Level::Error, "upstream timed out (110: Connection timed out) while proxying upgraded connection");
+    reset(NGHTTP2_CANCEL);
+}
+
+void H2Stream::read_up() {
+    if (!tunnel_ || up_eof_ || closed_) return;
+    bool got = false;
+    while (up_readable_ && out_.bytes() < 65536) {
+        Buf b = Buf::take();
+        ssize_t n = up_.read(b.tail(), b.room());
+        if (n > 0) {
+            b.commit(size_t(n));
+            up_received_ += uint64_t(n);
+            req_->bytes_sent += uint64_t(n);
+            req_->body_bytes_sent += uint64_t(n);
+            out_.push(std::move(b));
+            got = true;
+            if (size_t(n) < Buf::kSize && up_.short_read_drains()) up_readable_ = false;
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            up_readable_ = false;
+            break;
+        }
+        if (n < 0) log_error(up_.upstream_level(), up_.error() + " while proxying upgraded connection");
+        up_eof_ = true;        // the backend is done: END_STREAM after what it sent
+        response_done_ = true;
+        got = true;
+        break;
+    }
+    if (got) {
+        loop().arm(idle_, *req_->lc->proxy_read_timeout);
+        output_ready();
+    }
+}
+
+void H2Stream::flush_up() {
+    if (!tunnel_ || closed_) return;
+    if (!to_up_.empty() && up_writable_) {
+        size_t before = to_up_.bytes();
+        if (up_.send(to_up_) < 0) {
+            log_error(up_.upstream_level(), up_.error() + " while proxying upgraded connection");
+            reset(NGHTTP2_CONNECT_ERROR);
+            return;
+        }
+        size_t written = before - to_up_.bytes();
+        if (written) {
+            up_sent_ += written;
+            nghttp2_session_consume(c_.ng(), id_, written);
+            c_.want_write();
+            loop().arm(idle_, *req_->lc->proxy_read_timeout);
+        }
+        if (!to_up_.empty()) up_writable_ = false;
+    }
+    if (client_eof_ && to_up_.empty() && !up_shut_) {
+        up_.shutdown_write();
+        up_shut_ = true;
+    }
+}
+
+void H2Stream::close_tunnel() {
+    if (!tunnel_) return;
+    loop().disarm(idle_);
+    if (up_.io.fd >= 0) {
+        loop().remove(up_.io);
+        up_.close();
+    }
+    if (tunnel_up_ && tunnel_peer_ < tunnel_up_->peers.size() && tunnel_up_->peers[tunnel_peer_].conns > 0)
+        --tunnel_up_->peers[tunnel_peer_].conns;
+    tunnel_up_ = nullptr;
 }
 
 }  // namespace sy::http

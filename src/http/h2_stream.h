@@ -17,12 +17,13 @@
 #include <vector>
 
 #include "http/exchange.h"
+#include "tls/stream.h"
 
 namespace sy::http {
 
 class H2Connection;
 
-class H2Stream final : public Exchange, public Deletable {
+class H2Stream final : public Exchange, public IoHandler, public TimerHandler, public Deletable {
 public:
     H2Stream(H2Connection& c, int32_t id);
     ~H2Stream() override;
@@ -37,6 +38,9 @@ public:
     // nghttp2's data source: copies up to `len` response bytes into `buf`.
     ssize_t read_data(uint8_t* buf, size_t len, uint32_t* flags);
     int32_t id() const { return id_; }
+    // the upstream socket of a WebSocket tunnel (RFC 8441), and its idle timer
+    void on_io(int tag, uint32_t events) override;
+    void on_timer(int tag) override;
 
     // ---- Exchange --------------------------------------------------------
     void read_body(BodyConsumer* c) override;
@@ -60,6 +64,9 @@ private:
     void reset(uint32_t error_code);
     void deliver_body();
     void output_ready();
+    void read_up();                   // tunnel: upstream bytes -> DATA
+    void flush_up();                  // tunnel: client DATA -> upstream, window given back as written
+    void close_tunnel();
 
     H2Connection& c_;
     int32_t id_;
@@ -79,6 +86,18 @@ private:
     bool has_body_ = false;           // a data source was submitted with the response
     bool response_done_ = false, deferred_ = false, hold_ = false;
     bool closed_ = false;
+
+    // WebSockets over HTTP/2: an extended CONNECT (:protocol websocket) goes
+    // to the backend as an HTTP/1.1 Upgrade; its 101 becomes our 200 and the
+    // stream's DATA the tunnel's bytes, both ways under flow control.
+    bool ws_connect_ = false, tunnel_ = false;
+    tls::Stream up_;
+    OutQueue to_up_;                  // client bytes the upstream has not taken yet (not yet acknowledged)
+    bool up_readable_ = false, up_writable_ = true, up_eof_ = false, client_eof_ = false, up_shut_ = false;
+    Timer idle_;
+    const conf::Upstream* tunnel_up_ = nullptr;
+    size_t tunnel_peer_ = 0;
+    uint64_t up_received_ = 0, up_sent_ = 0;
 };
 
 }  // namespace sy::http

@@ -14,9 +14,10 @@ know that directive (nginx 1.25.1+). On 1.22 a plain `listen ... http2`
 port speaks only h2c; switchyard (like nginx 1.25.1+) also takes HTTP/1.1
 there, which is tested on switchyard only.
 
-WebSockets over HTTP/2 (RFC 8441, extended CONNECT) are not implemented:
-neither implementation advertises SETTINGS_ENABLE_CONNECT_PROTOCOL, and a
-CONNECT is refused.
+WebSockets over HTTP/2 (RFC 8441, extended CONNECT): switchyard advertises
+SETTINGS_ENABLE_CONNECT_PROTOCOL and tunnels `:protocol websocket` streams
+(test_h2_websocket.py); nginx 1.22 does neither, and a plain CONNECT is
+refused by both.
 """
 
 from __future__ import annotations
@@ -202,14 +203,14 @@ class H2Client:
     def request(self, path: str, method: str = "GET", headers=(), body: bytes | None = None,
                 content_length: bool = True, end: bool = True, authority: str | None = None) -> int:
         sid = self.conn.get_next_available_stream_id()
-        if method == "CONNECT":
+        if method == "CONNECT" and not any(n == ":protocol" for n, _ in headers):
             hdrs = [(":method", "CONNECT"), (":authority", authority or self.authority)]
         else:
             hdrs = [(":method", method), (":scheme", self.scheme), (":authority", authority or self.authority),
                     (":path", path)]
         if body is not None and content_length:
             hdrs.append(("content-length", str(len(body))))
-        hdrs += list(headers)
+        hdrs = [h for h in hdrs] + [h for h in headers if h[0].startswith(":")] + [h for h in headers if not h[0].startswith(":")]
         self.streams[sid] = {"headers": None, "body": b"", "ended": False, "reset": None}
         self.conn.send_headers(sid, hdrs, end_stream=end and body is None)
         self.flush()
@@ -617,15 +618,15 @@ STREAMS_CONF = (
     + h2_server(location("/", None, 'return 200 "default\\n"'), port="listen2", params="http2"))
 
 
-def test_h2_max_concurrent_streams_setting(proxy, http_backend):
+def test_h2_max_concurrent_streams_setting(proxy, impl, http_backend):
     be = http_backend()
     proxy.start(STREAMS_CONF, backend=be.port)
     SC = h2.settings.SettingCodes
     with H2Client(proxy.port) as c:
         settings = c.remote_settings()
         assert settings.get(SC.MAX_CONCURRENT_STREAMS) == 5, settings
-        # RFC 8441 is not implemented: not advertised (absent or 0).
-        assert settings.get(SC.ENABLE_CONNECT_PROTOCOL, 0) == 0, settings
+        # RFC 8441: switchyard advertises it, nginx 1.22 does not (absent or 0)
+        assert settings.get(SC.ENABLE_CONNECT_PROTOCOL, 0) == (1 if impl == "switchyard" else 0), settings
         assert c.get("/")["body"] == b"five\n"
         # Five streams at once are served (the backend holds each 0.5 s).
         sids = [c.request("/app/s%d?delay=0.5" % i) for i in range(5)]
@@ -847,11 +848,17 @@ def test_h2_connect_without_protocol_is_refused(proxy, impl):
             # nginx 1.22 wants a :path in every request: 400 ("client sent no :path header").
             assert resp["status"] == 400, resp
         else:
-            # switchyard: CONNECT is not proxied (no RFC 8441 tunnel yet): 405.
+            # switchyard: only an extended CONNECT is proxied: 405.
             assert resp["status"] == 405, resp
-        # :protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL is malformed.
         resp = c.response(c.request("/chat", method="CONNECT", headers=[(":protocol", "websocket")]))
-        assert resp["status"] in (400, 405) or resp["reset"] == PROTOCOL_ERROR, resp
+        if impl == "nginx":
+            # :protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL is malformed.
+            assert resp["status"] in (400, 405) or resp["reset"] == PROTOCOL_ERROR, resp
+        else:
+            # a WebSocket to a location that answers without upgrading: not a 2xx
+            assert resp["status"] == 501, resp
+            resp = c.response(c.request("/chat", method="CONNECT", headers=[(":protocol", "chat-v2")]))
+            assert resp["status"] == 501, resp   # an unknown :protocol
         after = c.get("/after")
         assert after["status"] == 200
 

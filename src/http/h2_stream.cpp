@@ -384,15 +384,15 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t len, uint32_t* flags) {
         deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
     }
-    if (tunnel_ && up_readable_ && out_.bytes() < 32768) {
+    // The producer (tunnel upstream or proxy) may read on now: once per loop
+    // turn, outside nghttp2's send path.
+    if (!drained_posted_ && ((tunnel_ && up_readable_ && out_.bytes() < 32768) || (out_.empty() && proxy_))) {
+        drained_posted_ = true;
         loop().post([this] {
-            if (!closed_ && tunnel_) read_up();
-        });
-    }
-    if (out_.empty() && proxy_) {
-        // the proxy waits for the client to take what it has before reading on
-        loop().post([this] {
-            if (!closed_ && proxy_) proxy_->on_client_drained();
+            drained_posted_ = false;
+            if (closed_) return;
+            if (tunnel_) read_up();
+            else if (proxy_) proxy_->on_client_drained();
         });
     }
     return ssize_t(n);

@@ -84,7 +84,7 @@ private:
     int file_fd_ = -1;
     off_t file_off_ = 0, file_end_ = 0;
     bool has_body_ = false;           // a data source was submitted with the response
-    bool response_done_ = false, deferred_ = false, hold_ = false;
+    bool response_done_ = false, deferred_ = false, hold_ = false, drained_posted_ = false;
     bool closed_ = false;
 
     // WebSockets over HTTP/2: an extended CONNECT (:protocol websocket) goes

@@ -227,16 +227,23 @@ bool read_password_file(const std::string& path, std::vector<std::string>& out, 
     return true;
 }
 
-std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err) {
-    ERR_clear_error();
-    auto sc = std::make_shared<ServerCtx>();
-    sc->ctx = SSL_CTX_new(TLS_server_method());
-    if (!sc->ctx) {
+// A context of `method` with the settings every context shares; null with
+// nginx's message in `err` when OpenSSL cannot make one.
+static SSL_CTX* new_ctx(const SSL_METHOD* method, uint32_t protocols, const conf::SrcLoc& where, std::string& err) {
+    SSL_CTX* ctx = SSL_CTX_new(method);
+    if (!ctx) {
         err = "SSL_CTX_new() failed" + ssl_errors() + at({}, where);
         return nullptr;
     }
-    SSL_CTX* ctx = sc->ctx;
-    common_setup(ctx, *lc.ssl_protocols);
+    common_setup(ctx, protocols);
+    return ctx;
+}
+
+std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err) {
+    ERR_clear_error();
+    auto sc = std::make_shared<ServerCtx>();
+    SSL_CTX* ctx = sc->ctx = new_ctx(TLS_server_method(), *lc.ssl_protocols, where, err);
+    if (!ctx) return nullptr;
 
     const auto& certs = *lc.ssl_certificate;
     const auto& keys = *lc.ssl_certificate_key;
@@ -317,13 +324,8 @@ std::shared_ptr<ClientCtx> make_client_ctx(const conf::LocConf& lc, const conf::
         return nullptr;
     }
     auto cc = std::make_shared<ClientCtx>();
-    cc->ctx = SSL_CTX_new(TLS_client_method());
-    if (!cc->ctx) {
-        err = "SSL_CTX_new() failed" + ssl_errors() + at({}, where);
-        return nullptr;
-    }
-    SSL_CTX* ctx = cc->ctx;
-    common_setup(ctx, *lc.proxy_ssl_protocols);
+    SSL_CTX* ctx = cc->ctx = new_ctx(TLS_client_method(), *lc.proxy_ssl_protocols, where, err);
+    if (!ctx) return nullptr;
     if (!set_ciphers(ctx, *lc.proxy_ssl_ciphers, where, err)) return nullptr;
 
     const conf::TlsArg& cert = *lc.proxy_ssl_certificate;

@@ -17,6 +17,7 @@ import h2.settings
 
 from harness.config import ws_location
 from harness.marks import only_switchyard
+from harness.wait import wait_until
 from test_http2 import H2Client, h2_server, pki, start, tls_port  # noqa: F401  (pki is a fixture)
 
 pytestmark = only_switchyard("nginx 1.22 has no WebSockets over HTTP/2 (RFC 8441)")
@@ -95,8 +96,8 @@ def test_websocket_echo_over_h2(proxy, pki, ws_backend):
         assert c.streams[sid]["body"].endswith(b"\x88\x02\x03\xe8")
     opens = be.opens()
     assert len(opens) == 1 and opens[0]["path"] == "/echo"
-    log = proxy.access_log()
-    assert '"GET /ws/echo HTTP/2.0" 101 ' in log, log
+    # written when the stream closes, after the client went away
+    wait_until(lambda: '"GET /ws/echo HTTP/2.0" 101 ' in proxy.access_log(), 10, "the tunnel's access log line")
 
 
 def test_many_tunnels_on_one_connection(proxy, pki, ws_backend):

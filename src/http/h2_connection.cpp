@@ -15,6 +15,7 @@ namespace {
 enum { kIdleTimer = 0, kSendTimer = 1 };
 constexpr size_t kOutHighWater = 65536;      // frames pulled from nghttp2 before writing
 constexpr int32_t kConnWindow = 16 << 20;    // connection receive window: one slow stream can't stall the rest
+constexpr uint32_t kNoLimit = 0xffffffffu;     // nghttp2's own default for MAX_CONCURRENT_STREAMS
 alignas(64) uint8_t g_in[16384];
 
 H2Stream* stream_of(nghttp2_session* ng, int32_t id) {
@@ -27,6 +28,14 @@ struct H2Callbacks {
     static int begin_headers(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
         auto* c = static_cast<H2Connection*>(ud);
         if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        if (c->streams_.size() >= c->max_streams_) {
+            // RFC 9113 5.1.2: a stream over the advertised limit is a stream
+            // error; the others go on (nginx: "concurrent streams exceeded").
+            SY_LOG(Level::Info, c->info_.number, "concurrent streams exceeded {}, client: {}", c->streams_.size(),
+                   c->info_.remote_addr);
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+            return 0;   // no H2Stream: its headers and DATA are dropped (see header(), data_chunk())
+        }
         auto* s = new H2Stream(*c, f->hd.stream_id);
         c->streams_[f->hd.stream_id] = s;
         nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
@@ -121,8 +130,14 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
         return;
     }
     const conf::LocConf& lc = group_->default_server->conf;
+    max_streams_ = *lc.http2_max_concurrent_streams;
+    // nghttp2 ends the whole connection (GOAWAY PROTOCOL_ERROR) when a client
+    // goes over the limit it has acknowledged, where RFC 9113 5.1.2 and nginx
+    // refuse that stream alone. So nghttp2 is given no limit (kNoLimit) and
+    // the client is told the real one: advertise_stream_limit() writes it into
+    // the serialized SETTINGS frame, and begin_headers() enforces it.
     nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, *lc.http2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kNoLimit},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 65535},
         {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},   // RFC 8441: WebSockets over HTTP/2
     };
@@ -219,6 +234,12 @@ bool H2Connection::write_out() {
                 return false;
             }
             if (n == 0) break;
+            if (!limit_advertised_) {   // the first chunks only
+                std::string copy(reinterpret_cast<const char*>(data), size_t(n));
+                advertise_stream_limit(reinterpret_cast<uint8_t*>(copy.data()), copy.size());
+                out_.append(copy);
+                continue;
+            }
             out_.append({reinterpret_cast<const char*>(data), size_t(n)});
         }
         if (closed_) return false;
@@ -233,6 +254,29 @@ bool H2Connection::write_out() {
         }
     }
     return true;
+}
+
+// The first SETTINGS frame nghttp2 serializes is ours (submitted in start());
+// each mem_send() chunk holds whole frames. Its MAX_CONCURRENT_STREAMS entry,
+// kNoLimit for nghttp2, becomes http2_max_concurrent_streams on the wire.
+void H2Connection::advertise_stream_limit(uint8_t* p, size_t len) {
+    while (len >= 9 && !limit_advertised_) {
+        size_t flen = size_t(p[0]) << 16 | size_t(p[1]) << 8 | p[2];
+        if (9 + flen > len) return;
+        if (p[3] == NGHTTP2_SETTINGS && !(p[4] & NGHTTP2_FLAG_ACK)) {
+            for (size_t off = 9; off + 6 <= 9 + flen; off += 6) {
+                uint16_t id = uint16_t(p[off] << 8 | p[off + 1]);
+                if (id != NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS) continue;
+                p[off + 2] = uint8_t(max_streams_ >> 24);
+                p[off + 3] = uint8_t(max_streams_ >> 16);
+                p[off + 4] = uint8_t(max_streams_ >> 8);
+                p[off + 5] = uint8_t(max_streams_);
+            }
+            limit_advertised_ = true;
+        }
+        p += 9 + flen;
+        len -= 9 + flen;
+    }
 }
 
 void H2Connection::want_write() {

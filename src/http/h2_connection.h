@@ -65,6 +65,7 @@ private:
     void io();                    // read what the socket has, feed nghttp2, write what it produces
     bool read_in();
     bool write_out();
+    void advertise_stream_limit(uint8_t* frame, size_t len);
     void close(Level lvl, std::string_view why);
     void arm_timers();
 
@@ -76,6 +77,8 @@ private:
     nghttp2_session* ng_ = nullptr;
     OutQueue out_;                // frames serialized by nghttp2, not yet written
     std::unordered_map<int32_t, H2Stream*> streams_;
+    uint32_t max_streams_ = 0;    // http2_max_concurrent_streams, enforced here (see begin_headers)
+    bool limit_advertised_ = false;
     Timer idle_, send_;
     bool readable_ = false, writable_ = true;
     bool closed_ = false, in_io_ = false, write_posted_ = false, draining_ = false;

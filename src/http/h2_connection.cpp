@@ -80,6 +80,21 @@ struct H2Callbacks {
         return 0;
     }
 
+    // A stream error nghttp2 found in what the client sent (flow control,
+    // malformed headers, frames on a closed stream): say so, as nginx does.
+    static int frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+        if (f->hd.type != NGHTTP2_RST_STREAM) return 0;
+        uint32_t code = f->rst_stream.error_code;
+        if (code == NGHTTP2_NO_ERROR || code == NGHTTP2_CANCEL || code == NGHTTP2_REFUSED_STREAM ||
+            code == NGHTTP2_INTERNAL_ERROR || code == NGHTTP2_CONNECT_ERROR)
+            return 0;   // ours: logged where they were decided
+        auto* c = static_cast<H2Connection*>(ud);
+        SY_LOG(Level::Info, c->info_.number, "client sent invalid HTTP/2 data on stream {}: reset with {} while "
+               "processing HTTP/2 connection, client: {}", f->hd.stream_id, nghttp2_http2_strerror(code),
+               c->info_.remote_addr);
+        return 0;
+    }
+
     static ssize_t read_data(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
                              nghttp2_data_source* src, void*) {
         return static_cast<H2Stream*>(src->ptr)->read_data(buf, len, flags);
@@ -93,6 +108,7 @@ struct H2Callbacks {
         nghttp2_session_callbacks_set_on_frame_recv_callback(cb, frame_recv);
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cb, frame_send);
         return cb;
     }
 };

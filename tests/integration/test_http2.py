@@ -35,7 +35,7 @@ import h2.errors
 import h2.events
 import h2.settings
 import pytest
-from hyperframe.frame import Frame, GoAwayFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
 from harness import rawhttp
 from harness.backends import header_values
@@ -835,6 +835,64 @@ def test_h2_malformed_headers_reset_the_stream(proxy, impl, name, headers):
         assert (after["status"], after["body"]) == (200, b"ok /after\n")
     w.check()
     w.c.close()
+    if impl == "switchyard":
+        proxy.wait_error_log(r"\[info\].*client sent invalid HTTP/2 data on stream 3: reset with PROTOCOL_ERROR")
+
+
+class StalledBackend:
+    """A listening socket whose accept queue is full (backlog 0, one
+    connection never accepted): Linux drops the SYNs of further connects, so
+    a proxy's connect to it hangs and a request body sent there is never
+    taken from the client."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.filler = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def close(self):
+        self.filler.close()
+        self.sock.close()
+
+
+FLOW_CONF = h2_server(location("/", None, 'return 200 "ok $request_uri\\n"'),
+                      location("/stalled/", "http://127.0.0.1:{stalled}", "proxy_connect_timeout 30s",
+                               "proxy_request_buffering off"),
+                      port="listen", params="http2")
+
+
+@only_switchyard("nginx 1.22 opens a stream's window to 2^31-1 once it reads the body: no violation to provoke")
+def test_h2_flow_control_violation_resets_the_stream_alone(proxy):
+    """DATA beyond what the stream's window allows (65535 bytes plus what
+    switchyard took into its buffer; the backend's connect hangs, so nothing
+    more is taken) is a stream error: RST_STREAM FLOW_CONTROL_ERROR (RFC 9113
+    6.9.1) and a log line; the connection and a second client go on.
+    nginx 1.22 cannot be driven there: as soon as it reads a request body it
+    opens the stream's window to 2^31-1 (WINDOW_UPDATE 2147418111)."""
+    stalled = StalledBackend()
+    try:
+        proxy.start(FLOW_CONF, stalled=stalled.port)
+        w = Witness(proxy.port)
+        w.check()
+        with H2Client(proxy.port) as c:
+            assert c.get("/before")["status"] == 200   # SETTINGS exchanged both ways
+            sid = c.request("/stalled/upload", method="POST", end=False)
+            # h2 keeps to the window itself: the frames are written by hand.
+            frames = b"".join(DataFrame(sid, data=b"x" * 16384).serialize() for _ in range(10))
+            c.sock.sendall(frames)   # 163840 bytes
+            resp = c.response(sid)
+            assert resp["reset"] == h2.errors.ErrorCodes.FLOW_CONTROL_ERROR and resp["status"] is None, resp
+            w.check()
+            after = c.get("/after")
+            assert (after["status"], after["body"]) == (200, b"ok /after\n"), after
+        w.check()
+        w.c.close()
+        proxy.wait_error_log(r"\[info\].*client sent invalid HTTP/2 data on stream %d: reset with "
+                             r"FLOW_CONTROL_ERROR while processing HTTP/2 connection, client: 127\.0\.0\.1" % sid)
+    finally:
+        stalled.close()
 
 
 # ======================================================== 8. CONNECT over h2

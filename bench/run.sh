@@ -5,16 +5,17 @@
 #   bench/run.sh                                  # everything, ~1.5 minutes
 #   PROXIES="nginx haproxy" bench/run.sh          # without switchyard
 #   SCENARIOS="ws_echo" DURATION=5 bench/run.sh   # one scenario, shorter
-#   SCENARIOS="tls_full tls_resume wss_echo" bench/run.sh   # the TLS set
+#   SCENARIOS="tls_full tls_resume wss_echo h2" bench/run.sh   # the TLS set
 #
 # Environment (defaults in brackets):
 #   PROXIES [nginx haproxy switchyard]   SCENARIOS [ws_echo http idle]
-#     opt-in: http4; the TLS set: tls_full tls_resume wss_echo
+#     opt-in: http4; the TLS set: tls_full tls_resume wss_echo h2 (HTTP/2 over TLS, h2load)
 #   DURATION [10] measured seconds per throughput scenario; WARMUP [2]
 #   CONNS [256] WebSocket echo connections; MSG_SIZE [32] bytes per message
 #   HTTP_CONNS [64] wrk connections; HTTP_BODY [64] backend response body bytes
 #   IDLE_CONNS [5000] idle tunnels for the memory scenario
 #   TLS_CONNS [32] concurrent connections of tls_full / tls_resume
+#   H2_CONNS [16] h2load connections; H2_STREAMS [10] concurrent streams on each
 #   TLS_VERSION [1.3] highest TLS version the clients offer (1.3 or 1.2)
 #   BASE_PORT [18080] proxy port; TLS server BASE_PORT+1; backends BASE_PORT+10 .. +14
 #   PROXY_CPU [0] core for the proxy; LOAD_CPU [1] core for backends, load, driver
@@ -38,6 +39,8 @@ HTTP_CONNS=${HTTP_CONNS:-64}
 HTTP_BODY=${HTTP_BODY:-64}
 IDLE_CONNS=${IDLE_CONNS:-5000}
 TLS_CONNS=${TLS_CONNS:-32}
+H2_CONNS=${H2_CONNS:-16}
+H2_STREAMS=${H2_STREAMS:-10}
 TLS_VERSION=${TLS_VERSION:-1.3}
 PROXIES=${PROXIES:-"nginx haproxy switchyard"}
 SCENARIOS=${SCENARIOS:-"ws_echo http idle"}
@@ -64,7 +67,7 @@ HTTP4_PORTS="$((BASE_PORT + 11))-$((BASE_PORT + 14))"  # 4-backend scenario
 WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-$(( (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) > 20000 ? (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) : 20000 ))}
 HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + TLS_CONNS + 1000))
 # scenarios that need the TLS server block, its certificate and TLS smoke tests
-TLS_SCENARIOS="tls_full tls_resume wss_echo"
+TLS_SCENARIOS="tls_full tls_resume wss_echo h2"
 tls_selected() {
     local s
     for s in $TLS_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
@@ -361,11 +364,13 @@ EOF
 
     # TLS scenarios: TLS terminated here; /ws proxied to the plain backend
     server {
-        listen 127.0.0.1:$TLS_PORT ssl;
+        listen 127.0.0.1:$TLS_PORT ssl$([[ " $SCENARIOS " == *" h2 "* ]] && echo " http2");
         ssl_certificate $WORK/tls/cert.pem;
         ssl_certificate_key $WORK/tls/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:10m;
+        # HTTP/2 connections last the whole run (nginx's default is 1000 streams)
+        keepalive_requests 10000000;
 
 EOF
             nginx_ws_location
@@ -373,6 +378,12 @@ EOF
 
         location = /tls {
             return 200 "ok";
+        }
+
+        location / {
+            proxy_pass http://http_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
         }
     }
 EOF
@@ -418,7 +429,7 @@ EOF
             cat <<EOF
 
 frontend fe_tls
-    bind 127.0.0.1:$TLS_PORT ssl crt $WORK/tls/combined.pem ssl-min-ver TLSv1.2
+    bind 127.0.0.1:$TLS_PORT ssl crt $WORK/tls/combined.pem ssl-min-ver TLSv1.2$([[ " $SCENARIOS " == *" h2 "* ]] && echo " alpn h2,http/1.1")
     maxconn $HAPROXY_MAXCONN
     http-request return status 200 content-type text/plain string "ok" if { path /tls }
     acl is_ws path_beg /ws
@@ -617,6 +628,45 @@ run_tls_load() {
     cpu=$(kv "$line" cpu_us_per_hs) && set_result "$proxy" "${m}_cpu" "$(fmt "$cpu" 1)"
     DETAILS+=("$proxy $scen: $line")
     log "$proxy $scen: $(kv "$line" per_s) handshakes/s ($(kv "$line" resumed_pct)% resumed, $(kv "$line" protocol)), proxy cpu $(kv "$line" cpu_us_per_hs) us/handshake, tls_load at $(kv "$line" load_cpu_pct)% of its core"
+}
+
+register_metric h2_rate "HTTP/2 req/s" h
+register_metric h2_cpu "HTTP/2 proxy CPU µs/req" l
+SCEN_METRICS[h2]="h2_rate h2_cpu"
+# h2load over TLS (ALPN h2) on the `listen ... ssl http2` server: GET / proxied
+# to the HTTP/1.1 backend through the keepalive pool, H2_STREAMS at once on
+# each of H2_CONNS connections. The warm-up is a separate, unmeasured run.
+scenario_h2() {
+    local proxy=$1 url="https://127.0.0.1:$TLS_PORT/" pids
+    local args=(-t1 -c"$H2_CONNS" -m"$H2_STREAMS")
+    if [[ $WARMUP != 0 ]]; then
+        spawn "h2load.warm.$proxy" "$LOAD_CPU" h2load "${args[@]}" -D"$WARMUP" "$url"
+        wait "$SPAWNED"
+    fi
+    read -ra pids <<<"$(proc_tree "$PROXY_PID")"
+    local c0 c1
+    c0=$(cpu_ticks "${pids[@]}")
+    spawn "h2load.$proxy" "$LOAD_CPU" h2load "${args[@]}" -D"$DURATION" "$url"
+    wait "$SPAWNED"
+    local rc=$?
+    c1=$(cpu_ticks "${pids[@]}")
+    local out="$WORK/logs/h2load.$proxy.out" done ok rps proto
+    # "requests: 10 total, 10 started, 10 done, 10 succeeded, 0 failed, 0 errored, 0 timeout"
+    done=$(awk '/^requests:/ {print $6; exit}' "$out")
+    ok=$(awk '/^requests:/ {print $8; exit}' "$out")
+    rps=$(awk '/^finished in/ {print $4; exit}' "$out")
+    proto=$(awk '/^Application protocol:/ {print $3; exit}' "$out")
+    if [[ $rc != 0 || -z $done || -z $rps || $proto != h2 ]]; then
+        add_note "$proxy" "h2: h2load failed (exit $rc, protocol ${proto:-none})"
+        FAILED_ANY=1
+        cat "$out" "$WORK/logs/h2load.$proxy.err" >&2
+        return 1
+    fi
+    [[ $ok != "$done" ]] && { add_note "$proxy" "h2: $((done - ok)) of $done requests failed"; FAILED_ANY=1; }
+    set_result "$proxy" h2_rate "$(fmt "$rps" 0)"
+    set_result "$proxy" h2_cpu "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$done" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')"
+    DETAILS+=("$proxy h2: $(grep -E '^(finished in|requests:|status codes:)' "$out" | tr -s ' \n' ' ') proxy_cpu_ticks=$((c1 - c0))")
+    log "$proxy h2: $rps req/s, proxy cpu $(( (c1 - c0) * 1000 / CLK_TCK )) ms for $done requests"
 }
 
 register_metric http_rate "HTTP req/s" h
@@ -885,7 +935,7 @@ versions() {
 main() {
     [[ $(uname -s) == Linux ]] || die "Linux only"
     local var
-    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
+    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS H2_CONNS H2_STREAMS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
         [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number (got '${!var}')"
     done
     ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && TLS_CONNS >= 1 && REPEAT >= 1)) || die "DURATION, CONNS, IDLE_CONNS, TLS_CONNS and REPEAT must be >= 1"
@@ -907,6 +957,7 @@ main() {
     taskset -pc "$LOAD_CPU" $$ >/dev/null || die "taskset failed"
 
     ensure_pkg wrk wrk
+    [[ " $SCENARIOS " == *" h2 "* ]] && ensure_pkg h2load nghttp2-client
     ensure_pkg curl curl
     ensure_pkg ss iproute2
     ensure_pkg openssl openssl
@@ -999,7 +1050,7 @@ main() {
         echo
         echo "- machine: $NCPU cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
         echo "- pinning: proxy (1 worker / 1 thread) on cpu$PROXY_CPU; backends, load generators and driver on cpu$LOAD_CPU"
-        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
+        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION")$([[ " $SCENARIOS " == *" h2 "* ]] && echo " H2_CONNS=$H2_CONNS H2_STREAMS=$H2_STREAMS") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
         tls_selected && echo "- TLS: RSA-2048 self-signed certificate; clients offer TLS 1.2 up to $TLS_VERSION; $(openssl version | awk '{print $1, $2}') on the client side"
         echo "- versions: $(versions)"
         echo "- background CPU use before the run: $bg"

@@ -39,6 +39,9 @@ struct H2Callbacks {
         auto* s = new H2Stream(*c, f->hd.stream_id);
         c->streams_[f->hd.stream_id] = s;
         nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
+        // nginx 1.19.7+: keepalive_requests streams per connection, then
+        // GOAWAY (this stream is still served)
+        if (++c->accepted_ >= *c->group_->default_server->conf.keepalive_requests) c->drain();
         return 0;
     }
 

@@ -77,6 +77,7 @@ private:
     nghttp2_session* ng_ = nullptr;
     OutQueue out_;                // frames serialized by nghttp2, not yet written
     std::unordered_map<int32_t, H2Stream*> streams_;
+    uint64_t accepted_ = 0;       // streams taken, against keepalive_requests
     uint32_t max_streams_ = 0;    // http2_max_concurrent_streams, enforced here (see begin_headers)
     bool limit_advertised_ = false;
     Timer idle_, send_;

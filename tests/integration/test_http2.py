@@ -35,7 +35,7 @@ import h2.errors
 import h2.events
 import h2.settings
 import pytest
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame
 
 from harness import rawhttp
 from harness.backends import header_values
@@ -265,9 +265,11 @@ class H2Client:
         self.close()
 
 
-def read_frames_until_close(sock: socket.socket, timeout: float = IO_TIMEOUT) -> tuple[list, bool, bytes]:
+def read_frames_until_close(sock: socket.socket, timeout: float = IO_TIMEOUT,
+                            stop_at_goaway: bool = True) -> tuple[list, bool, bytes]:
     """Every frame the server sends until it closes the connection, sends a
-    GOAWAY (then up to 2 s more for the close), or `timeout` passes.
+    GOAWAY (then up to 2 s more for the close; with stop_at_goaway=False
+    the frames after it are read too), or `timeout` passes.
     Returns (frames, closed, every byte received)."""
     buf = raw = b""
     frames = []
@@ -294,7 +296,7 @@ def read_frames_until_close(sock: socket.socket, timeout: float = IO_TIMEOUT) ->
             frame.parse_body(memoryview(buf[9:9 + length]))
             frames.append(frame)
             buf = buf[9 + length:]
-        if any(isinstance(f, GoAwayFrame) for f in frames):
+        if stop_at_goaway and any(isinstance(f, GoAwayFrame) for f in frames):
             closed = rawhttp.is_closed(sock, 2.0) or closed
             break
     return frames, closed, raw
@@ -917,6 +919,25 @@ def test_h2_connect_without_protocol_is_refused(proxy, impl):
             assert resp["status"] == 501, resp   # an unknown :protocol
         after = c.get("/after")
         assert after["status"] == 200
+
+
+# ================================================== keepalive_requests
+def test_h2_keepalive_requests_ends_the_connection_with_goaway(proxy):
+    """nginx 1.19.7+: keepalive_requests counts the streams of an HTTP/2
+    connection; the last one is served, then GOAWAY NO_ERROR names it as
+    the last stream, a stream after it gets no answer, and the connection
+    closes. (Frames read raw: h2 refuses frames that follow a GOAWAY.)"""
+    proxy.start(h2_server("keepalive_requests 3", location("/", None, 'return 200 "ok $request_uri\\n"'),
+                          port="listen", params="http2"))
+    with H2Client(proxy.port) as c:
+        c.remote_settings()
+        sids = [c.request("/r%d" % i) for i in range(4)]
+        frames, closed, _ = read_frames_until_close(c.sock, 5, stop_at_goaway=False)
+    answered = sorted({f.stream_id for f in frames if isinstance(f, HeadersFrame)})
+    assert answered == sids[:3], frames
+    assert b"".join(f.data for f in frames if isinstance(f, DataFrame) and f.stream_id == sids[2]) == b"ok /r2\n"
+    goaways = [(f.error_code, f.last_stream_id) for f in frames if isinstance(f, GoAwayFrame)]
+    assert goaways == [(0, sids[2])] and closed, frames
 
 
 # ================================================================ 9. ALPN

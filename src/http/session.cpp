@@ -852,7 +852,17 @@ void Session::send_file(int fd, off_t from, off_t len) {
     if (writable_ && !hold_) flush();
 }
 
+// What never left (the client went away first) was not sent: $bytes_sent and
+// $body_bytes_sent count what was written to the socket, as nginx's do.
+void Session::discount_unsent() {
+    if (!req_) return;
+    uint64_t unsent = out_.bytes() + uint64_t(file_fd_ >= 0 ? file_end_ - file_off_ : 0);
+    req_->body_bytes_sent -= std::min(req_->body_bytes_sent, unsent);
+    req_->bytes_sent -= std::min(req_->bytes_sent, unsent);
+}
+
 void Session::drop() {
+    discount_unsent();
     write_access_log();
     req_.reset();
     close();
@@ -881,6 +891,7 @@ void Session::linger() {
 
 void Session::close() {
     if (state_ == SessionState::Closed) return;
+    discount_unsent();
     if (req_ && (req_->status || head_sent_)) write_access_log();
     else if (req_ && state_ == SessionState::Handling) {
         req_->status = req_->status ? req_->status : 499;

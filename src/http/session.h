@@ -85,6 +85,7 @@ private:
     void flush();
     void close();
     void linger();
+    void discount_unsent();
     void release_head_buffer();
     void start_h2(std::string_view already_read);   // hands the connection to an H2Connection
     // Gives the socket and its TLS object away; the session is closed and deferred.

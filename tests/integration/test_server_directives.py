@@ -1,10 +1,14 @@
 """Directives that answer without an upstream: return, rewrite, static files
 from root/index, error_page."""
 
+import socket
+import time
+
 import pytest
 
 from harness import rawhttp
 from harness.ports import closed_port
+from harness.wait import wait_until
 
 
 def get(port, target, host="front", method="GET"):
@@ -109,6 +113,38 @@ def test_static_root_and_index(proxy):
     r = get(proxy.port, "/nothing-here")
     assert r.status == 404 and b"<title>404 Not Found</title>" in r.body
     proxy.wait_error_log(r'\[error\] .*open\(\) "\S+/site/nothing-here" failed \(2: No such file or directory\)')
+
+
+def test_client_gone_mid_file_logs_bytes_written(proxy):
+    """$body_bytes_sent counts what reached the socket, not the file's size:
+    a client that reads a little of a 64 MB file and goes away is logged
+    with about what the kernel took (its buffers, some MB), as nginx logs it."""
+    proxy.start("""
+        log_format sent '$status $body_bytes_sent $bytes_sent';
+        server {
+            listen 127.0.0.1:{listen};
+            root {prefix}/site;
+            access_log logs/sent.log sent;
+        }
+    """)
+    size = 64 * 1024 * 1024
+    proxy.write_file("site/big.bin", b"\0" * size)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", proxy.port))
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: front\r\n\r\n")
+    got = 0
+    while got < 100000:
+        got += len(s.recv(65536))
+    time.sleep(0.5)   # the server fills the socket's buffers and waits
+    s.close()         # unread data: a reset
+    line = wait_until(lambda: (proxy.prefix / "logs/sent.log").exists() and
+                      (proxy.prefix / "logs/sent.log").read_text().strip(), 10, "the access log line")
+    status, body_sent, sent = (int(x) for x in line.split())
+    assert status == 200, line
+    assert got - 1000 <= body_sent < size // 4, line   # the head is in `got` too
+    assert sent > body_sent, line
 
 
 def test_error_page(proxy):

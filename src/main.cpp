@@ -174,6 +174,7 @@ std::shared_ptr<sy::http::Generation> make_generation(std::shared_ptr<sy::conf::
     auto g = std::make_shared<sy::http::Generation>();
     g->cfg = cfg;
     if (cfg->http) g->groups = sy::http::build_groups(*cfg->http);
+    if (cfg->stream) sy::http::add_stream_groups(*cfg->stream, g->groups);
     sy::http::install_tls_callbacks(g->groups);
     if (!g->open_logs(err)) return nullptr;
     return g;

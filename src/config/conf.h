@@ -179,6 +179,15 @@ struct LocConf {
     std::optional<bool> proxy_ssl_session_reuse;             // on
     std::optional<TlsArg> proxy_ssl_certificate, proxy_ssl_certificate_key;   // value "": none
     std::optional<Passwords> proxy_ssl_password_file;        // null: none
+    // stream {} only (nginx's ngx_stream_proxy / ssl_preread / core modules).
+    std::optional<Msec> proxy_timeout;                       // 10m: idle in both directions
+    std::optional<bool> proxy_protocol;                      // off: send a PROXY header to the backend
+    std::optional<bool> proxy_half_close;                    // off: the first EOF ends the session
+    std::optional<bool> proxy_ssl;                           // off: TLS to the backend
+    std::optional<bool> ssl_preread;                         // off
+    std::optional<size_t> preread_buffer_size;               // 16k
+    std::optional<Msec> preread_timeout;                     // 30s
+    std::optional<Msec> proxy_protocol_timeout;              // 30s: reading a client's PROXY header
 
     // Fills unset fields from `parent`.
     void merge_from(const LocConf& parent);
@@ -348,6 +357,7 @@ struct Listen {
     // of an address where any server's listen has the parameter.
     bool ssl = false;
     bool http2 = false;
+    bool proxy_protocol = false;   // connections start with a PROXY protocol header
     int backlog = 511;
     SrcLoc where;
 };
@@ -371,6 +381,8 @@ struct Server {
     // certificates and the handshake keeps the address's default server's
     // context (nginx), which the loader checks has one.
     std::shared_ptr<tls::ServerCtx> tls;
+    // stream {} servers: `proxy_pass ADDRESS|UPSTREAM` (the whole session's handler).
+    std::optional<ProxyPass> stream_pass;
     SrcLoc where;
 };
 
@@ -412,6 +424,9 @@ struct Config {
     int worker_connections = 512;
     std::optional<int> worker_rlimit_nofile;
     std::unique_ptr<Http> http;
+    // The stream {} block: the same shape as http (servers with listens and
+    // merged settings, maps, upstreams, log formats), no locations.
+    std::unique_ptr<Http> stream;
     std::vector<SourceFile> files;
 };
 

@@ -228,17 +228,105 @@ bool h_server(Ctx& c, const Directive& d) {
     return true;
 }
 
+// ---- stream ------------------------------------------------------------------
+
+bool h_stream(Ctx& c, const Directive& d) {
+    if (c.cfg.stream) { c.err = "\"stream\" directive is duplicate"; return false; }
+    c.cfg.stream = std::make_unique<Http>();
+    Ctx::Saved saved = c.save();
+    Http* http = c.http;
+    c.http = c.cfg.stream.get();
+    c.prescan_http(d.children);
+    c.lc = &c.http->conf;
+    bool ok = c.walk(d.children, kStream);
+    c.restore(saved);
+    c.http = http;
+    c.scope.http = http;
+    return ok;
+}
+
+// A stream server: listen addresses and one proxy_pass, no locations.
+bool h_stream_server(Ctx& c, const Directive& d) {
+    auto srv = std::make_unique<Server>();
+    srv->where = d.where;
+    Server* s = srv.get();
+    c.http->servers.push_back(std::move(srv));
+    Ctx::Saved saved = c.save();
+    c.server = s;
+    c.lc = &s->conf;
+    c.loc = nullptr;
+    c.tree = nullptr;
+    c.rewrites = nullptr;
+    bool ok = c.walk(d.children, kStreamServer);
+    c.restore(saved);
+    if (!ok) return false;
+    // nginx checks both when the block ends
+    if (s->listens.empty()) {
+        c.err = "no \"listen\" is defined for server";
+        c.err_where = d.where;
+        return false;
+    }
+    if (!s->stream_pass) {
+        c.err = "no handler for server";
+        c.err_where = d.where;
+        return false;
+    }
+    return true;
+}
+
+// `proxy_pass ADDRESS | UPSTREAM | $variables` (no scheme in stream).
+bool h_stream_proxy_pass(Ctx& c, const Directive& d) {
+    if (c.server->stream_pass) return dup(c, d);
+    ProxyPass pp;
+    pp.url = pp.host_port = d.args[0].value;
+    pp.where = d.where;
+    if (pp.url.find('$') != std::string::npos) {
+        pp.has_vars = true;
+        if (!compile(c, pp.url, pp.url_tpl)) return false;
+    }
+    c.server->stream_pass = std::move(pp);
+    return true;
+}
+
+// stream's `proxy_next_upstream on|off`: on retries connect errors and timeouts.
+bool h_stream_next_upstream(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_next_upstream) return dup(c, d);
+    const std::string& v = d.args[0].value;
+    if (v != "on" && v != "off") {
+        c.err = "invalid value \"" + v + "\" in \"" + d.name + "\" directive, it must be \"on\" or \"off\"";
+        return false;
+    }
+    c.lc->proxy_next_upstream = v == "on" ? uint32_t(next_upstream::Error | next_upstream::Timeout) : 0u;
+    return true;
+}
+
+// Distributions build nginx's stream module as a dynamic one
+// ("load_module modules/ngx_stream_module.so;"); switchyard has it built in.
+bool h_load_module(Ctx& c, const Directive& d) {
+    const std::string& path = d.args[0].value;
+    std::string_view file = std::string_view(path).substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+    if (file == "ngx_stream_module.so") return true;
+    c.err = "\"load_module\" of \"" + path + "\" is not supported yet by switchyard (only built-in modules: "
+            "ngx_stream_module.so)";
+    return false;
+}
+
 bool h_listen(Ctx& c, const Directive& d) {
     Listen l;
     l.where = d.where;
     std::vector<SockAddr> addrs;
     std::string err;
-    if (!parse_addr(d.args[0].value, 80, addrs, err)) {
+    bool stream = c.context == kStreamServer;
+    if (!parse_addr(d.args[0].value, stream ? -1 : 80, addrs, err)) {
         c.err = err + " in \"" + d.args[0].value + "\" of the \"listen\" directive";
         return false;
     }
     for (size_t i = 1; i < d.args.size(); ++i) {
         const std::string& p = d.args[i].value;
+        if (stream && (p == "default_server" || p == "default" || p == "http2")) {
+            c.err = "invalid parameter \"" + p + "\"";
+            return false;
+        }
         if (p == "default_server" || p == "default") l.default_server = true;
         else if (p == "reuseport") l.reuseport = true;
         else if (p.rfind("backlog=", 0) == 0) {
@@ -254,7 +342,9 @@ bool h_listen(Ctx& c, const Directive& d) {
             l.ssl = true;
         } else if (p == "http2") {
             l.http2 = true;
-        } else if (p == "quic" || p == "proxy_protocol") {
+        } else if (p == "proxy_protocol") {
+            l.proxy_protocol = true;
+        } else if (p == "quic" || p == "udp") {
             c.err = "the \"" + p + "\" parameter of the \"listen\" directive is not supported yet by switchyard";
             return false;
         } else if (p == "bind" || p == "deferred" || p.rfind("ipv6only=", 0) == 0 || p.rfind("so_keepalive=", 0) == 0 ||
@@ -756,7 +846,7 @@ bool h_upstream(Ctx& c, const Directive& d) {
     c.http->upstreams.push_back(std::move(up));
     Ctx::Saved saved = c.save();
     c.up = u;
-    bool ok = c.walk(d.children, kUpstream);
+    bool ok = c.walk(d.children, c.context == kStream ? kStreamUpstream : kUpstream);
     c.restore(saved);
     if (ok && u->peers.empty() && u->resolve.empty()) {
         c.err = "no servers are inside upstream";
@@ -1224,13 +1314,14 @@ bool h_not_yet(Ctx& c, const Directive& d) {
 }
 
 constexpr uint32_t kLoc = kHttp | kServer | kLocation;
+constexpr uint32_t kStrm = kStream | kStreamServer;
 
 // clang-format off
 const Spec kTable[] = {
     // main
     {"daemon",               kMain,      A1, 0, h_daemon},
     {"pid",                  kMain,      A1, 0, h_pid},
-    {"error_log",            kMain | kLoc, A1 | A2, 0, h_error_log},
+    {"error_log",            kMain | kLoc | kStrm, A1 | A2, 0, h_error_log},
     {"worker_processes",     kMain,      A1, 0, h_worker_processes},
     {"worker_rlimit_nofile", kMain,      A1, 0, h_worker_rlimit_nofile},
     {"user",                 kMain,      A1 | A2, 0, accept_noop},
@@ -1259,7 +1350,7 @@ const Spec kTable[] = {
     {"client_body_buffer_size", kLoc,    A1, 0, set_size<&LocConf::client_body_buffer_size>},
     {"client_header_buffer_size", kHttp | kServer, A1, 0, set_size<&LocConf::client_header_buffer_size>},
     {"large_client_header_buffers", kHttp | kServer, A2, 0, set_bufs<&LocConf::large_client_header_buffers>},
-    {"tcp_nodelay",          kLoc,       A1, 0, set_flag<&LocConf::tcp_nodelay>},
+    {"tcp_nodelay",          kLoc | kStrm,       A1, 0, set_flag<&LocConf::tcp_nodelay>},
     {"server_tokens",        kLoc,       A1, 0, set_flag<&LocConf::server_tokens>},
     {"absolute_redirect",    kLoc,       A1, 0, set_flag<&LocConf::absolute_redirect>},
     {"port_in_redirect",     kLoc,       A1, 0, set_flag<&LocConf::port_in_redirect>},
@@ -1272,9 +1363,9 @@ const Spec kTable[] = {
     {"default_type",         kLoc,       A1, 0, h_default_type},
     {"types",                kLoc,       A0, kBlock | kRawBlock, h_types},
     {"add_header",           kLoc,       A2 | A3, 0, h_add_header},
-    {"log_format",           kHttp,      kMore2, 0, h_log_format},
-    {"access_log",           kLoc,       kMore1, 0, h_access_log},
-    {"map",                  kHttp,      A2, kBlock | kRawBlock, h_map},
+    {"log_format",           kHttp | kStream,      kMore2, 0, h_log_format},
+    {"access_log",           kLoc | kStrm,       kMore1, 0, h_access_log},
+    {"map",                  kHttp | kStream,      A2, kBlock | kRawBlock, h_map},
     {"return",               kServer | kLocation, A1 | A2, 0, h_return},
     {"rewrite",              kServer | kLocation, A2 | A3, 0, h_rewrite},
     // accepted: tuning knobs without behavioural effect here
@@ -1291,14 +1382,14 @@ const Spec kTable[] = {
     {"reset_timedout_connection", kLoc,  A1, 0, accept_noop},
     {"charset",              kLoc,       A1, 0, h_not_yet},
     // upstream
-    {"upstream",             kHttp,      A1, kBlock, h_upstream},
-    {"server",               kUpstream,  kMore1, 0, h_upstream_server},
+    {"upstream",             kHttp | kStream,      A1, kBlock, h_upstream},
+    {"server",               kUpstream | kStreamUpstream,  kMore1, 0, h_upstream_server},
     {"keepalive",            kUpstream,  A1, 0, h_upstream_keepalive},
     {"keepalive_time",       kUpstream,  A1, 0, h_keepalive_time},
-    {"zone",                 kUpstream,  A1 | A2, 0, h_zone},
+    {"zone",                 kUpstream | kStreamUpstream,  A1 | A2, 0, h_zone},
     {"sticky",               kUpstream,  kMore1, 0, h_sticky},
-    {"resolver",             kLoc | kUpstream, kMore1, 0, h_resolver},
-    {"resolver_timeout",     kLoc | kUpstream, A1, 0, h_resolver_timeout},
+    {"resolver",             kLoc | kUpstream | kStrm | kStreamUpstream, kMore1, 0, h_resolver},
+    {"resolver_timeout",     kLoc | kUpstream | kStrm | kStreamUpstream, A1, 0, h_resolver_timeout},
     // proxy
     {"proxy_pass",           kLocation,  A1, 0, h_proxy_pass},
     {"proxy_http_version",   kLoc,       A1, 0, h_proxy_http_version},
@@ -1307,53 +1398,67 @@ const Spec kTable[] = {
     {"proxy_pass_request_body", kLoc,    A1, 0, set_flag<&LocConf::proxy_pass_request_body>},
     {"proxy_hide_header",    kLoc,       A1, 0, add_string<&LocConf::proxy_hide_header>},
     {"proxy_pass_header",    kLoc,       A1, 0, add_string<&LocConf::proxy_pass_header>},
-    {"proxy_connect_timeout", kLoc,      A1, 0, set_msec<&LocConf::proxy_connect_timeout>},
+    {"proxy_connect_timeout", kLoc | kStrm,      A1, 0, set_msec<&LocConf::proxy_connect_timeout>},
     {"proxy_read_timeout",   kLoc,       A1, 0, set_msec<&LocConf::proxy_read_timeout>},
     {"proxy_send_timeout",   kLoc,       A1, 0, set_msec<&LocConf::proxy_send_timeout>},
     {"proxy_buffering",      kLoc,       A1, 0, set_flag<&LocConf::proxy_buffering>},
     {"proxy_request_buffering", kLoc,    A1, 0, set_flag<&LocConf::proxy_request_buffering>},
-    {"proxy_buffer_size",    kLoc,       A1, 0, set_size<&LocConf::proxy_buffer_size>},
+    {"proxy_buffer_size",    kLoc | kStrm,       A1, 0, set_size<&LocConf::proxy_buffer_size>},
     {"proxy_buffers",        kLoc,       A2, 0, set_bufs<&LocConf::proxy_buffers>},
     {"proxy_busy_buffers_size", kLoc,    A1, 0, accept_noop},
     {"proxy_intercept_errors", kLoc,     A1, 0, set_flag<&LocConf::proxy_intercept_errors>},
     {"proxy_redirect",       kLoc,       A1 | A2, 0, h_proxy_redirect},
     {"proxy_cache",          kLoc,       A1, 0, h_proxy_cache},
     {"proxy_next_upstream",  kLoc,       kMore1, 0, h_proxy_next_upstream},
-    {"proxy_next_upstream_tries", kLoc,  A1, 0, h_proxy_next_upstream_tries},
-    {"proxy_next_upstream_timeout", kLoc, A1, 0, set_msec<&LocConf::proxy_next_upstream_timeout>},
+    {"proxy_next_upstream_tries", kLoc | kStrm,  A1, 0, h_proxy_next_upstream_tries},
+    {"proxy_next_upstream_timeout", kLoc | kStrm, A1, 0, set_msec<&LocConf::proxy_next_upstream_timeout>},
     // TLS (other ssl_* and proxy_ssl_* directives: "not supported yet" by prefix)
     {"http2",                kHttp | kServer, A1, 0, set_flag<&LocConf::http2>},
     {"http2_max_concurrent_streams", kHttp | kServer, A1, 0, h_http2_max_concurrent_streams},
     {"ssl",                  kHttp | kServer, A1, 0, h_ssl},
-    {"ssl_certificate",      kHttp | kServer, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate>},
-    {"ssl_certificate_key",  kHttp | kServer, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate_key>},
-    {"ssl_protocols",        kHttp | kServer, kMore1, 0, h_ssl_protocols<&LocConf::ssl_protocols>},
-    {"ssl_ciphers",          kHttp | kServer, A1, 0, h_ssl_str<&LocConf::ssl_ciphers>},
-    {"ssl_ecdh_curve",       kHttp | kServer, A1, 0, h_ssl_str<&LocConf::ssl_ecdh_curve>},
-    {"ssl_prefer_server_ciphers", kHttp | kServer, A1, 0, set_flag<&LocConf::ssl_prefer_server_ciphers>},
-    {"ssl_session_cache",    kHttp | kServer, A1 | A2, 0, h_ssl_session_cache},
-    {"ssl_session_timeout",  kHttp | kServer, A1, 0, set_msec<&LocConf::ssl_session_timeout>},
-    {"ssl_session_tickets",  kHttp | kServer, A1, 0, set_flag<&LocConf::ssl_session_tickets>},
-    {"ssl_dhparam",          kHttp | kServer, A1, 0, h_ssl_file<&LocConf::ssl_dhparam>},
-    {"ssl_password_file",    kHttp | kServer, A1, 0, h_password_file<&LocConf::ssl_password_file>},
-    {"ssl_handshake_timeout", kHttp | kServer, A1, 0, set_msec<&LocConf::ssl_handshake_timeout>},
-    {"proxy_ssl_server_name", kLoc,      A1, 0, set_flag<&LocConf::proxy_ssl_server_name>},
-    {"proxy_ssl_name",       kLoc,       A1, 0, h_proxy_ssl_name},
-    {"proxy_ssl_verify",     kLoc,       A1, 0, h_proxy_ssl_verify},
-    {"proxy_ssl_trusted_certificate", kLoc, A1, 0, h_ssl_file<&LocConf::proxy_ssl_trusted_certificate>},
-    {"proxy_ssl_verify_depth", kLoc,     A1, 0, h_proxy_ssl_verify_depth},
-    {"proxy_ssl_protocols",  kLoc,       kMore1, 0, h_ssl_protocols<&LocConf::proxy_ssl_protocols>},
-    {"proxy_ssl_ciphers",    kLoc,       A1, 0, h_ssl_str<&LocConf::proxy_ssl_ciphers>},
-    {"proxy_ssl_session_reuse", kLoc,    A1, 0, set_flag<&LocConf::proxy_ssl_session_reuse>},
-    {"proxy_ssl_certificate", kLoc,      A1, 0, h_ssl_file<&LocConf::proxy_ssl_certificate>},
-    {"proxy_ssl_certificate_key", kLoc,  A1, 0, h_ssl_file<&LocConf::proxy_ssl_certificate_key>},
-    {"proxy_ssl_password_file", kLoc,    A1, 0, h_password_file<&LocConf::proxy_ssl_password_file>},
+    {"ssl_certificate",      kHttp | kServer | kStrm, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate>},
+    {"ssl_certificate_key",  kHttp | kServer | kStrm, A1, 0, h_ssl_file_list<&LocConf::ssl_certificate_key>},
+    {"ssl_protocols",        kHttp | kServer | kStrm, kMore1, 0, h_ssl_protocols<&LocConf::ssl_protocols>},
+    {"ssl_ciphers",          kHttp | kServer | kStrm, A1, 0, h_ssl_str<&LocConf::ssl_ciphers>},
+    {"ssl_ecdh_curve",       kHttp | kServer | kStrm, A1, 0, h_ssl_str<&LocConf::ssl_ecdh_curve>},
+    {"ssl_prefer_server_ciphers", kHttp | kServer | kStrm, A1, 0, set_flag<&LocConf::ssl_prefer_server_ciphers>},
+    {"ssl_session_cache",    kHttp | kServer | kStrm, A1 | A2, 0, h_ssl_session_cache},
+    {"ssl_session_timeout",  kHttp | kServer | kStrm, A1, 0, set_msec<&LocConf::ssl_session_timeout>},
+    {"ssl_session_tickets",  kHttp | kServer | kStrm, A1, 0, set_flag<&LocConf::ssl_session_tickets>},
+    {"ssl_dhparam",          kHttp | kServer | kStrm, A1, 0, h_ssl_file<&LocConf::ssl_dhparam>},
+    {"ssl_password_file",    kHttp | kServer | kStrm, A1, 0, h_password_file<&LocConf::ssl_password_file>},
+    {"ssl_handshake_timeout", kHttp | kServer | kStrm, A1, 0, set_msec<&LocConf::ssl_handshake_timeout>},
+    {"proxy_ssl_server_name", kLoc | kStrm,      A1, 0, set_flag<&LocConf::proxy_ssl_server_name>},
+    {"proxy_ssl_name",       kLoc | kStrm,       A1, 0, h_proxy_ssl_name},
+    {"proxy_ssl_verify",     kLoc | kStrm,       A1, 0, h_proxy_ssl_verify},
+    {"proxy_ssl_trusted_certificate", kLoc | kStrm, A1, 0, h_ssl_file<&LocConf::proxy_ssl_trusted_certificate>},
+    {"proxy_ssl_verify_depth", kLoc | kStrm,     A1, 0, h_proxy_ssl_verify_depth},
+    {"proxy_ssl_protocols",  kLoc | kStrm,       kMore1, 0, h_ssl_protocols<&LocConf::proxy_ssl_protocols>},
+    {"proxy_ssl_ciphers",    kLoc | kStrm,       A1, 0, h_ssl_str<&LocConf::proxy_ssl_ciphers>},
+    {"proxy_ssl_session_reuse", kLoc | kStrm,    A1, 0, set_flag<&LocConf::proxy_ssl_session_reuse>},
+    {"proxy_ssl_certificate", kLoc | kStrm,      A1, 0, h_ssl_file<&LocConf::proxy_ssl_certificate>},
+    {"proxy_ssl_certificate_key", kLoc | kStrm,  A1, 0, h_ssl_file<&LocConf::proxy_ssl_certificate_key>},
+    {"proxy_ssl_password_file", kLoc | kStrm,    A1, 0, h_password_file<&LocConf::proxy_ssl_password_file>},
     // nginx directives that later issues bring; refused clearly until then
-    {"stream",               kMain,      A0, kBlock | kRawBlock, h_not_yet},
+    // stream {}
+    {"load_module",          kMain,      A1, 0, h_load_module},
+    {"stream",               kMain,      A0, kBlock, h_stream},
+    {"server",               kStream,    A0, kBlock, h_stream_server},
+    {"listen",               kStreamServer, kMore1, 0, h_listen},
+    {"proxy_pass",           kStreamServer, A1, 0, h_stream_proxy_pass},
+    {"proxy_next_upstream",  kStrm,      A1, 0, h_stream_next_upstream},
+    {"proxy_timeout",        kStrm,      A1, 0, set_msec<&LocConf::proxy_timeout>},
+    {"proxy_protocol",       kStrm,      A1, 0, set_flag<&LocConf::proxy_protocol>},
+    {"proxy_half_close",     kStrm,      A1, 0, set_flag<&LocConf::proxy_half_close>},
+    {"proxy_ssl",            kStrm,      A1, 0, set_flag<&LocConf::proxy_ssl>},
+    {"ssl_preread",          kStrm,      A1, 0, set_flag<&LocConf::ssl_preread>},
+    {"preread_buffer_size",  kStrm,      A1, 0, set_size<&LocConf::preread_buffer_size>},
+    {"preread_timeout",      kStrm,      A1, 0, set_msec<&LocConf::preread_timeout>},
+    {"proxy_protocol_timeout", kStrm,    A1, 0, set_msec<&LocConf::proxy_protocol_timeout>},
     {"ip_hash",              kUpstream,  A0, 0, h_ip_hash},
-    {"hash",                 kUpstream,  A1 | A2 | A3, 0, h_hash},
-    {"least_conn",           kUpstream,  A0, 0, h_least_conn},
-    {"random",               kUpstream,  A0 | A1 | A2, 0, h_random},
+    {"hash",                 kUpstream | kStreamUpstream,  A1 | A2 | A3, 0, h_hash},
+    {"least_conn",           kUpstream | kStreamUpstream,  A0, 0, h_least_conn},
+    {"random",               kUpstream | kStreamUpstream,  A0 | A1 | A2, 0, h_random},
     {"if",                   kServer | kLocation, kMore1, kBlock | kRawBlock, h_not_yet},
     {"set",                  kServer | kLocation, A2, 0, h_not_yet},
     {"alias",                kLocation,  A1, 0, h_not_yet},

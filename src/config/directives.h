@@ -15,6 +15,7 @@ namespace sy::conf {
 enum : uint32_t {
     kMain = 1u << 0, kEvents = 1u << 1, kHttp = 1u << 2, kServer = 1u << 3,
     kLocation = 1u << 4, kUpstream = 1u << 5,
+    kStream = 1u << 6, kStreamServer = 1u << 7, kStreamUpstream = 1u << 8,   // the stream {} block
 };
 // Argument counts: bit N allows N arguments; kMore1/kMore2 allow N or more.
 enum : uint32_t {

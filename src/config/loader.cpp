@@ -105,10 +105,10 @@ static bool is_not_yet(std::string_view n) {
         "proxy_set_body", "proxy_cookie_", "proxy_ignore_", "proxy_limit_rate", "proxy_force_ranges",
         "proxy_max_temp_file_size", "proxy_temp_file_write_size", "proxy_headers_hash_", "chunked_transfer_encoding",
         "lingering_", "keepalive_disable", "server_name_in_redirect", "recursive_error_pages", "error_log_format",
-        "worker_shutdown_timeout", "worker_cpu_affinity", "worker_priority", "thread_pool", "load_module", "env",
+        "worker_shutdown_timeout", "worker_cpu_affinity", "worker_priority", "thread_pool", "env",
         "lock_file", "master_process", "timer_resolution", "working_directory", "debug_connection", "mail",
         "sendfile_max_chunk", "send_lowat", "subrequest_output_buffer_size", "msie_", "log_subrequest",
-        "open_log_file_cache", "disable_symlinks", "variables_hash", "stream", "google_perftools",
+        "open_log_file_cache", "disable_symlinks", "variables_hash", "google_perftools",
     };
     for (auto p : prefixes)
         if (n.substr(0, p.size()) == p) return true;
@@ -234,6 +234,14 @@ void LocConf::merge_from(const LocConf& p) {
     fill(proxy_ssl_certificate, p.proxy_ssl_certificate);
     fill(proxy_ssl_certificate_key, p.proxy_ssl_certificate_key);
     fill(proxy_ssl_password_file, p.proxy_ssl_password_file);
+    fill(proxy_timeout, p.proxy_timeout);
+    fill(proxy_protocol, p.proxy_protocol);
+    fill(proxy_half_close, p.proxy_half_close);
+    fill(proxy_ssl, p.proxy_ssl);
+    fill(ssl_preread, p.ssl_preread);
+    fill(preread_buffer_size, p.preread_buffer_size);
+    fill(preread_timeout, p.preread_timeout);
+    fill(proxy_protocol_timeout, p.proxy_protocol_timeout);
 }
 
 void LocConf::apply_defaults(const std::string& prefix) {
@@ -323,6 +331,14 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(proxy_ssl_certificate, arg(""));
     def(proxy_ssl_certificate_key, arg(""));
     def(proxy_ssl_password_file, Passwords());
+    def(proxy_timeout, Msec(600000));
+    def(proxy_protocol, false);
+    def(proxy_half_close, false);
+    def(proxy_ssl, false);
+    def(ssl_preread, false);
+    def(preread_buffer_size, size_t(16384));
+    def(preread_timeout, Msec(30000));
+    def(proxy_protocol_timeout, Msec(30000));
 }
 
 // A relative literal root resolves against the prefix once, at load.
@@ -535,6 +551,99 @@ static bool setup_tls(Http& h, std::string& err) {
     return true;
 }
 
+// ---- stream {} ----------------------------------------------------------------
+
+// After the walk: proxy_pass linked to an upstream block or an implicit one
+// made from its address (a port is required), settings merged down, one
+// server per address, TLS contexts for `listen ... ssl` and `proxy_ssl on`.
+static bool finish_stream(Config& cfg, std::string& err) {
+    Http& st = *cfg.stream;
+    std::map<std::string, const Listen*> addrs;
+    if (cfg.http)
+        for (auto& s : cfg.http->servers)
+            for (auto& l : s->listens) addrs.emplace(l.addr.text, &l);
+    for (auto& s : st.servers)
+        for (auto& l : s->listens) {
+            auto [it, fresh] = addrs.emplace(l.addr.text, &l);
+            if (!fresh) {
+                err = "duplicate \"" + l.addr.text + "\" address and port pair in " + where_str(l.where);
+                return false;
+            }
+        }
+    for (auto& u : st.upstreams) {
+        if (!u->resolve.empty()) {
+            err = "the \"resolve\" parameter of \"server\" in stream upstreams is not supported yet by switchyard in " +
+                  where_str(u->resolve.front().where);
+            return false;
+        }
+    }
+    for (auto& s : st.servers) {
+        ProxyPass& pp = *s->stream_pass;
+        if (pp.has_vars) continue;   // evaluated per session: an address, or an upstream's name
+        for (auto& u : st.upstreams)
+            if (!u->implicit && u->name == pp.host_port) pp.upstream = u.get();
+        if (pp.upstream) continue;
+        std::vector<SockAddr> a;
+        std::string e;
+        if (!parse_addr(pp.host_port, -1, a, e)) {
+            std::string host = pp.host_port;
+            if (e == "host not found" && !host.empty() && host[0] != '[' && host.rfind(':') != std::string::npos)
+                host.resize(host.rfind(':'));
+            err = (e == "no port" ? "no port in upstream \"" + pp.host_port + "\""
+                   : e == "host not found" ? "host not found in upstream \"" + host + "\""
+                                           : e + " in upstream \"" + pp.host_port + "\"") + " in " + where_str(pp.where);
+            return false;
+        }
+        auto up = std::make_unique<Upstream>();
+        up->name = pp.host_port;
+        up->implicit = true;
+        up->where = pp.where;
+        for (auto& x : a) {
+            Peer p;
+            p.addr = x;
+            p.name = x.text;
+            up->peers.push_back(p);
+        }
+        pp.upstream = up.get();
+        st.upstreams.push_back(std::move(up));
+    }
+    for (auto& u : st.upstreams) upstream::finish_peers(*u);
+    if (!st.conf.proxy_buffer_size) st.conf.proxy_buffer_size = size_t(16384);   // stream's default
+    if (!st.conf.access_log) st.conf.access_log.emplace();                       // stream logs nothing by default
+    st.conf.apply_defaults(cfg.prefix);
+    for (auto& s : st.servers) {
+        s->conf.merge_from(st.conf);
+        // Not carried out by stream sessions yet: refused rather than ignored.
+        auto refuse = [&](const char* what, const SrcLoc& w) {
+            err = std::string(what) + " is not supported yet by switchyard in " + where_str(w);
+            return false;
+        };
+        for (auto& l : s->listens) {
+            if (l.ssl) return refuse("\"listen ... ssl\" in stream", l.where);
+            if (l.proxy_protocol) return refuse("\"listen ... proxy_protocol\" in stream", l.where);
+        }
+        if (*s->conf.ssl_preread) return refuse("\"ssl_preread\"", s->where);
+        if (*s->conf.proxy_protocol) return refuse("\"proxy_protocol\"", s->where);
+        if (*s->conf.proxy_ssl) return refuse("\"proxy_ssl\"", s->where);
+        bool ssl = std::any_of(s->listens.begin(), s->listens.end(), [](const Listen& l) { return l.ssl; });
+        if (!s->conf.ssl_certificate->empty()) {
+            auto ctx = tls::make_server_ctx(s->conf, s->where, err);
+            if (!ctx) return false;
+            if (ssl) s->tls = std::move(ctx);
+        } else if (ssl) {
+            err = "no \"ssl_certificate\" is defined for server in " + where_str(s->where);
+            return false;
+        }
+        if (*s->conf.proxy_ssl) {
+            s->stream_pass->tls = tls::make_client_ctx(s->conf, s->stream_pass->where, err);
+            if (!s->stream_pass->tls) return false;
+        }
+        wipe_passwords(s->conf);
+    }
+    wipe_passwords(st.conf);
+    return true;
+}
+
 std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) {
     auto cfg = std::make_shared<Config>();
     cfg->prefix = opt.prefix;
@@ -562,11 +671,18 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
 
     Ctx c(*cfg);
     if (!c.walk(root, kMain)) return c.err + " in " + where_str(c.err_where);
-    if (!cfg->http) return std::shared_ptr<Config>(cfg);
+    std::string err;
+    if (!cfg->http) {
+        if (cfg->stream && !finish_stream(*cfg, err)) return err;
+        return std::shared_ptr<Config>(cfg);
+    }
 
     Http& h = *cfg->http;
-    std::string err;
     if (!check_default_servers(h, err)) return err;
+    for (auto& s : h.servers)
+        for (auto& l : s->listens)
+            if (l.proxy_protocol)
+                return "\"listen ... proxy_protocol\" is not supported yet by switchyard in " + where_str(l.where);
     if (!link_upstreams(c, err)) return err;
     for (auto& m : h.maps)
         if (m->var_name.empty()) return std::string("internal error: map without definition");
@@ -604,6 +720,7 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         finish_tree(s->locations, s->conf, cfg->prefix);
     }
     if (!setup_tls(h, err)) return err;
+    if (cfg->stream && !finish_stream(*cfg, err)) return err;
     return std::shared_ptr<Config>(cfg);
 }
 

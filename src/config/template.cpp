@@ -30,6 +30,11 @@ constexpr Named kVars[] = {
     {"upstream_response_time", Var::UpstreamResponseTime}, {"upstream_connect_time", Var::UpstreamConnectTime},
     {"upstream_header_time", Var::UpstreamHeaderTime}, {"upstream_bytes_received", Var::UpstreamBytesReceived},
     {"upstream_bytes_sent", Var::UpstreamBytesSent},
+    {"protocol", Var::Protocol}, {"bytes_received", Var::BytesReceived}, {"session_time", Var::SessionTime},
+    {"ssl_preread_server_name", Var::SslPrereadServerName},
+    {"ssl_preread_alpn_protocols", Var::SslPrereadAlpnProtocols},
+    {"ssl_preread_protocol", Var::SslPrereadProtocol},
+    {"proxy_protocol_addr", Var::ProxyProtocolAddr}, {"proxy_protocol_port", Var::ProxyProtocolPort},
 };
 
 struct Prefix { std::string_view prefix; Var var; bool header; };

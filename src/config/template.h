@@ -33,6 +33,9 @@ enum class Var : uint16_t {
     Status, BodyBytesSent, BytesSent, RequestTime, Msec, TimeLocal, TimeIso8601,
     UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime,
     UpstreamBytesReceived, UpstreamBytesSent,
+    // stream {} sessions (and PROXY protocol on http listeners)
+    Protocol, BytesReceived, SessionTime, SslPrereadServerName, SslPrereadAlpnProtocols, SslPrereadProtocol,
+    ProxyProtocolAddr, ProxyProtocolPort,
 };
 
 struct VarRef {

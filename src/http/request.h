@@ -61,6 +61,7 @@ struct Request {
     uint64_t bytes_sent = 0;          // all bytes to the client
     uint64_t body_bytes_sent = 0;
     uint64_t request_length = 0;
+    uint64_t bytes_received = 0;      // stream: all bytes from the client ($bytes_received)
     uint32_t conn_requests = 0;       // $connection_requests when it began (HTTP/2: its stream's number)
     std::vector<UpstreamTry> upstream;
     std::string proxy_host, proxy_port;

@@ -71,6 +71,18 @@ std::vector<ServerGroup> build_groups(const conf::Http& http) {
     return groups;
 }
 
+void add_stream_groups(const conf::Http& stream, std::vector<ServerGroup>& groups) {
+    for (auto& s : stream.servers)
+        for (auto& l : s->listens) {
+            ServerGroup g;
+            g.addr = l.addr;
+            g.listen = &l;
+            g.default_server = s.get();
+            g.stream = true;
+            groups.push_back(std::move(g));
+        }
+}
+
 namespace {
 
 bool starts_with(std::string_view s, std::string_view p) { return s.size() >= p.size() && s.substr(0, p.size()) == p; }

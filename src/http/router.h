@@ -18,6 +18,7 @@ struct ServerGroup {
     conf::SockAddr addr;
     const conf::Listen* listen = nullptr;   // the options this socket was opened with
     const conf::Server* default_server = nullptr;
+    bool stream = false;   // a stream {} server's address: connections go to a stream::Session
     std::unordered_map<std::string, const conf::Server*> exact;
     std::vector<std::pair<std::string, const conf::Server*>> wild_head, wild_tail;
     std::vector<std::pair<const conf::Regex*, const conf::Server*>> regex;
@@ -28,6 +29,8 @@ struct ServerGroup {
 
 // Groups every listen of the http block by address.
 std::vector<ServerGroup> build_groups(const conf::Http& http);
+// One group per listen of the stream block (one server per address).
+void add_stream_groups(const conf::Http& stream, std::vector<ServerGroup>& groups);
 
 enum class Match { None, Found, Redirect };
 // Sets r.loc on Found; on Redirect r.loc is the location whose name is uri + "/".

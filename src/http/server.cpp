@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "http/session.h"
+#include "stream/session.h"
 #include "upstream/balancer.h"
 
 namespace sy::http {
@@ -36,13 +37,16 @@ static void collect_tree(const conf::LocationTree& t, std::vector<std::string>& 
 }
 
 bool Generation::open_logs(std::string& err) {
-    if (!cfg->http) return true;
     std::vector<std::string> paths;
-    collect_logs(cfg->http->conf, paths);
-    for (auto& s : cfg->http->servers) {
-        collect_logs(s->conf, paths);
-        collect_tree(s->locations, paths);
+    if (cfg->http) {
+        collect_logs(cfg->http->conf, paths);
+        for (auto& s : cfg->http->servers) {
+            collect_logs(s->conf, paths);
+            collect_tree(s->locations, paths);
+        }
     }
+    if (cfg->stream)
+        for (auto& s : cfg->stream->servers) collect_logs(s->conf, paths);
     for (auto& p : paths) {
         if (access_fds.count(p)) continue;
         int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -105,6 +109,11 @@ void Listener::on_io(int, uint32_t) {
         if (peer.ss_family != AF_UNIX && *g->default_server->conf.tcp_nodelay) {
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (g->stream) {
+            auto* s = new stream::Session(w_, fd, peer, g);
+            s->start();
+            continue;
         }
         auto* s = new Session(w_, fd, peer, g);
         s->start();

@@ -54,6 +54,7 @@ void install_tls_callbacks(const std::vector<ServerGroup>& groups) {
         SSL_CTX_set_alpn_select_cb(s->tls->ctx, on_alpn, nullptr);
     };
     for (auto& g : groups) {
+        if (g.stream) continue;   // stream sessions install their own
         install(g.default_server);
         for (auto& [n, s] : g.exact) install(s);
         for (auto& [n, s] : g.wild_head) install(s);

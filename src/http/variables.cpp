@@ -229,6 +229,24 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         return true;
     case Var::ProxyInternalBodyLength: case Var::ProxyInternalChunked: return false;
     case Var::Status: out += fmt::format("{:03}", r.status); return true;
+    case Var::Protocol: out += "TCP"; return true;
+    case Var::BytesReceived: out += std::to_string(r.bytes_received); return true;
+    case Var::SessionTime: {
+        uint64_t now = clock::now_ms();
+        out += format_msec(now >= r.start_mono ? now - r.start_mono : 0);
+        return true;
+    }
+    case Var::SslPrereadServerName: out += ctx.conn.preread_server_name; return true;
+    case Var::SslPrereadAlpnProtocols: out += ctx.conn.preread_alpn; return true;
+    case Var::SslPrereadProtocol: out += ctx.conn.preread_protocol; return true;
+    case Var::ProxyProtocolAddr:
+        if (ctx.conn.proxy_protocol_addr.empty()) return false;
+        out += ctx.conn.proxy_protocol_addr;
+        return true;
+    case Var::ProxyProtocolPort:
+        if (ctx.conn.proxy_protocol_addr.empty()) return false;
+        out += std::to_string(ctx.conn.proxy_protocol_port);
+        return true;
     case Var::BodyBytesSent: out += std::to_string(r.body_bytes_sent); return true;
     case Var::BytesSent: out += std::to_string(r.bytes_sent); return true;
     case Var::RequestTime: {

@@ -24,6 +24,12 @@ struct ConnInfo {
     const char* ssl_cipher = nullptr;
     bool ssl_reused = false;
     std::string ssl_server_name;
+    // The PROXY protocol header's source ($proxy_protocol_addr/_port), when
+    // the listen has proxy_protocol.
+    std::string proxy_protocol_addr;
+    uint16_t proxy_protocol_port = 0;
+    // stream's ssl_preread: what the ClientHello said.
+    std::string preread_server_name, preread_alpn, preread_protocol;
 };
 
 struct VarCtx {

@@ -101,6 +101,7 @@ void Tunnel::pump(Side& from, Side& to) {
         if (n > 0) {
             from.received += uint64_t(n);
             if (&from == &upstream_) req_->body_bytes_sent += uint64_t(n), req_->bytes_sent += uint64_t(n);
+            else req_->bytes_received += uint64_t(n);
             w_.loop().arm(idle_, p_.read_timeout);
             size_t done = 0;
             while (done < size_t(n)) {
@@ -147,6 +148,25 @@ void Tunnel::arm_write_timer() {
 
 void Tunnel::check_done() {
     if (client_.eof && upstream_.eof && client_.pending.empty() && upstream_.pending.empty()) close(Level::Debug, "");
+    else if (!p_.half_close && ((client_.eof && upstream_.pending.empty()) || (upstream_.eof && client_.pending.empty())))
+        close(Level::Debug, "");
+}
+
+// nginx's error log context for the connection.
+std::string Tunnel::context() const {
+    if (p_.stream)
+        return fmt::format(", client: {}, server: {}:{}, upstream: \"{}\", bytes from/to client:{}/{}, bytes from/to "
+                           "upstream:{}/{}", info_.remote_addr, info_.server_addr, info_.server_port, p_.upstream_addr,
+                           client_.received, upstream_.received, upstream_.received, client_.received);
+    std::string line = ", client: " + info_.remote_addr + ", server: " + (req_->server ? req_->server->first_name : "");
+    line += ", request: \"" + std::string(req_->head.request_line) + "\"";
+    line += std::string(", upstream: \"") + (upstream_.s.tls() ? "https://" : "http://") + p_.upstream_addr + std::string(req_->head.target) + "\"";
+    for (auto& h : req_->head.headers)
+        if (h.name.size() == 4 && strncasecmp(h.name.data(), "host", 4) == 0) {
+            line += ", host: \"" + std::string(h.value) + "\"";
+            break;
+        }
+    return line;
 }
 
 void Tunnel::on_timer(int tag) {
@@ -164,15 +184,11 @@ void Tunnel::close(Level lvl, std::string_view why) {
     closed_ = true;
     if (!why.empty() && errlog().enabled(lvl)) {
         std::string line(why);
-        line += ", client: " + info_.remote_addr + ", server: " + (req_->server ? req_->server->first_name : "");
-        line += ", request: \"" + std::string(req_->head.request_line) + "\"";
-        line += std::string(", upstream: \"") + (upstream_.s.tls() ? "https://" : "http://") + p_.upstream_addr + std::string(req_->head.target) + "\"";
-        for (auto& h : req_->head.headers)
-            if (h.name.size() == 4 && strncasecmp(h.name.data(), "host", 4) == 0) {
-                line += ", host: \"" + std::string(h.value) + "\"";
-                break;
-            }
-        errlog().write(lvl, info_.number, line);
+        if (p_.stream) {   // nginx's stream module names its phase differently
+            size_t at = line.find(" while proxying upgraded connection");
+            if (at != std::string::npos) line.replace(at, 35, " while proxying connection");
+        }
+        errlog().write(lvl, info_.number, line + context());
     }
     SY_LOG(Level::Debug, info_.number, "tunnel closed: {} bytes from client, {} bytes from upstream", client_.received,
            upstream_.received);
@@ -191,7 +207,7 @@ void Tunnel::close(Level lvl, std::string_view why) {
         t.bytes_sent += client_.received;
         t.response_ms = clock::now_ms() - req_->start_mono;
     }
-    http::VarCtx vc{info_, *req_, *gen_->cfg->http};
+    http::VarCtx vc{info_, *req_, p_.stream ? *gen_->cfg->stream : *gen_->cfg->http};
     http::write_access_log(*gen_, vc);
     w_.conn_closed();
     w_.loop().defer_delete(this);

@@ -32,6 +32,14 @@ public:
         // bounded load count open tunnels); released when the tunnel closes.
         const conf::Upstream* up = nullptr;
         size_t peer = 0;
+        // A stream {} session (not an upgraded HTTP request): logs with the
+        // stream block's formats and maps, counts $bytes_received, and says
+        // "while proxying connection" as nginx's stream module does.
+        bool stream = false;
+        // One side's EOF is passed on as a shutdown of the other's write side
+        // and the tunnel goes on the other way (stream: `proxy_half_close
+        // on`); off, the first EOF ends the session once its bytes are out.
+        bool half_close = true;
     };
 
     Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::unique_ptr<http::Request> req,
@@ -67,6 +75,7 @@ private:
     void check_done();
     void close(Level lvl, std::string_view why);
     void arm_write_timer();
+    std::string context() const;
 
     http::Worker& w_;
     std::shared_ptr<http::Generation> gen_;

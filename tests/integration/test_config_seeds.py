@@ -23,7 +23,6 @@ import pytest
 from harness import config as cfg
 from harness import rawhttp
 from harness.backends import header_values
-from harness.marks import pending
 from harness.tls import client_context, make_cert
 from harness.wsclient import connect, handshake_seen, recv, run
 
@@ -522,7 +521,6 @@ def test_001_case_sensitive_backend_headers(proxy, ws_backend):
     assert header_values(seen["headers"], "Connection") == ["Upgrade"]
 
 
-@pending(5, "stream {} TCP proxying")
 def test_001_stream_pass_through(proxy, ws_backend):
     if proxy.impl == "nginx" and not NGINX_STREAM_MODULE.exists():
         pytest.skip("this nginx has no stream module (%s; apt-get install libnginx-mod-stream)"

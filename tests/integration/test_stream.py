@@ -1,0 +1,344 @@
+"""stream {}: TCP proxying as nginx's stream module does it — `server` with
+`listen` and `proxy_pass` (an address or an upstream block), the upstream
+balancers, `proxy_connect_timeout`, `proxy_timeout`, `proxy_next_upstream`,
+`proxy_half_close`, the stream access log and its variables.
+
+Every test runs on switchyard and on Debian's nginx with its stream module
+(libnginx-mod-stream, loaded with `load_module`, which switchyard accepts
+for the module it has built in). Peers are plain TCP servers in this process
+(harness/tcp.py) and real sockets on the client side.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import config as cfg
+from harness.ports import closed_port
+from harness.tcp import StalledListener, TcpBackend, recv_all, recv_to_eof
+from harness.wait import wait_until
+
+STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
+
+LOG_FORMAT = ("log_format basic '$remote_addr:$remote_port $protocol $status $bytes_sent $bytes_received '\n"
+              "                 '\"$upstream_addr\" \"$upstream_bytes_sent\" \"$upstream_bytes_received\" "
+              "\"$upstream_connect_time\" $session_time';")
+
+
+@pytest.fixture
+def tcp_backend():
+    started = []
+
+    def start(mode: str = "echo", name: str = "backend") -> TcpBackend:
+        b = TcpBackend(mode, name)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+def start_stream(proxy, body: str, **values):
+    """Starts the program with `stream { <LOG_FORMAT> <body> }` (and nginx's
+    stream module loaded)."""
+    if proxy.impl == "nginx" and not STREAM_MODULE.exists():
+        pytest.skip("this nginx has no stream module (apt-get install libnginx-mod-stream)")
+    conf = "load_module %s;\n" % STREAM_MODULE + cfg.wrap_main("stream {\n%s\n%s\n}\n" % (LOG_FORMAT, body))
+    proxy.start_conf(conf, **values)
+
+
+def connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def parse_log(line: str) -> dict:
+    m = re.fullmatch(r'(\S+):(\d+) (\S+) (\d{3}) (\d+) (\d+) "([^"]*)" "([^"]*)" "([^"]*)" "([^"]*)" (\d+\.\d{3})',
+                     line)
+    assert m, line
+    keys = ["remote_addr", "remote_port", "protocol", "status", "bytes_sent", "bytes_received", "upstream_addr",
+            "upstream_bytes_sent", "upstream_bytes_received", "upstream_connect_time", "session_time"]
+    return dict(zip(keys, m.groups()))
+
+
+def session_logs(proxy, ports: list[int], name: str = "stream.log") -> list[dict]:
+    """The access log entries of the sessions from these client ports (the
+    harness's own readiness probe has a line too), in the order of ports."""
+    path = proxy.prefix / "logs" / name
+
+    def found():
+        if not path.exists():
+            return None
+        entries = {int(e["remote_port"]): e for e in map(parse_log, path.read_text().splitlines())}
+        return all(p in entries for p in ports) and [entries[p] for p in ports]
+    return wait_until(found, 10, "log lines of client ports %s in %s" % (ports, name))
+
+
+# ------------------------------------------------------------------- basics
+def test_stream_echo_byte_exact_both_ways(proxy, tcp_backend):
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        access_log logs/stream.log basic;
+    }""", backend=be.port)
+    data = os.urandom(3 * 1024 * 1024)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        s.sendall(data)   # the echo comes back while we send: the socket buffers hold it
+        got = recv_all(s, len(data))
+        assert got == data
+        s.shutdown(socket.SHUT_WR)
+        rest, eof = recv_to_eof(s)
+        assert (rest, eof) == (b"", True)
+    f = session_logs(proxy, [port])[0]
+    n = str(len(data))
+    assert (f["remote_addr"], f["protocol"], f["status"], f["bytes_sent"], f["bytes_received"]) == \
+        ("127.0.0.1", "TCP", "200", n, n), f
+    assert (f["upstream_addr"], f["upstream_bytes_sent"], f["upstream_bytes_received"]) == \
+        ("127.0.0.1:%d" % be.port, n, n), f
+    assert re.fullmatch(r"\d+\.\d{3}", f["upstream_connect_time"]), f
+
+
+def test_stream_upstream_block_and_banner_first(proxy, tcp_backend):
+    """The backend speaks first (no client bytes needed to start)."""
+    be = tcp_backend("banner", "b1")
+    start_stream(proxy, """
+    upstream app {
+        server 127.0.0.1:{backend};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass app;
+    }""", backend=be.port)
+    with connect(proxy.port) as s:
+        assert recv_all(s, 14) == b"hello from b1\n"
+        s.sendall(b"ping\n")
+        assert recv_all(s, 5) == b"ping\n"
+
+
+def test_stream_hash_remote_addr_consistent(proxy, tcp_backend):
+    """The seeds' `hash $remote_addr consistent`: one client address, one peer."""
+    b1, b2 = tcp_backend("banner", "b1"), tcp_backend("banner", "b2")
+    start_stream(proxy, """
+    upstream wssapp {
+        hash $remote_addr consistent;
+        server 127.0.0.1:{b1};
+        server 127.0.0.1:{b2};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass wssapp;
+    }""", b1=b1.port, b2=b2.port)
+    seen = set()
+    for _ in range(6):
+        with connect(proxy.port) as s:
+            seen.add(recv_all(s, 14))
+    assert len(seen) == 1, seen
+
+
+def test_stream_round_robin_weights(proxy, tcp_backend):
+    b1, b2 = tcp_backend("banner", "b1"), tcp_backend("banner", "b2")
+    start_stream(proxy, """
+    upstream app {
+        server 127.0.0.1:{b1} weight=2;
+        server 127.0.0.1:{b2};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass app;
+    }""", b1=b1.port, b2=b2.port)
+    got = []
+    for _ in range(6):
+        with connect(proxy.port) as s:
+            got.append(recv_all(s, 14)[11:13].decode())
+    assert sorted(got) == ["b1"] * 4 + ["b2"] * 2, got
+
+
+# ------------------------------------------------------------ failures
+# The dead peer first for every session (max_fails=0: never set aside, and
+# the live one a backup), whatever the harness's readiness probe did.
+NEXT_UPSTREAM = """
+    upstream app {
+        server 127.0.0.1:{dead} max_fails=0;
+        server 127.0.0.1:{backend} backup;
+    }"""
+
+
+def test_stream_next_upstream_after_refused_connect(proxy, tcp_backend):
+    be = tcp_backend("banner", "live")
+    dead = closed_port()
+    start_stream(proxy, NEXT_UPSTREAM + """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass app;
+        access_log logs/stream.log basic;
+    }""", dead=dead, backend=be.port)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        assert recv_all(s, 16) == b"hello from live\n"
+        s.sendall(b"x")
+        assert recv_all(s, 1) == b"x"
+    f = session_logs(proxy, [port])[0]
+    assert f["status"] == "200"
+    assert f["upstream_addr"] == "127.0.0.1:%d, 127.0.0.1:%d" % (dead, be.port), f
+    assert f["upstream_connect_time"].startswith("-, "), f
+    proxy.wait_error_log(r"\[error\] .*connect\(\) failed \(111: Connection refused\) while connecting to upstream, "
+                         r"client: 127\.0\.0\.1, server: 127\.0\.0\.1:%d, upstream: \"127\.0\.0\.1:%d\"" % (proxy.port, dead))
+
+
+def test_stream_no_live_peer_is_502(proxy):
+    dead = closed_port()
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{dead};
+        access_log logs/stream.log basic;
+    }""", dead=dead)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        data, eof = recv_to_eof(s)
+        assert (data, eof) == (b"", True)
+    f = session_logs(proxy, [port])[0]
+    assert (f["status"], f["bytes_sent"], f["upstream_addr"]) == ("502", "0", "127.0.0.1:%d" % dead), f
+
+
+def test_stream_proxy_next_upstream_off(proxy, tcp_backend):
+    be = tcp_backend("banner", "live")
+    dead = closed_port()
+    start_stream(proxy, NEXT_UPSTREAM + """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass app;
+        proxy_next_upstream off;
+        access_log logs/stream.log basic;
+    }""", dead=dead, backend=be.port)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        assert recv_to_eof(s) == (b"", True)
+    f = session_logs(proxy, [port])[0]
+    assert (f["status"], f["upstream_addr"]) == ("502", "127.0.0.1:%d" % dead), f
+    assert be.conns == [], be.conns
+
+
+def test_stream_connect_timeout(proxy):
+    stalled = StalledListener()
+    try:
+        start_stream(proxy, """
+        server {
+            listen 127.0.0.1:{listen};
+            proxy_pass 127.0.0.1:{stalled};
+            proxy_connect_timeout 1s;
+            access_log logs/stream.log basic;
+        }""", stalled=stalled.port)
+        started = time.monotonic()
+        with connect(proxy.port) as s:
+            port = s.getsockname()[1]
+            data, eof = recv_to_eof(s, 10)
+        took = time.monotonic() - started
+        assert (data, eof) == (b"", True)
+        assert 0.8 < took < 5, took
+        f = session_logs(proxy, [port])[0]
+        assert f["status"] == "502", f
+        proxy.wait_error_log(r"\[error\] .*upstream timed out \(110: Connection timed out\) while connecting to "
+                             r"upstream, client: 127\.0\.0\.1")
+    finally:
+        stalled.stop()
+
+
+def test_stream_proxy_timeout_closes_idle_session(proxy, tcp_backend):
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_timeout 1s;
+        access_log logs/stream.log basic;
+    }""", backend=be.port)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        s.sendall(b"abc")
+        assert recv_all(s, 3) == b"abc"
+        started = time.monotonic()
+        data, eof = recv_to_eof(s, 10)
+        took = time.monotonic() - started
+    assert (data, eof) == (b"", True)
+    assert 0.8 < took < 5, took
+    f = session_logs(proxy, [port])[0]
+    assert (f["status"], f["bytes_sent"], f["bytes_received"]) == ("200", "3", "3"), f
+
+
+# ------------------------------------------------------------ half-close
+@pytest.mark.parametrize("half_close", ["on", "off"])
+def test_stream_half_close(proxy, tcp_backend, half_close):
+    """nginx's stream_proxy_half_close.t: with proxy_half_close on, a client
+    that shuts down its write side still gets the backend's answer; off (the
+    default), the client's EOF ends the session."""
+    be = tcp_backend("reply_at_eof")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_half_close %s;
+    }""" % half_close, backend=be.port)
+    with connect(proxy.port) as s:
+        s.sendall(b"x" * 1000)
+        s.shutdown(socket.SHUT_WR)
+        data, eof = recv_to_eof(s, 10)
+    assert eof
+    assert data == (b"got 1000 bytes\n" if half_close == "on" else b""), data
+
+
+# ------------------------------------------------------------ large transfers
+def test_stream_large_transfer_byte_exact(proxy, tcp_backend):
+    """32 MB each way at once (the echo's answer flows while the client still
+    sends), checked byte for byte."""
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+    }""", backend=be.port)
+    import threading
+    data = os.urandom(32 * 1024 * 1024)
+    with connect(proxy.port) as s:
+        sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+        sender.start()
+        got = recv_all(s, len(data), timeout=60)
+        sender.join(30)
+    assert len(got) == len(data) and got == data
+
+
+# ------------------------------------------------------------ config errors
+T_CASES = {
+    "no-port": ("server {\n    listen 127.0.0.1:{listen};\n    proxy_pass 127.0.0.1;\n}",
+                r'no port in upstream "127\.0\.0\.1" in {conf}:3'),
+    "no-listen": ("server {\n    proxy_pass 127.0.0.1:9;\n}", r'no "listen" is defined for server in {conf}:1'),
+    "no-handler": ("server {\n    listen 127.0.0.1:{listen};\n}", r'no handler for server in {conf}:1'),
+    "http-directive": ("server {\n    listen 127.0.0.1:{listen};\n    proxy_pass 127.0.0.1:9;\n"
+                       "    proxy_set_header Host x;\n}", r'"proxy_set_header" directive is not allowed here in {conf}:4'),
+}
+
+
+@pytest.mark.parametrize("case", list(T_CASES))
+def test_stream_config_errors(proxy, case):
+    if proxy.impl == "nginx" and not STREAM_MODULE.exists():
+        pytest.skip("this nginx has no stream module")
+    body, message = T_CASES[case]
+    conf = "load_module %s;\n" % STREAM_MODULE + cfg.wrap_main("stream {\n%s\n}\n" % body)
+    r = proxy.run_t(conf, wrap=False)
+    assert r.returncode == 1, r.output
+    text = r.conf_path.read_text()
+    first = text.splitlines().index("stream {") + 1   # line numbers in the cases count from the stream block
+    msg = message.replace("{conf}", re.escape(str(r.conf_path)))
+    msg = re.sub(r":(\d+)$", lambda m: ":%d" % (first + int(m.group(1))), msg)
+    assert re.search(r"\[emerg\] " + msg, r.stderr), r.output

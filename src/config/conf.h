@@ -23,6 +23,7 @@
 #include "config/regex.h"
 #include "config/template.h"
 #include "core/log.h"
+#include "net/cidr.h"
 
 namespace sy::upstream {
 struct RrState;   // round robin's schedule of one upstream (upstream/round_robin.cpp)
@@ -188,6 +189,10 @@ struct LocConf {
     std::optional<size_t> preread_buffer_size;               // 16k
     std::optional<Msec> preread_timeout;                     // 30s
     std::optional<Msec> proxy_protocol_timeout;              // 30s: reading a client's PROXY header
+    // realip (http and stream): peers whose PROXY header (or, in http, whose
+    // real_ip_header) is believed for $remote_addr.
+    std::optional<std::vector<net::Cidr>> set_real_ip_from;  // none
+    std::optional<std::string> real_ip_header;               // http: "X-Real-IP"; only "proxy_protocol" acts yet
 
     // Fills unset fields from `parent`.
     void merge_from(const LocConf& parent);

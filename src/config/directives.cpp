@@ -311,6 +311,31 @@ bool h_load_module(Ctx& c, const Directive& d) {
     return false;
 }
 
+// `set_real_ip_from ADDRESS|CIDR|unix:`: accumulates at one level (nginx).
+bool h_set_real_ip_from(Ctx& c, const Directive& d) {
+    net::Cidr cidr;
+    std::string err;
+    if (!net::Cidr::parse(d.args[0].value, cidr, err)) {
+        c.err = err;
+        return false;
+    }
+    if (!c.lc->set_real_ip_from) c.lc->set_real_ip_from.emplace();
+    c.lc->set_real_ip_from->push_back(cidr);
+    return true;
+}
+
+// `real_ip_header proxy_protocol`: $remote_addr from the PROXY header when the
+// peer is trusted. Header names (X-Real-IP, X-Forwarded-For) are not yet.
+bool h_real_ip_header(Ctx& c, const Directive& d) {
+    if (c.lc->real_ip_header) return dup(c, d);
+    if (d.args[0].value != "proxy_protocol") {
+        c.err = "\"real_ip_header " + d.args[0].value + "\" is not supported yet by switchyard (only proxy_protocol)";
+        return false;
+    }
+    c.lc->real_ip_header = d.args[0].value;
+    return true;
+}
+
 bool h_listen(Ctx& c, const Directive& d) {
     Listen l;
     l.where = d.where;
@@ -1450,6 +1475,8 @@ const Spec kTable[] = {
     {"proxy_timeout",        kStrm,      A1, 0, set_msec<&LocConf::proxy_timeout>},
     {"proxy_protocol",       kStrm,      A1, 0, set_flag<&LocConf::proxy_protocol>},
     {"proxy_half_close",     kStrm,      A1, 0, set_flag<&LocConf::proxy_half_close>},
+    {"set_real_ip_from",     kLoc | kStrm, A1, 0, h_set_real_ip_from},
+    {"real_ip_header",       kLoc,       A1, 0, h_real_ip_header},
     {"proxy_ssl",            kStrm,      A1, 0, set_flag<&LocConf::proxy_ssl>},
     {"ssl_preread",          kStrm,      A1, 0, set_flag<&LocConf::ssl_preread>},
     {"preread_buffer_size",  kStrm,      A1, 0, set_size<&LocConf::preread_buffer_size>},

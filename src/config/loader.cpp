@@ -242,6 +242,8 @@ void LocConf::merge_from(const LocConf& p) {
     fill(preread_buffer_size, p.preread_buffer_size);
     fill(preread_timeout, p.preread_timeout);
     fill(proxy_protocol_timeout, p.proxy_protocol_timeout);
+    fill(set_real_ip_from, p.set_real_ip_from);
+    fill(real_ip_header, p.real_ip_header);
 }
 
 void LocConf::apply_defaults(const std::string& prefix) {
@@ -339,6 +341,8 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(preread_buffer_size, size_t(16384));
     def(preread_timeout, Msec(30000));
     def(proxy_protocol_timeout, Msec(30000));
+    if (!set_real_ip_from) set_real_ip_from.emplace();
+    def(real_ip_header, std::string("X-Real-IP"));
 }
 
 // A relative literal root resolves against the prefix once, at load.
@@ -613,18 +617,6 @@ static bool finish_stream(Config& cfg, std::string& err) {
     st.conf.apply_defaults(cfg.prefix);
     for (auto& s : st.servers) {
         s->conf.merge_from(st.conf);
-        // Not carried out by stream sessions yet: refused rather than ignored.
-        auto refuse = [&](const char* what, const SrcLoc& w) {
-            err = std::string(what) + " is not supported yet by switchyard in " + where_str(w);
-            return false;
-        };
-        for (auto& l : s->listens) {
-            if (l.ssl) return refuse("\"listen ... ssl\" in stream", l.where);
-            if (l.proxy_protocol) return refuse("\"listen ... proxy_protocol\" in stream", l.where);
-        }
-        if (*s->conf.ssl_preread) return refuse("\"ssl_preread\"", s->where);
-        if (*s->conf.proxy_protocol) return refuse("\"proxy_protocol\"", s->where);
-        if (*s->conf.proxy_ssl) return refuse("\"proxy_ssl\"", s->where);
         bool ssl = std::any_of(s->listens.begin(), s->listens.end(), [](const Listen& l) { return l.ssl; });
         if (!s->conf.ssl_certificate->empty()) {
             auto ctx = tls::make_server_ctx(s->conf, s->where, err);

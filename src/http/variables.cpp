@@ -236,9 +236,9 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         out += format_msec(now >= r.start_mono ? now - r.start_mono : 0);
         return true;
     }
-    case Var::SslPrereadServerName: out += ctx.conn.preread_server_name; return true;
-    case Var::SslPrereadAlpnProtocols: out += ctx.conn.preread_alpn; return true;
-    case Var::SslPrereadProtocol: out += ctx.conn.preread_protocol; return true;
+    case Var::SslPrereadServerName: out += ctx.conn.preread_server_name; return ctx.conn.preread_found;
+    case Var::SslPrereadAlpnProtocols: out += ctx.conn.preread_alpn; return ctx.conn.preread_found;
+    case Var::SslPrereadProtocol: out += ctx.conn.preread_protocol; return ctx.conn.preread_found;
     case Var::ProxyProtocolAddr:
         if (ctx.conn.proxy_protocol_addr.empty()) return false;
         out += ctx.conn.proxy_protocol_addr;

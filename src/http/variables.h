@@ -30,6 +30,7 @@ struct ConnInfo {
     uint16_t proxy_protocol_port = 0;
     // stream's ssl_preread: what the ClientHello said.
     std::string preread_server_name, preread_alpn, preread_protocol;
+    bool preread_found = false;   // nginx's variables are "not found" ("-") without a ClientHello
 };
 
 struct VarCtx {

@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,8 +18,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access_log.h"
+#include "proxy/upstream_tls.h"
+#include "tls/context.h"
 #include "tunnel/tunnel.h"
-#include "upstream/round_robin.h"
 
 namespace sy::stream {
 
@@ -41,21 +44,45 @@ void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
     }
     addr = buf;
 }
+
+// The bytes of a broken PROXY header as nginx quotes them in its log line.
+std::string printable(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s.substr(0, 107)) {
+        if (c == '\r' || c == '\n') break;
+        if (c >= 0x20 && c < 0x7f) out += char(c);
+        else out += fmt::format("\\x{:02X}", c);
+    }
+    return out;
+}
 }  // namespace
 
+const char* to_string(StreamState s) {
+    switch (s) {
+    case StreamState::ProxyHeader: return "ProxyHeader";
+    case StreamState::Handshake: return "Handshake";
+    case StreamState::Preread: return "Preread";
+    case StreamState::Connecting: return "Connecting";
+    case StreamState::UpHandshake: return "UpHandshake";
+    case StreamState::Closed: return "Closed";
+    }
+    return "?";
+}
+
 Session::Session(http::Worker& w, int fd, const sockaddr_storage& peer, const http::ServerGroup* group)
-    : w_(w), gen_(w.current()), group_(group), server_(group->default_server), req_(std::make_unique<http::Request>()) {
-    client_.fd = fd;
-    client_.owner = this;
-    client_.tag = kClient;
-    up_.owner = this;
-    up_.tag = kUpstream;
+    : w_(w), gen_(w.current()), group_(group), server_(group->default_server), req_(std::make_unique<http::Request>()),
+      peer_addr_(peer) {
+    client_.io.fd = fd;
+    client_.io.owner = this;
+    client_.io.tag = kClient;
+    up_.s.io.owner = this;
+    up_.s.io.tag = kUpstream;
     timer_.owner = this;
     info_.number = w.next_conn_number();
     addr_to(peer, info_.remote_addr, info_.remote_port);
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) addr_to(local, info_.server_addr, info_.server_port);
+    socklen_t len = sizeof local_addr_;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local_addr_), &len) == 0)
+        addr_to(local_addr_, info_.server_addr, info_.server_port);
     http::Request& r = *req_;
     r.server = server_;
     r.lc = &server_->conf;
@@ -73,12 +100,240 @@ Session::~Session() {
 void Session::start() {
     SY_LOG(Level::Info, info_.number, "client {}:{} connected to {}", info_.remote_addr, info_.remote_port,
            group_->addr.text);
+    if (!w_.loop().add(client_.io)) {
+        finish(500, Level::Alert, fmt::format("epoll_ctl() failed ({}: {})", errno, strerror(errno)));
+        return;
+    }
+    if (group_->listen && group_->listen->proxy_protocol) {
+        state_ = StreamState::ProxyHeader;
+        w_.loop().arm(timer_, *server_->conf.proxy_protocol_timeout);
+        client_readable_ = true;
+        read_proxy_header();
+        return;
+    }
+    start_handshake();
+}
+
+// ---- client events -----------------------------------------------------------
+
+void Session::on_io(int tag, uint32_t events) {
+    if (state_ == StreamState::Closed) return;
+    if (tag == kClient) {
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_readable_ = true;
+        if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) client_writable_ = true;
+        client_.on_events(events, client_readable_, client_writable_);
+        switch (state_) {
+        case StreamState::ProxyHeader: read_proxy_header(); break;
+        case StreamState::Handshake: step_handshake(); break;
+        case StreamState::Preread: step_preread(); break;
+        default: break;   // bytes wait in the socket for the tunnel
+        }
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_readable_ = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) up_writable_ = true;
+    up_.s.on_events(events, up_readable_, up_writable_);
+    if (state_ == StreamState::Connecting) {
+        if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(up_.s.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+        if (err) {
+            try_failed(Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", err, strerror(err)),
+                       true);
+            return;
+        }
+        on_tcp_connected();
+    } else if (state_ == StreamState::UpHandshake) {
+        step_up_handshake();
+    }
+}
+
+void Session::on_timer(int) {
+    switch (state_) {
+    case StreamState::ProxyHeader:
+        finish(200, Level::Info, "client timed out (110: Connection timed out) while reading PROXY protocol");
+        break;
+    case StreamState::Handshake:
+        finish(200, Level::Info, "client timed out (110: Connection timed out) while SSL handshaking");
+        break;
+    case StreamState::Preread:
+        // nginx goes on with what the preread found so far
+        SY_LOG(Level::Debug, info_.number, "preread timed out");
+        route();
+        break;
+    case StreamState::Connecting:
+        try_failed(Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", true);
+        break;
+    case StreamState::UpHandshake:
+        try_failed(Level::Error, "upstream timed out (110: Connection timed out) while SSL handshaking to upstream", true);
+        break;
+    case StreamState::Closed: break;
+    }
+}
+
+// ---- PROXY protocol (listen ... proxy_protocol) --------------------------------
+
+// Peeks (MSG_PEEK) so that nothing after the header is taken from the socket:
+// a TLS handshake or the tunnel reads on from exactly its end, as in nginx.
+void Session::read_proxy_header() {
+    char buf[net::kProxyMax];
+    ssize_t n = ::recv(client_.io.fd, buf, sizeof buf, MSG_PEEK);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) {
+            client_readable_ = false;
+            return;
+        }
+        int e = errno;
+        finish(200, Level::Info, fmt::format("recv() failed ({}: {}) while reading PROXY protocol", e, strerror(e)));
+        return;
+    }
+    if (n == 0) {
+        finish(200, Level::Info, "client closed connection while reading PROXY protocol");
+        return;
+    }
+    net::ProxyHeader h;
+    size_t used = 0;
+    std::string err;
+    net::ProxyParse rc = net::parse_proxy_header(std::string_view(buf, size_t(n)), h, used, err);
+    if (rc == net::ProxyParse::NeedMore && size_t(n) < sizeof buf) {
+        client_readable_ = false;   // the next bytes bring a new edge
+        return;
+    }
+    if (rc != net::ProxyParse::Done) {
+        if (err.empty()) err = "broken header: \"" + printable(std::string_view(buf, size_t(n))) + "\"";
+        finish(400, Level::Error, err + " while reading PROXY protocol");
+        return;
+    }
+    char sink[net::kProxyMax];
+    if (::recv(client_.io.fd, sink, used, 0) != ssize_t(used)) {
+        finish(500, Level::Alert, "recv() of the PROXY protocol header failed");
+        return;
+    }
+    w_.loop().disarm(timer_);
+    if (!h.local) {
+        info_.proxy_protocol_addr = h.src_addr;
+        info_.proxy_protocol_port = h.src_port;
+        // realip: the header is believed only from a trusted peer
+        for (auto& c : *server_->conf.set_real_ip_from)
+            if (c.contains(reinterpret_cast<const sockaddr*>(&peer_addr_))) {
+                info_.remote_addr = h.src_addr;
+                info_.remote_port = h.src_port;
+                peer_addr_ = h.src;
+                break;
+            }
+    }
+    SY_LOG(Level::Debug, info_.number, "PROXY protocol v{}: {}:{}", h.version, h.src_addr, h.src_port);
+    start_handshake();
+}
+
+// ---- TLS termination (listen ... ssl) -------------------------------------------
+
+void Session::start_handshake() {
+    if (!(group_->listen && group_->listen->ssl) || !server_->tls) {
+        start_preread();
+        return;
+    }
+    state_ = StreamState::Handshake;
+    if (!client_.start_server(server_->tls->ctx, this)) {
+        finish(500, Level::Alert, client_.error() + " while SSL handshaking");
+        return;
+    }
+    w_.loop().arm(timer_, *server_->conf.ssl_handshake_timeout);
+    client_readable_ = true;
+    step_handshake();
+}
+
+void Session::step_handshake() {
+    int r = client_.handshake();
+    if (r == 0) return;
+    if (r < 0) {
+        finish(500, client_.client_level(), client_.error() + " while SSL handshaking");
+        return;
+    }
+    w_.loop().disarm(timer_);
+    SSL* ssl = client_.ssl();
+    info_.ssl = true;
+    info_.ssl_protocol = SSL_get_version(ssl);
+    info_.ssl_cipher = SSL_get_cipher_name(ssl);
+    info_.ssl_reused = SSL_session_reused(ssl) == 1;
+    if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info_.ssl_server_name = sni;
+    start_preread();
+}
+
+// ---- ssl_preread ------------------------------------------------------------------
+
+void Session::start_preread() {
+    if (!*server_->conf.ssl_preread) {
+        route();
+        return;
+    }
+    state_ = StreamState::Preread;
+    w_.loop().arm(timer_, *server_->conf.preread_timeout);
+    client_readable_ = true;
+    step_preread();
+}
+
+// Reads what the client has into in_ (kept for the backend), up to `limit`.
+// False when the session ended.
+bool Session::read_client() {
+    size_t limit = *server_->conf.preread_buffer_size;
+    char buf[16384];
+    while (client_readable_ && !client_eof_ && in_.size() < limit) {
+        ssize_t n = client_.read(buf, std::min(sizeof buf, limit - in_.size()));
+        if (n > 0) {
+            in_.append(buf, size_t(n));
+            continue;
+        }
+        if (n == 0) {
+            client_eof_ = true;
+            break;
+        }
+        if (errno == EAGAIN) {
+            client_readable_ = false;
+            break;
+        }
+        finish(200, client_.client_level(), client_.error() + " while prereading client data");
+        return false;
+    }
+    return true;
+}
+
+void Session::step_preread() {
+    if (!read_client()) return;
+    PrereadResult rc = preread_.feed(in_);
+    if (rc == PrereadResult::NeedMore) {
+        if (in_.size() >= *server_->conf.preread_buffer_size) {
+            // nginx ends the session here (400, "ssl preread buffer full");
+            // switchyard goes on without the ClientHello's facts, so such a
+            // client reaches the default route instead of a reset
+            SY_LOG(Level::Info, info_.number, "ssl preread buffer full ({} bytes), going on without the ClientHello{}",
+                   in_.size(), context());
+        } else if (!client_eof_) {
+            return;   // wait for more (preread_timeout)
+        }
+    }
+    if (rc == PrereadResult::NotTls) SY_LOG(Level::Debug, info_.number, "ssl preread: {}", preread_.error());
+    const ClientHelloInfo& ch = preread_.info();
+    info_.preread_server_name = ch.server_name;
+    info_.preread_alpn = ch.alpn;
+    info_.preread_protocol = ch.protocol;
+    info_.preread_found = preread_.variables_found();
+    route();
+}
+
+// ---- the upstream -------------------------------------------------------------------
+
+void Session::route() {
+    w_.loop().disarm(timer_);
+    state_ = StreamState::Connecting;
     const conf::ProxyPass& pp = *server_->stream_pass;
     upstream_ = pp.upstream;
+    std::string target = pp.host_port;
     if (pp.has_vars) {
         // a variable names an upstream block or gives an address literal
         http::VarCtx vc = vars();
-        std::string target = http::eval(pp.url_tpl, vc);
+        target = http::eval(pp.url_tpl, vc);
         for (auto& u : gen_->cfg->stream->upstreams)
             if (!u->implicit && u->name == target) upstream_ = u.get();
         if (!upstream_) {
@@ -88,19 +343,26 @@ void Session::start() {
                 finish(502, Level::Error, fmt::format("no resolver defined to resolve {}", target));
                 return;
             }
-            auto* u = new conf::Upstream();   // this session's own; freed in finish()
-            u->name = target;
-            u->implicit = true;
+            own_upstream_ = std::make_unique<conf::Upstream>();
+            own_upstream_->name = target;
+            own_upstream_->implicit = true;
             for (auto& x : a) {
                 conf::Peer p;
                 p.addr = x;
                 p.name = x.text;
-                u->peers.push_back(p);
+                own_upstream_->peers.push_back(p);
             }
-            upstream::finish_peers(*u);
-            own_upstream_.reset(u);
-            upstream_ = u;
+            upstream::finish_peers(*own_upstream_);
+            upstream_ = own_upstream_.get();
         }
+    }
+    if (pp.tls) {
+        std::string name = target;
+        if (pp.tls->name) {
+            http::VarCtx vc = vars();
+            name = http::eval(*pp.tls->name, vc);
+        }
+        ssl_name_ = proxy::ssl_name_host(name);
     }
     if (upstream_->balance == conf::Balance::Hash || upstream_->balance == conf::Balance::HashConsistent) {
         http::VarCtx vc = vars();
@@ -128,6 +390,7 @@ bool Session::can_retry() const {
 
 void Session::connect_next() {
     http::Request& r = *req_;
+    state_ = StreamState::Connecting;
     uint64_t now = clock::now_ms();
     int i = upstream::pick(*upstream_, tried_, now, balance_key_, pick_);
     if (i < 0) {
@@ -152,39 +415,57 @@ void Session::connect_next() {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    up_.fd = fd;
+    up_.s.io.fd = fd;
+    up_.peer = p.pool_key;
+    up_readable_ = up_writable_ = false;
     int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&p.addr.ss), p.addr.len);
     if (rc != 0 && errno != EINPROGRESS) {
         int e = errno;
         try_failed(Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", e, strerror(e)), true);
         return;
     }
-    if (!w_.loop().add(up_)) {
+    if (!w_.loop().add(up_.s.io)) {
         int e = errno;
         try_failed(Level::Alert, fmt::format("epoll_ctl() failed ({}: {}) while connecting to upstream", e, strerror(e)), false);
         return;
     }
     w_.loop().arm(timer_, *server_->conf.proxy_connect_timeout);
-    if (rc == 0) on_connected();
+    if (rc == 0) on_tcp_connected();
 }
 
-void Session::on_io(int tag, uint32_t events) {
-    if (state_ != StreamState::Connecting || tag != kUpstream || up_.fd < 0) return;
-    if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(up_.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err) {
-        try_failed(Level::Error, fmt::format("connect() failed ({}: {}) while connecting to upstream", err, strerror(err)), true);
+void Session::on_tcp_connected() {
+    auto& t = req_->upstream.back();
+    t.connected = true;
+    t.connect_ms = clock::now_ms() - try_start_;
+    const conf::ProxyPass& pp = *server_->stream_pass;
+    if (!pp.tls) {
+        hand_off();
         return;
     }
-    on_connected();
+    std::string err;
+    if (!proxy::upstream_tls_start(up_, *pp.tls, ssl_name_, err)) {
+        try_failed(Level::Alert, err + " while SSL handshaking to upstream", false);
+        return;
+    }
+    state_ = StreamState::UpHandshake;
+    step_up_handshake();
 }
 
-void Session::on_timer(int) {
-    if (state_ != StreamState::Connecting) return;
-    // nginx's stream module: "upstream timed out (110: Connection timed out) while connecting to upstream"
-    try_failed(Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", true);
+void Session::step_up_handshake() {
+    int r = up_.s.handshake();
+    if (r == 0) return;
+    if (r < 0) {
+        proxy::upstream_tls_forget(up_);
+        try_failed(up_.s.upstream_level(), up_.s.error() + " while SSL handshaking to upstream", true);
+        return;
+    }
+    std::string bad = proxy::upstream_tls_check(up_, *server_->stream_pass->tls, ssl_name_);
+    if (!bad.empty()) {
+        proxy::upstream_tls_forget(up_);
+        try_failed(Level::Error, bad + " while SSL handshaking to upstream", true);
+        return;
+    }
+    hand_off();
 }
 
 void Session::end_try(bool failed) {
@@ -207,7 +488,7 @@ void Session::try_failed(Level lvl, const std::string& why, bool retryable) {
     if (errlog().enabled(lvl)) errlog().write(lvl, info_.number, why + context());
     if (!r.upstream.empty()) {
         auto& t = r.upstream.back();
-        t.status = 502;
+        t.connected = false;
         t.response_ms = clock::now_ms() - try_start_;
     }
     end_try(true);
@@ -219,42 +500,56 @@ void Session::try_failed(Level lvl, const std::string& why, bool retryable) {
     finish(502, Level::Debug, "");
 }
 
-void Session::on_connected() {
+// Both sockets (and their TLS objects) go to a Tunnel; what goes to the
+// backend first: our PROXY header (proxy_protocol on), then the client bytes
+// read by the preread.
+void Session::hand_off() {
     http::Request& r = *req_;
     w_.loop().disarm(timer_);
-    auto& t = r.upstream.back();
-    t.connected = true;
-    t.connect_ms = clock::now_ms() - try_start_;
-    SY_LOG(Level::Debug, info_.number, "proxy {}:{} connected to {}", info_.remote_addr, info_.remote_port,
-           upstream_->peers[peer_].addr.text);
-    // The tunnel takes both sockets and the peer's conns count from here.
-    w_.loop().remove(up_);
-    int ufd = up_.fd;
-    up_.fd = -1;
-    int cfd = client_.fd;
-    client_.fd = -1;
-    try_open_ = false;
-    upstream::peer_succeeded(upstream_->peers[peer_], clock::now_ms());
+    const conf::Peer& peer = upstream_->peers[peer_];
+    SY_LOG(Level::Debug, info_.number, "proxy {}:{} connected to {}", info_.remote_addr, info_.remote_port, peer.addr.text);
+    OutQueue to_upstream;
+    if (*server_->conf.proxy_protocol) {
+        // the client as we know it ($remote_addr: after realip) and the address it reached
+        std::string h = net::proxy_v1(reinterpret_cast<const sockaddr*>(&peer_addr_),
+                                      reinterpret_cast<const sockaddr*>(&local_addr_));
+        to_upstream.append(h);
+        r.upstream.back().bytes_sent += h.size();   // nginx counts it in $upstream_bytes_sent
+    }
+    if (!in_.empty()) {
+        to_upstream.append(in_);
+        r.bytes_received += in_.size();
+        r.upstream.back().bytes_sent += in_.size();
+    }
+    upstream::peer_succeeded(peer, clock::now_ms());
+    try_open_ = false;   // the tunnel holds the peer's conns count from here
+    w_.loop().remove(up_.s.io);
+    w_.loop().remove(client_.io);
+    SSL* ussl = up_.s.release_tls();
+    int ufd = up_.s.io.fd;
+    up_.s.io.fd = -1;
+    SSL* cssl = client_.release_tls();
+    int cfd = client_.io.fd;
+    client_.io.fd = -1;
     tunnel::Tunnel::Params p;
     p.read_timeout = p.send_timeout = p.client_send_timeout = *server_->conf.proxy_timeout;
-    p.upstream_addr = upstream_->peers[peer_].addr.text;
+    p.upstream_addr = peer.addr.text;
     p.up = own_upstream_ ? nullptr : upstream_;
     p.peer = peer_;
     p.stream = true;
     p.half_close = *server_->conf.proxy_half_close;
-    if (own_upstream_) --upstream_->peers[peer_].conns;
+    if (own_upstream_ && peer.conns > 0) --peer.conns;
     state_ = StreamState::Closed;
     auto* tun = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);   // counts the connection from now on
-    tun->start(cfd, nullptr, ufd, nullptr, OutQueue(), OutQueue(), OutQueue());
+    tun->start(cfd, cssl, ufd, ussl, OutQueue(), OutQueue(), std::move(to_upstream));
     w_.loop().defer_delete(this);
 }
 
 void Session::close_upstream() {
     w_.loop().disarm(timer_);
-    if (up_.fd < 0) return;
-    w_.loop().remove(up_);
-    ::close(up_.fd);
-    up_.fd = -1;
+    if (up_.s.io.fd < 0) return;
+    w_.loop().remove(up_.s.io);
+    up_.s.close();
 }
 
 void Session::finish(int status, Level lvl, const std::string& why) {
@@ -263,11 +558,12 @@ void Session::finish(int status, Level lvl, const std::string& why) {
     if (!why.empty() && errlog().enabled(lvl)) errlog().write(lvl, info_.number, why + context());
     end_try(true);
     close_upstream();
-    if (client_.fd >= 0) {
-        ::close(client_.fd);
-        client_.fd = -1;
+    if (client_.io.fd >= 0) {
+        w_.loop().remove(client_.io);
+        client_.close();
     }
     req_->status = status;
+    req_->bytes_received += in_.size();
     http::VarCtx vc = vars();
     http::write_access_log(*gen_, vc);
     w_.conn_closed();
@@ -277,9 +573,11 @@ void Session::finish(int status, Level lvl, const std::string& why) {
 std::string Session::context() const {
     std::string up;
     if (upstream_ && try_open_) up = upstream_->peers[peer_].addr.text;
-    else if (!req_->upstream.empty()) up = req_->upstream.back().addr;
-    return fmt::format(", client: {}, server: {}:{}, upstream: \"{}\", bytes from/to client:0/0, bytes from/to "
-                       "upstream:0/0", info_.remote_addr, info_.server_addr, info_.server_port, up);
+    else if (req_ && !req_->upstream.empty()) up = req_->upstream.back().addr;
+    std::string line = fmt::format(", client: {}, server: {}:{}", info_.remote_addr, info_.server_addr, info_.server_port);
+    if (!up.empty()) line += fmt::format(", upstream: \"{}\"", up);
+    line += fmt::format(", bytes from/to client:{}/0, bytes from/to upstream:0/0", in_.size());
+    return line;
 }
 
 }  // namespace sy::stream

@@ -1,14 +1,24 @@
-// One connection accepted on a stream {} listener (nginx's ngx_stream_proxy):
-// pick a peer of the server's upstream, connect (the next peer on a failure,
-// within proxy_next_upstream_tries / _timeout), then hand both sockets to a
-// Tunnel, which carries the bytes and writes the access log at the end.
+// One connection accepted on a stream {} listener, through nginx's stream
+// phases up to the point where bytes just flow, then handed to a Tunnel
+// (which carries them and writes the access log at the end):
 //
-//   Connecting ──connected──> hand-off to tunnel::Tunnel (session deleted)
-//      │   └─connect error / proxy_connect_timeout─> next peer, or:
-//      └──no live peer / tries exhausted──> Closed ($status 502, logged)
+//   ProxyHeader ──(listen ... proxy_protocol: the PROXY v1/v2 header read,
+//      │           $proxy_protocol_addr set, $remote_addr too for a peer in
+//      │           set_real_ip_from)
+//   Handshake ──(listen ... ssl: TLS terminated here)
+//   Preread ────(ssl_preread on: the ClientHello read, kept to be forwarded,
+//      │         $ssl_preread_server_name / _alpn_protocols / _protocol set)
+//   Connecting ─(proxy_pass evaluated, a peer picked; the next one on a
+//      │         connect error or proxy_connect_timeout, within
+//      │         proxy_next_upstream_tries / _timeout)
+//   UpHandshake (proxy_ssl on: TLS to the backend)
+//      └──> hand-off: the PROXY header we send (proxy_protocol on) and the
+//           bytes read so far go first, then tunnel::Tunnel owns both sockets
 //
-// The session owns the client socket until the hand-off, the upstream socket
-// of the try in progress, and nothing else.
+// Any phase can end in Closed with nginx's stream status ($status): 400 for
+// a bad PROXY header or a failed handshake, 502 when no peer could be
+// reached, 500 for an internal failure. The session owns the client socket
+// until the hand-off and the upstream connection of the try in progress.
 #pragma once
 
 #include <memory>
@@ -19,11 +29,16 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "http/variables.h"
+#include "net/proxy_protocol.h"
+#include "stream/preread.h"
+#include "tls/stream.h"
 #include "upstream/balancer.h"
+#include "upstream/keepalive_pool.h"
 
 namespace sy::stream {
 
-enum class StreamState { Connecting, Closed };
+enum class StreamState { ProxyHeader, Handshake, Preread, Connecting, UpHandshake, Closed };
+const char* to_string(StreamState s);
 
 class Session final : public IoHandler, public TimerHandler, public Closable {
 public:
@@ -33,12 +48,23 @@ public:
 
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
-    void close_now() override { finish(499, Level::Info, ""); }
+    void close_now() override { finish(200, Level::Info, ""); }
     bool idle() const override { return false; }
 
 private:
+    // phases, in order
+    void read_proxy_header();
+    void start_handshake();
+    void step_handshake();
+    void start_preread();
+    void step_preread();
+    void route();
     void connect_next();
-    void on_connected();
+    void on_tcp_connected();
+    void step_up_handshake();
+    void hand_off();
+
+    bool read_client();   // appends what the client has to in_; false when finished (closed)
     void try_failed(Level lvl, const std::string& why, bool retryable);
     void end_try(bool failed);
     bool can_retry() const;
@@ -54,10 +80,16 @@ private:
     const conf::Server* server_;
     http::ConnInfo info_;
     std::unique_ptr<http::Request> req_;
-    Io client_;                       // the client socket (not polled until the hand-off)
-    Io up_;                           // the upstream socket of the current try
+    sockaddr_storage peer_addr_{}, local_addr_{};
+    tls::Stream client_;              // the client socket (TLS once terminated)
+    bool client_readable_ = false, client_writable_ = true, client_eof_ = false;
+    std::string in_;                  // client bytes read before the hand-off (forwarded first)
+    Preread preread_;
+    upstream::UpConn up_;             // the upstream connection of the current try
+    bool up_readable_ = false, up_writable_ = false;
+    std::string ssl_name_;            // proxy_ssl_name's host
     Timer timer_;
-    StreamState state_ = StreamState::Connecting;
+    StreamState state_ = StreamState::ProxyHeader;
     const conf::Upstream* upstream_ = nullptr;
     std::unique_ptr<conf::Upstream> own_upstream_;   // from a proxy_pass variable's address
     std::string balance_key_;

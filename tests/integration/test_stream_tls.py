@@ -1,0 +1,259 @@
+"""stream {} with TLS: the seeds' wss:// passthrough (nothing decrypted),
+`ssl_preread` routing by SNI through a `map`, TLS termination in a stream
+server, and TLS to the backend (`proxy_ssl`, verified). Backends are the
+harness's TLS backends (Python ssl) with certificates of the test CA; both
+switchyard and nginx (with its stream module) run every test unless noted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import ssl
+import time
+
+import pytest
+
+from harness import rawhttp
+from harness.backends import backend_factory
+from harness.marks import only_switchyard
+from harness.tcp import TcpBackend, recv_all, recv_to_eof
+from harness.tls import TlsHttpBackend, TlsWsBackend, client_context, session_pki, wss_connect
+from test_stream import STREAM_MODULE, connect, session_logs, start_stream, tcp_backend  # noqa: F401
+
+
+@pytest.fixture(scope="session")
+def pki(workroot):
+    return session_pki(workroot / "pki")
+
+
+@pytest.fixture
+def tls_backends(workdir, pki):
+    """start(kind, name, dns) -> a TLS backend ("http" or "ws") whose
+    certificate is for `dns`."""
+    def make(kind: str, name: str, dns: str):
+        crt, key = pki.leaf(dns, dns)
+        cls = TlsWsBackend if kind == "ws" else TlsHttpBackend
+        return cls(workdir, name, crt, key)
+    with backend_factory(make) as start:
+        yield start
+
+
+def tls_request(port: int, sni: str, ca, path: str = "/tls-info", alpn=None) -> tuple[rawhttp.Response, dict]:
+    """GET over TLS to 127.0.0.1:port with this SNI, verified for it."""
+    ctx = client_context(ca)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        local = raw.getsockname()[1]
+        with ctx.wrap_socket(raw, server_hostname=sni) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (path, sni)).encode())
+            resp = rawhttp.Reader(s, 10).response()
+            return resp, {"version": s.version(), "port": local}
+
+
+# ------------------------------------------------------------ passthrough
+def test_stream_wss_passthrough_to_tls_websocket_backend(proxy, tls_backends, pki):
+    """The seeds' question: `stream { upstream ...; server { listen ...;
+    proxy_pass ...; } }` in front of a wss:// backend. The client's TLS goes
+    through untouched: the backend sees its SNI, and the proxy has no
+    certificate at all."""
+    be = tls_backends("ws", "wss", "ws.example.test")
+    start_stream(proxy, """
+    upstream wssapp {
+        hash $remote_addr consistent;
+        server 127.0.0.1:{backend};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass wssapp;
+        proxy_timeout 3600s;
+    }""", backend=be.port)
+
+    async def run():
+        async with wss_connect(proxy.port, "ws.example.test", "/echo", pki.ca.crt) as ws:
+            for i in range(3):
+                await ws.send("message %d" % i)
+                assert await asyncio.wait_for(ws.recv(), 10) == "message %d" % i
+            await ws.send("__tls__")
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    info = asyncio.run(asyncio.wait_for(run(), 30))
+    assert info["sni"] == "ws.example.test", info
+
+
+# ------------------------------------------------------------ ssl_preread
+PREREAD = """
+    log_format sni '$remote_addr:$remote_port "$ssl_preread_server_name" "$ssl_preread_protocol" '
+                   '"$ssl_preread_alpn_protocols" $upstream_addr $status';
+    map $ssl_preread_server_name $name_upstream {
+        a.example.test  site_a;
+        b.example.test  site_b;
+        default         site_a;
+    }
+    upstream site_a {
+        server 127.0.0.1:{a};
+    }
+    upstream site_b {
+        server 127.0.0.1:{b};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        ssl_preread on;
+        proxy_pass $name_upstream;
+        access_log logs/sni.log sni;
+    }"""
+
+
+def sni_logs(proxy, ports):
+    path = proxy.prefix / "logs" / "sni.log"
+
+    def found():
+        if not path.exists():
+            return None
+        got = {}
+        for line in path.read_text().splitlines():
+            m = re.fullmatch(r'127\.0\.0\.1:(\d+) "([^"]*)" "([^"]*)" "([^"]*)" (\S+) (\d+)', line)
+            assert m, line
+            got[int(m.group(1))] = m.groups()[1:]
+        return all(p in got for p in ports) and [got[p] for p in ports]
+    from harness.wait import wait_until
+    return wait_until(found, 10, "sni.log lines for ports %s" % ports)
+
+
+def test_stream_ssl_preread_routes_by_sni(proxy, tls_backends, pki):
+    a = tls_backends("http", "a", "a.example.test")
+    b = tls_backends("http", "b", "b.example.test")
+    start_stream(proxy, PREREAD, a=a.port, b=b.port)
+    resp_a, fa = tls_request(proxy.port, "a.example.test", pki.ca.crt, alpn=["h2", "http/1.1"])
+    resp_b, fb = tls_request(proxy.port, "b.example.test", pki.ca.crt)
+    assert json.loads(resp_a.body)["sni"] == "a.example.test"
+    assert json.loads(resp_b.body)["sni"] == "b.example.test"
+    assert [h["sni"] for h in a.handshakes()] == ["a.example.test"]
+    assert [h["sni"] for h in b.handshakes()] == ["b.example.test"]
+    la, lb = sni_logs(proxy, [fa["port"], fb["port"]])
+    assert la == ("a.example.test", "TLSv1.3", "h2,http/1.1", "127.0.0.1:%d" % a.port, "200"), la
+    assert lb == ("b.example.test", "TLSv1.3", "http/1.1", "127.0.0.1:%d" % b.port, "200") or \
+        lb == ("b.example.test", "TLSv1.3", "", "127.0.0.1:%d" % b.port, "200"), lb
+
+
+def client_hello(sni: str) -> bytes:
+    """A real ClientHello (Python's ssl on memory BIOs) for this SNI."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def test_stream_ssl_preread_hello_in_tiny_segments(proxy, tcp_backend):
+    """A ClientHello sent 7 bytes at a time (TCP_NODELAY, a pause between
+    segments) still routes by its SNI; the backend gets the hello intact."""
+    a, b = tcp_backend("echo", "a"), tcp_backend("echo", "b")
+    start_stream(proxy, PREREAD, a=a.port, b=b.port)
+    hello = client_hello("b.example.test")
+    with connect(proxy.port) as s:
+        for i in range(0, len(hello), 7):
+            s.sendall(hello[i:i + 7])
+            time.sleep(0.002)
+        assert recv_all(s, len(hello)) == hello   # b echoes it back
+    conns = b.wait_conns(1)
+    assert conns[0]["first"] == hello[:256]
+    assert [c for c in a.conns if c["received"]] == []
+
+
+def test_stream_ssl_preread_not_tls_goes_to_default(proxy, tcp_backend):
+    a, b = tcp_backend("echo", "a"), tcp_backend("echo", "b")
+    start_stream(proxy, PREREAD, a=a.port, b=b.port)
+    with connect(proxy.port) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert recv_all(s, 18) == b"GET / HTTP/1.0\r\n\r\n"
+        port = s.getsockname()[1]
+    assert sni_logs(proxy, [port])[0][:3] == ("-", "-", "-")   # not found: the bytes were no ClientHello
+
+
+@only_switchyard("nginx 1.22 ends the session with 400 'ssl preread buffer full'; switchyard goes on to the default")
+def test_stream_ssl_preread_buffer_full_falls_back_to_default(proxy, tcp_backend):
+    a, b = tcp_backend("echo", "a"), tcp_backend("echo", "b")
+    start_stream(proxy, PREREAD.replace("ssl_preread on;", "ssl_preread on;\n        preread_buffer_size 64;"),
+                 a=a.port, b=b.port)
+    hello = client_hello("b.example.test")
+    assert len(hello) > 64
+    with connect(proxy.port) as s:
+        s.sendall(hello)
+        assert recv_all(s, len(hello)) == hello   # a (the default) echoes it
+    a.wait_conns(1)
+    assert [c for c in b.conns if c["received"]] == []
+    proxy.wait_error_log(r"\[info\] .*ssl preread buffer full \(64 bytes\), going on without the ClientHello")
+
+
+# ------------------------------------------------------------ termination
+def test_stream_tls_termination_to_plain_echo(proxy, tcp_backend, pki):
+    be = tcp_backend("echo")
+    crt, key = pki.leaf("stream.example.test", "stream.example.test")
+    start_stream(proxy, """
+    log_format tls '$remote_addr:$remote_port $ssl_protocol $ssl_server_name $bytes_received $bytes_sent';
+    server {
+        listen 127.0.0.1:{listen} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        proxy_pass 127.0.0.1:{backend};
+        access_log logs/tls.log tls;
+    }""", backend=be.port, crt=crt, key=key)
+    ctx = client_context(pki.ca.crt)
+    data = b"plain on the inside\n" * 1000
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        port = raw.getsockname()[1]
+        with ctx.wrap_socket(raw, server_hostname="stream.example.test") as s:
+            s.sendall(data)
+            assert recv_all(s, len(data)) == data
+    conns = be.wait_conns(1)
+    assert conns[-1]["first"] == data[:256]   # the backend reads plaintext
+    from harness.wait import wait_until
+    path = proxy.prefix / "logs" / "tls.log"
+    line = wait_until(lambda: path.exists() and [l for l in path.read_text().splitlines()
+                                                 if l.startswith("127.0.0.1:%d " % port)], 10, "tls.log line")[0]
+    assert line == "127.0.0.1:%d TLSv1.3 stream.example.test %d %d" % (port, len(data), len(data)), line
+
+
+# ------------------------------------------------------------ proxy_ssl
+def test_stream_proxy_ssl_verified(proxy, tls_backends, pki):
+    be = tls_backends("http", "tls", "backend.example.test")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_ssl on;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate {ca};
+        proxy_ssl_name backend.example.test;
+        proxy_ssl_server_name on;
+    }""", backend=be.port, ca=pki.ca.crt)
+    resp = rawhttp.exchange(proxy.port, b"GET /tls-info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert resp.status == 200, resp
+    assert json.loads(resp.body)["sni"] == "backend.example.test"
+
+
+def test_stream_proxy_ssl_wrong_ca_fails(proxy, tls_backends, pki):
+    be = tls_backends("http", "tls", "backend.example.test")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_ssl on;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate {ca};
+        proxy_ssl_name backend.example.test;
+    }""", backend=be.port, ca=pki.other_ca.crt)
+    with connect(proxy.port) as s:
+        s.sendall(b"GET /tls-info HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert recv_to_eof(s) == (b"", True)
+    proxy.wait_error_log(r"\[error\] .*upstream SSL certificate verify error: \(\d+:[^)]+\) while SSL handshaking to "
+                         r"upstream")

@@ -509,16 +509,18 @@ static void wipe_passwords(LocationTree& t) {
 // without TLS listens, so `-t` finds a bad file), servers on a TLS address
 // keep theirs, and the default server of every TLS address must have one.
 static bool setup_tls(Http& h, std::string& err) {
-    std::map<std::string, bool> ssl, h2;
+    std::map<std::string, bool> ssl, h2, pp;
     for (auto& s : h.servers)
         for (auto& l : s->listens) {
             if (l.ssl) ssl[l.addr.text] = true;
             if (l.http2) h2[l.addr.text] = true;
+            if (l.proxy_protocol) pp[l.addr.text] = true;
         }
     for (auto& s : h.servers)
         for (auto& l : s->listens) {
             l.ssl = ssl.count(l.addr.text) > 0;
             l.http2 = h2.count(l.addr.text) > 0;
+            l.proxy_protocol = pp.count(l.addr.text) > 0;
         }
 
     for (auto& s : h.servers) {
@@ -671,10 +673,6 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
 
     Http& h = *cfg->http;
     if (!check_default_servers(h, err)) return err;
-    for (auto& s : h.servers)
-        for (auto& l : s->listens)
-            if (l.proxy_protocol)
-                return "\"listen ... proxy_protocol\" is not supported yet by switchyard in " + where_str(l.where);
     if (!link_upstreams(c, err)) return err;
     for (auto& m : h.maps)
         if (m->var_name.empty()) return std::string("internal error: map without definition");

@@ -35,6 +35,7 @@ constexpr Named kVars[] = {
     {"ssl_preread_alpn_protocols", Var::SslPrereadAlpnProtocols},
     {"ssl_preread_protocol", Var::SslPrereadProtocol},
     {"proxy_protocol_addr", Var::ProxyProtocolAddr}, {"proxy_protocol_port", Var::ProxyProtocolPort},
+    {"realip_remote_addr", Var::RealipRemoteAddr}, {"realip_remote_port", Var::RealipRemotePort},
 };
 
 struct Prefix { std::string_view prefix; Var var; bool header; };

@@ -35,7 +35,7 @@ enum class Var : uint16_t {
     UpstreamBytesReceived, UpstreamBytesSent,
     // stream {} sessions (and PROXY protocol on http listeners)
     Protocol, BytesReceived, SessionTime, SslPrereadServerName, SslPrereadAlpnProtocols, SslPrereadProtocol,
-    ProxyProtocolAddr, ProxyProtocolPort,
+    ProxyProtocolAddr, ProxyProtocolPort, RealipRemoteAddr, RealipRemotePort,
 };
 
 struct VarRef {

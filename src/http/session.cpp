@@ -1,5 +1,7 @@
 #include "http/session.h"
 
+#include "net/proxy_reader.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -57,6 +59,7 @@ void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
 
 std::string_view to_string(SessionState s) {
     switch (s) {
+    case SessionState::ProxyHeader: return "ProxyHeader";
     case SessionState::Handshake: return "Handshake";
     case SessionState::ReadHead: return "ReadHead";
     case SessionState::Handling: return "Handling";
@@ -99,6 +102,7 @@ void Session::start() {
     const conf::LocConf& lc = group_->default_server->conf;
     loop().arm(read_timer_, *lc.client_header_timeout);
     if (group_->listen && group_->listen->ssl) state_ = SessionState::Handshake;
+    if (group_->listen && group_->listen->proxy_protocol) state_ = SessionState::ProxyHeader;
     SY_LOG(Level::Debug, info_.number, "accept: {}:{} fd:{} on {}", info_.remote_addr, info_.remote_port, sock_.io.fd, group_->addr.text);
 }
 
@@ -132,6 +136,11 @@ void Session::drive() {
     in_drive_ = true;
     if (writable_ && (!out_.empty() || file_fd_ >= 0)) flush();
     switch (state_) {
+    case SessionState::ProxyHeader:
+        read_proxy_header();
+        if (state_ == SessionState::Handshake) handshake();
+        if (state_ == SessionState::ReadHead) parse_head();
+        break;
     case SessionState::Handshake:
         handshake();
         if (state_ == SessionState::ReadHead) parse_head();
@@ -161,6 +170,11 @@ void Session::on_timer(int tag) {
         return;
     }
     switch (state_) {
+    case SessionState::ProxyHeader:
+        SY_LOG(Level::Info, info_.number, "client timed out (110: Connection timed out) while reading PROXY protocol, client: {}, server: {}",
+               info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
+        close();
+        break;
     case SessionState::Handshake:
         SY_LOG(Level::Info, info_.number, "client timed out (110: Connection timed out) while SSL handshaking, client: {}, server: {}",
                info_.remote_addr, info_.server_addr + ":" + std::to_string(info_.server_port));
@@ -188,6 +202,47 @@ void Session::on_timer(int tag) {
     case SessionState::Closed:
         break;
     }
+}
+
+// ---- PROXY protocol ---------------------------------------------------------------
+
+// The header comes first, before TLS and the request (nginx reads it under
+// client_header_timeout). $proxy_protocol_addr is the header's; with
+// `real_ip_header proxy_protocol` and a peer in set_real_ip_from (the
+// address's default server's settings) $remote_addr becomes it too.
+void Session::read_proxy_header() {
+    net::ProxyHeader h;
+    std::string err;
+    net::ProxyRead rc = net::read_proxy_header(sock_.io.fd, h, err);
+    if (rc == net::ProxyRead::Again) {
+        readable_ = false;
+        return;
+    }
+    if (rc != net::ProxyRead::Done) {
+        Level lvl = rc == net::ProxyRead::Invalid ? Level::Error : Level::Info;
+        if (rc == net::ProxyRead::Closed) err = "client closed connection";
+        SY_LOG(lvl, info_.number, "{} while reading PROXY protocol, client: {}, server: {}", err, info_.remote_addr,
+               info_.server_addr + ":" + std::to_string(info_.server_port));
+        close();
+        return;
+    }
+    if (!h.local) {
+        info_.proxy_protocol_addr = h.src_addr;
+        info_.proxy_protocol_port = h.src_port;
+        const conf::LocConf& lc = group_->default_server->conf;
+        sockaddr_storage peer{};
+        socklen_t len = sizeof peer;
+        getpeername(sock_.io.fd, reinterpret_cast<sockaddr*>(&peer), &len);
+        if (*lc.real_ip_header == "proxy_protocol" &&
+            net::trusted(*lc.set_real_ip_from, reinterpret_cast<const sockaddr*>(&peer))) {
+            info_.realip_remote_addr = info_.remote_addr;
+            info_.realip_remote_port = info_.remote_port;
+            info_.remote_addr = h.src_addr;
+            info_.remote_port = h.src_port;
+        }
+    }
+    SY_LOG(Level::Debug, info_.number, "PROXY protocol v{}: {}:{}", h.version, h.src_addr, h.src_port);
+    state_ = group_->listen->ssl ? SessionState::Handshake : SessionState::ReadHead;
 }
 
 // ---- TLS ----------------------------------------------------------------------

@@ -29,7 +29,7 @@ namespace sy::proxy { class Proxy; }
 
 namespace sy::http {
 
-enum class SessionState { Handshake, ReadHead, Handling, KeepAlive, Lingering, Closed };
+enum class SessionState { ProxyHeader, Handshake, ReadHead, Handling, KeepAlive, Lingering, Closed };
 std::string_view to_string(SessionState s);
 
 class Session final : public Exchange, public IoHandler, public TimerHandler, public Closable,
@@ -73,7 +73,8 @@ public:
 
 private:
     void drive();
-    void handshake();                 // TLS: detect, then drive the handshake
+    void handshake();
+    void read_proxy_header();   // listen ... proxy_protocol: before anything else                 // TLS: detect, then drive the handshake
     bool fill_head();                 // read what the socket has into hbuf_
     void parse_head();
     void begin_request();

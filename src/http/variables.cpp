@@ -243,6 +243,12 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         if (ctx.conn.proxy_protocol_addr.empty()) return false;
         out += ctx.conn.proxy_protocol_addr;
         return true;
+    case Var::RealipRemoteAddr:
+        out += ctx.conn.realip_remote_addr.empty() ? ctx.conn.remote_addr : ctx.conn.realip_remote_addr;
+        return true;
+    case Var::RealipRemotePort:
+        out += std::to_string(ctx.conn.realip_remote_addr.empty() ? ctx.conn.remote_port : ctx.conn.realip_remote_port);
+        return true;
     case Var::ProxyProtocolPort:
         if (ctx.conn.proxy_protocol_addr.empty()) return false;
         out += std::to_string(ctx.conn.proxy_protocol_port);

@@ -28,6 +28,9 @@ struct ConnInfo {
     // the listen has proxy_protocol.
     std::string proxy_protocol_addr;
     uint16_t proxy_protocol_port = 0;
+    // The peer's own address when realip replaced remote_addr ($realip_remote_addr).
+    std::string realip_remote_addr;
+    uint16_t realip_remote_port = 0;
     // stream's ssl_preread: what the ClientHello said.
     std::string preread_server_name, preread_alpn, preread_protocol;
     bool preread_found = false;   // nginx's variables are "not found" ("-") without a ClientHello

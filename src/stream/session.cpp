@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access_log.h"
+#include "net/proxy_reader.h"
 #include "proxy/upstream_tls.h"
 #include "tls/context.h"
 #include "tunnel/tunnel.h"
@@ -45,16 +46,6 @@ void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
     addr = buf;
 }
 
-// The bytes of a broken PROXY header as nginx quotes them in its log line.
-std::string printable(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s.substr(0, 107)) {
-        if (c == '\r' || c == '\n') break;
-        if (c >= 0x20 && c < 0x7f) out += char(c);
-        else out += fmt::format("\\x{:02X}", c);
-    }
-    return out;
-}
 }  // namespace
 
 const char* to_string(StreamState s) {
@@ -174,54 +165,28 @@ void Session::on_timer(int) {
 
 // ---- PROXY protocol (listen ... proxy_protocol) --------------------------------
 
-// Peeks (MSG_PEEK) so that nothing after the header is taken from the socket:
-// a TLS handshake or the tunnel reads on from exactly its end, as in nginx.
 void Session::read_proxy_header() {
-    char buf[net::kProxyMax];
-    ssize_t n = ::recv(client_.io.fd, buf, sizeof buf, MSG_PEEK);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) {
-            client_readable_ = false;
-            return;
-        }
-        int e = errno;
-        finish(200, Level::Info, fmt::format("recv() failed ({}: {}) while reading PROXY protocol", e, strerror(e)));
-        return;
-    }
-    if (n == 0) {
-        finish(200, Level::Info, "client closed connection while reading PROXY protocol");
-        return;
-    }
     net::ProxyHeader h;
-    size_t used = 0;
     std::string err;
-    net::ProxyParse rc = net::parse_proxy_header(std::string_view(buf, size_t(n)), h, used, err);
-    if (rc == net::ProxyParse::NeedMore && size_t(n) < sizeof buf) {
-        client_readable_ = false;   // the next bytes bring a new edge
-        return;
-    }
-    if (rc != net::ProxyParse::Done) {
-        if (err.empty()) err = "broken header: \"" + printable(std::string_view(buf, size_t(n))) + "\"";
-        finish(400, Level::Error, err + " while reading PROXY protocol");
-        return;
-    }
-    char sink[net::kProxyMax];
-    if (::recv(client_.io.fd, sink, used, 0) != ssize_t(used)) {
-        finish(500, Level::Alert, "recv() of the PROXY protocol header failed");
-        return;
+    switch (net::read_proxy_header(client_.io.fd, h, err)) {
+    case net::ProxyRead::Again: client_readable_ = false; return;
+    case net::ProxyRead::Closed: finish(200, Level::Info, "client closed connection while reading PROXY protocol"); return;
+    case net::ProxyRead::Invalid: finish(400, Level::Error, err + " while reading PROXY protocol"); return;
+    case net::ProxyRead::Error: finish(200, Level::Info, err + " while reading PROXY protocol"); return;
+    case net::ProxyRead::Done: break;
     }
     w_.loop().disarm(timer_);
     if (!h.local) {
         info_.proxy_protocol_addr = h.src_addr;
         info_.proxy_protocol_port = h.src_port;
         // realip: the header is believed only from a trusted peer
-        for (auto& c : *server_->conf.set_real_ip_from)
-            if (c.contains(reinterpret_cast<const sockaddr*>(&peer_addr_))) {
-                info_.remote_addr = h.src_addr;
-                info_.remote_port = h.src_port;
-                peer_addr_ = h.src;
-                break;
-            }
+        if (net::trusted(*server_->conf.set_real_ip_from, reinterpret_cast<const sockaddr*>(&peer_addr_))) {
+            info_.realip_remote_addr = info_.remote_addr;
+            info_.realip_remote_port = info_.remote_port;
+            info_.remote_addr = h.src_addr;
+            info_.remote_port = h.src_port;
+            peer_addr_ = h.src;
+        }
     }
     SY_LOG(Level::Debug, info_.number, "PROXY protocol v{}: {}:{}", h.version, h.src_addr, h.src_port);
     start_handshake();

@@ -342,3 +342,110 @@ def test_stream_config_errors(proxy, case):
     msg = message.replace("{conf}", re.escape(str(r.conf_path)))
     msg = re.sub(r":(\d+)$", lambda m: ":%d" % (first + int(m.group(1))), msg)
     assert re.search(r"\[emerg\] " + msg, r.stderr), r.output
+
+
+# ------------------------------------------------------------ PROXY protocol
+PP_FORMAT = ("log_format pp '$remote_addr $remote_port $proxy_protocol_addr $proxy_protocol_port "
+             "$realip_remote_addr $status $bytes_received';")
+
+
+def pp_conf(trusted: str) -> str:
+    return PP_FORMAT + """
+    server {
+        listen 127.0.0.1:{listen} proxy_protocol;
+        set_real_ip_from %s;
+        proxy_pass 127.0.0.1:{backend};
+        proxy_protocol_timeout 1s;
+        access_log logs/pp.log pp;
+    }""" % trusted
+
+
+def pp_log(proxy, src_port: int) -> list[str]:
+    """The pp.log line of the session whose PROXY header named this source port."""
+    path = proxy.prefix / "logs" / "pp.log"
+    return wait_until(lambda: path.exists() and [l.split() for l in path.read_text().splitlines()
+                                                 if l.split()[3] == str(src_port)], 10, "pp.log line")[0]
+
+
+def proxy_v2(src: str, dst: str, sport: int, dport: int) -> bytes:
+    import ipaddress
+    import struct
+    a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    fam = 0x11 if a.version == 4 else 0x21
+    body = a.packed + b.packed + struct.pack("!HH", sport, dport)
+    return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, fam]) + struct.pack("!H", len(body)) + body
+
+
+@pytest.mark.parametrize("trusted", ["127.0.0.1", "10.0.0.0/8"])
+def test_stream_proxy_protocol_v1_received(proxy, tcp_backend, trusted):
+    """$proxy_protocol_addr is the header's; $remote_addr becomes it only for
+    a peer in set_real_ip_from (nginx's realip): otherwise it stays ours."""
+    be = tcp_backend("echo")
+    start_stream(proxy, pp_conf(trusted), backend=be.port)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        s.sendall(b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 443\r\nhello")
+        assert recv_all(s, 5) == b"hello"   # the header is not forwarded
+    f = pp_log(proxy, 40000)
+    if trusted == "127.0.0.1":
+        assert f == ["192.0.2.7", "40000", "192.0.2.7", "40000", "127.0.0.1", "200", "5"], f
+    else:
+        assert f == ["127.0.0.1", str(port), "192.0.2.7", "40000", "127.0.0.1", "200", "5"], f
+    assert be.wait_conns(1)[-1]["first"] == b"hello"
+
+
+def test_stream_proxy_protocol_v2_ipv6_received(proxy, tcp_backend):
+    be = tcp_backend("echo")
+    start_stream(proxy, pp_conf("127.0.0.0/8"), backend=be.port)
+    with connect(proxy.port) as s:
+        s.sendall(proxy_v2("2001:db8::7", "2001:db8::1", 40001, 443) + b"v2 data")
+        assert recv_all(s, 7) == b"v2 data"
+    f = pp_log(proxy, 40001)
+    assert f == ["2001:db8::7", "40001", "2001:db8::7", "40001", "127.0.0.1", "200", "7"], f
+
+
+@pytest.mark.parametrize("header", [b"GARBAGE / HTTP/1.1\r\n\r\n", b"PROXY TCP4 192.0.2.7 198.51.100.1 99999 443\r\nx",
+                                    b"\r\n\r\n\x00\r\nQUIT\n\x31\x11\x00\x0c" + b"\x00" * 12])
+def test_stream_proxy_protocol_broken_header(proxy, tcp_backend, header):
+    """Closed and logged; nothing reaches the backend; a second client is served."""
+    be = tcp_backend("echo")
+    start_stream(proxy, pp_conf("127.0.0.1"), backend=be.port)
+    with connect(proxy.port) as s:
+        s.sendall(header)
+        assert recv_to_eof(s, 5) == (b"", True)
+    proxy.wait_error_log(r"\[error\] .*(broken header|unknown PROXY protocol version)")
+    with connect(proxy.port) as s:
+        s.sendall(b"PROXY TCP4 192.0.2.8 198.51.100.1 40002 443\r\nok")
+        assert recv_all(s, 2) == b"ok"
+    assert [c["first"] for c in be.conns if c["received"]] == [b"ok"]
+
+
+def test_stream_proxy_protocol_truncated_header(proxy, tcp_backend):
+    """A header that stops half way: closed (switchyard after
+    proxy_protocol_timeout, nginx 1.22 at once: it parses the first read
+    only), never forwarded."""
+    be = tcp_backend("echo")
+    start_stream(proxy, pp_conf("127.0.0.1"), backend=be.port)
+    started = time.monotonic()
+    with connect(proxy.port) as s:
+        s.sendall(b"PROXY TCP4 192.0.2.7 198.5")
+        assert recv_to_eof(s, 5) == (b"", True)
+    assert time.monotonic() - started < 5
+    assert [c for c in be.conns if c["received"]] == []
+
+
+def test_stream_proxy_protocol_sent_to_backend(proxy, tcp_backend):
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_protocol on;
+    }""", backend=be.port)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        s.sendall(b"payload")
+        header = b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n" % (port, proxy.port)
+        assert recv_all(s, len(header) + 7) == header + b"payload"   # the echo sends the header back too
+    first = [c["first"] for c in be.wait_conns(1) if c["first"].startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 %d " % port)]
+    assert first and first[0].startswith(header), be.conns

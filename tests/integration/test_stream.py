@@ -300,8 +300,8 @@ def test_stream_half_close(proxy, tcp_backend, half_close):
 
 # ------------------------------------------------------------ large transfers
 def test_stream_large_transfer_byte_exact(proxy, tcp_backend):
-    """32 MB each way at once (the echo's answer flows while the client still
-    sends), checked byte for byte."""
+    """100 MB each way at once (the echo's answer flows while the client
+    still sends), checked byte for byte."""
     be = tcp_backend("echo")
     start_stream(proxy, """
     server {
@@ -309,7 +309,7 @@ def test_stream_large_transfer_byte_exact(proxy, tcp_backend):
         proxy_pass 127.0.0.1:{backend};
     }""", backend=be.port)
     import threading
-    data = os.urandom(32 * 1024 * 1024)
+    data = os.urandom(100 * 1024 * 1024)
     with connect(proxy.port) as s:
         sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
         sender.start()

@@ -229,6 +229,18 @@ bool read_password_file(const std::string& path, std::vector<std::string>& out, 
 
 // A context of `method` with the settings every context shares; null with
 // nginx's message in `err` when OpenSSL cannot make one.
+// The server session cache keeps what a client can resume by session id:
+// TLS 1.2 sessions, and TLS 1.3 ones only when tickets are off. A TLS 1.3
+// session with tickets on lives in its ticket, so caching it too would only
+// cost an insert (and the cache's periodic sweeps) per handshake — nginx
+// skips it the same way ("no need to cache sessions with TLSv1.3 tickets").
+static int cache_new_session(SSL* ssl, SSL_SESSION* sess) {
+    SSL_CTX* ctx = SSL_get_SSL_CTX(ssl);
+    if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_CTX_get_options(ctx) & SSL_OP_NO_TICKET)) return 0;
+    SSL_CTX_add_session(ctx, sess);
+    return 0;   // the cache took its own reference
+}
+
 static SSL_CTX* new_ctx(const SSL_METHOD* method, uint32_t protocols, const conf::SrcLoc& where, std::string& err) {
     SSL_CTX* ctx = SSL_CTX_new(method);
     if (!ctx) {
@@ -294,7 +306,8 @@ std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::
         SSL_CTX_sess_set_cache_size(ctx, 1);
         break;
     case conf::SslSessionCache::Mode::Cache:
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+        SSL_CTX_sess_set_new_cb(ctx, cache_new_session);
         SSL_CTX_sess_set_cache_size(ctx, long(cache.sessions));
         break;
     }

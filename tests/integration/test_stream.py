@@ -449,3 +449,29 @@ def test_stream_proxy_protocol_sent_to_backend(proxy, tcp_backend):
         assert recv_all(s, len(header) + 7) == header + b"payload"   # the echo sends the header back too
     first = [c["first"] for c in be.wait_conns(1) if c["first"].startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 %d " % port)]
     assert first and first[0].startswith(header), be.conns
+
+
+# ------------------------------------------------------------ reload
+def test_stream_session_survives_a_reload(proxy, tcp_backend):
+    """A reload (SIGHUP) that points the server elsewhere: the open session
+    goes on with its backend, new sessions go to the new one."""
+    import signal
+    b1, b2 = tcp_backend("banner", "b1"), tcp_backend("banner", "b2")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{b1};
+    }""", b1=b1.port, b2=b2.port)
+    with connect(proxy.port) as old:
+        assert recv_all(old, 14) == b"hello from b1\n"
+        conf_path = proxy.prefix / "nginx.conf"
+        conf_path.write_text(conf_path.read_text().replace(":%d;" % b1.port, ":%d;" % b2.port))
+        os.kill(proxy.pid, signal.SIGHUP)
+
+        def reaches_b2():
+            with connect(proxy.port) as s:
+                return recv_all(s, 14, timeout=5) == b"hello from b2\n"
+        wait_until(reaches_b2, 10, "a new session through the reloaded configuration")
+        for i in range(3):
+            old.sendall(b"still here %d\n" % i)
+            assert recv_all(old, 13) == b"still here %d\n" % i

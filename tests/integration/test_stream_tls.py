@@ -257,3 +257,31 @@ def test_stream_proxy_ssl_wrong_ca_fails(proxy, tls_backends, pki):
         assert recv_to_eof(s) == (b"", True)
     proxy.wait_error_log(r"\[error\] .*upstream SSL certificate verify error: \(\d+:[^)]+\) while SSL handshaking to "
                          r"upstream")
+
+
+def test_stream_proxy_protocol_then_tls_termination(proxy, tcp_backend, pki):
+    """`listen ... ssl proxy_protocol`: the PROXY header comes first, in
+    clear, then the TLS handshake; $remote_addr is the header's."""
+    be = tcp_backend("echo")
+    crt, key = pki.leaf("stream.example.test", "stream.example.test")
+    start_stream(proxy, """
+    log_format pp '$remote_addr $proxy_protocol_addr $ssl_protocol';
+    server {
+        listen 127.0.0.1:{listen} ssl proxy_protocol;
+        set_real_ip_from 127.0.0.1;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        proxy_pass 127.0.0.1:{backend};
+        access_log logs/pp.log pp;
+    }""", backend=be.port, crt=crt, key=key)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        raw.sendall(b"PROXY TCP4 203.0.113.77 198.51.100.1 40077 443\r\n")
+        with client_context(pki.ca.crt).wrap_socket(raw, server_hostname="stream.example.test") as s:
+            s.sendall(b"inside")
+            assert recv_all(s, 6) == b"inside"
+    from harness.wait import wait_until
+    path = proxy.prefix / "logs" / "pp.log"
+    lines = wait_until(lambda: path.exists() and [l for l in path.read_text().splitlines()
+                                                  if l.startswith("203.0.113.77 ")], 10, "pp.log line")
+    assert lines == ["203.0.113.77 203.0.113.77 TLSv1.3"], lines

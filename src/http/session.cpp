@@ -39,22 +39,6 @@ struct HeadBufCache {
 constexpr size_t kCachedHeadSize = 1024;
 constexpr size_t kBodyReadSize = 16384;
 
-void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
-    char buf[INET6_ADDRSTRLEN] = {0};
-    if (ss.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-        inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-        port = ntohs(a->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-        inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-        port = ntohs(a->sin6_port);
-    } else {
-        std::strcpy(buf, "unix:");
-        port = 0;
-    }
-    addr = buf;
-}
 }  // namespace
 
 std::string_view to_string(SessionState s) {
@@ -79,10 +63,10 @@ Session::Session(Worker& w, int fd, const sockaddr_storage& peer, const ServerGr
     write_timer_.owner = this;
     write_timer_.tag = kWriteTimer;
     info_.number = w.next_conn_number();
-    addr_to(peer, info_.remote_addr, info_.remote_port);
+    net::addr_text(peer, info_.remote_addr, info_.remote_port);
     sockaddr_storage local{};
     socklen_t len = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) addr_to(local, info_.server_addr, info_.server_port);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) net::addr_text(local, info_.server_addr, info_.server_port);
     w.conn_opened();
     w.track(this);
 }

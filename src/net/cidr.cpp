@@ -7,6 +7,24 @@
 
 namespace sy::net {
 
+void addr_text(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (ss.ss_family == AF_INET) {
+        auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+        inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+        port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+        auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+        inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+        port = ntohs(a->sin6_port);
+    } else {
+        addr = "unix:";
+        port = 0;
+        return;
+    }
+    addr = buf;
+}
+
 bool Cidr::parse(std::string_view text, Cidr& out, std::string& err) {
     out = Cidr{};
     if (text == "unix:") {

@@ -10,6 +10,10 @@
 
 namespace sy::net {
 
+// A socket address as nginx prints $remote_addr / $remote_port: "192.0.2.1"
+// or "2001:db8::1" and the port; "unix:" and 0 for a unix socket.
+void addr_text(const sockaddr_storage& ss, std::string& addr, uint16_t& port);
+
 struct Cidr {
     int family = 0;            // AF_INET, AF_INET6 or AF_UNIX ("unix:": every unix-socket peer)
     uint8_t addr[16] = {};

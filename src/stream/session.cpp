@@ -28,24 +28,6 @@ namespace sy::stream {
 namespace {
 enum { kClient = 0, kUpstream = 1 };
 
-void addr_to(const sockaddr_storage& ss, std::string& addr, uint16_t& port) {
-    char buf[INET6_ADDRSTRLEN] = {0};
-    if (ss.ss_family == AF_INET) {
-        auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-        inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
-        port = ntohs(a->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-        inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
-        port = ntohs(a->sin6_port);
-    } else {
-        addr = "unix:";
-        port = 0;
-        return;
-    }
-    addr = buf;
-}
-
 }  // namespace
 
 const char* to_string(StreamState s) {
@@ -70,10 +52,10 @@ Session::Session(http::Worker& w, int fd, const sockaddr_storage& peer, const ht
     up_.s.io.tag = kUpstream;
     timer_.owner = this;
     info_.number = w.next_conn_number();
-    addr_to(peer, info_.remote_addr, info_.remote_port);
+    net::addr_text(peer, info_.remote_addr, info_.remote_port);
     socklen_t len = sizeof local_addr_;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local_addr_), &len) == 0)
-        addr_to(local_addr_, info_.server_addr, info_.server_port);
+        net::addr_text(local_addr_, info_.server_addr, info_.server_port);
     http::Request& r = *req_;
     r.server = server_;
     r.lc = &server_->conf;

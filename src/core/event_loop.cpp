@@ -36,6 +36,16 @@ bool EventLoop::add_level_read(Io& io) {
     return true;
 }
 
+bool EventLoop::move(Io& from, Io& to) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = &to;
+    if (!from.registered || epoll_ctl(ep_, EPOLL_CTL_MOD, from.fd, &ev) != 0) return false;
+    from.registered = false;
+    to.registered = true;
+    return true;
+}
+
 void EventLoop::remove(Io& io) {
     if (!io.registered) return;
     epoll_ctl(ep_, EPOLL_CTL_DEL, io.fd, nullptr);

@@ -75,6 +75,13 @@ public:
     // Level-triggered read interest only (listening sockets, signalfd).
     bool add_level_read(Io& io);
     void remove(Io& io);        // before close(fd)
+    // The registration of from.fd now reports to `to` (the same fd, a new
+    // owner): one EPOLL_CTL_MOD instead of a remove and an add at a
+    // hand-off; readiness is reported afresh.
+    bool move(Io& from, Io& to);
+    // For an fd closed right after and shared with no other process: closing
+    // it ends the registration, so no EPOLL_CTL_DEL is spent on it.
+    void forget(Io& io) { io.registered = false; }
 
     void arm(Timer& t, uint64_t after_ms);
     void disarm(Timer& t);

@@ -53,9 +53,14 @@ Session::Session(http::Worker& w, int fd, const sockaddr_storage& peer, const ht
     timer_.owner = this;
     info_.number = w.next_conn_number();
     net::addr_text(peer, info_.remote_addr, info_.remote_port);
+    // a listen on one address is the local address (no getsockname)
     socklen_t len = sizeof local_addr_;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local_addr_), &len) == 0)
+    if (!group->addr.is_wildcard() && group->addr.len <= sizeof local_addr_) {
+        std::memcpy(&local_addr_, &group->addr.ss, group->addr.len);
         net::addr_text(local_addr_, info_.server_addr, info_.server_port);
+    } else if (getsockname(fd, reinterpret_cast<sockaddr*>(&local_addr_), &len) == 0) {
+        net::addr_text(local_addr_, info_.server_addr, info_.server_port);
+    }
     http::Request& r = *req_;
     r.server = server_;
     r.lc = &server_->conf;
@@ -73,7 +78,11 @@ Session::~Session() {
 void Session::start() {
     SY_LOG(Level::Info, info_.number, "client {}:{} connected to {}", info_.remote_addr, info_.remote_port,
            group_->addr.text);
-    if (!w_.loop().add(client_.io)) {
+    // The client socket is polled only by phases that read it first; a
+    // plain session leaves it to the tunnel.
+    bool reads_first = (group_->listen && (group_->listen->proxy_protocol || group_->listen->ssl)) ||
+                       *server_->conf.ssl_preread;
+    if (reads_first && !w_.loop().add(client_.io)) {
         finish(500, Level::Alert, fmt::format("epoll_ctl() failed ({}: {})", errno, strerror(errno)));
         return;
     }
@@ -470,14 +479,8 @@ void Session::hand_off() {
     }
     upstream::peer_succeeded(peer, clock::now_ms());
     try_open_ = false;   // the tunnel holds the peer's conns count from here
-    w_.loop().remove(up_.s.io);
-    w_.loop().remove(client_.io);
     SSL* ussl = up_.s.release_tls();
-    int ufd = up_.s.io.fd;
-    up_.s.io.fd = -1;
     SSL* cssl = client_.release_tls();
-    int cfd = client_.io.fd;
-    client_.io.fd = -1;
     tunnel::Tunnel::Params p;
     p.read_timeout = p.send_timeout = p.client_send_timeout = *server_->conf.proxy_timeout;
     p.upstream_addr = peer.addr.text;
@@ -485,17 +488,18 @@ void Session::hand_off() {
     p.peer = peer_;
     p.stream = true;
     p.half_close = *server_->conf.proxy_half_close;
+    p.read_size = *server_->conf.proxy_buffer_size;
     if (own_upstream_ && peer.conns > 0) --peer.conns;
     state_ = StreamState::Closed;
     auto* tun = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);   // counts the connection from now on
-    tun->start(cfd, cssl, ufd, ussl, OutQueue(), OutQueue(), std::move(to_upstream));
+    tun->start_registered(client_.io, cssl, up_.s.io, ussl, std::move(to_upstream));
     w_.loop().defer_delete(this);
 }
 
 void Session::close_upstream() {
     w_.loop().disarm(timer_);
     if (up_.s.io.fd < 0) return;
-    w_.loop().remove(up_.s.io);
+    w_.loop().forget(up_.s.io);   // close() ends the registration
     up_.s.close();
 }
 
@@ -506,7 +510,7 @@ void Session::finish(int status, Level lvl, const std::string& why) {
     end_try(true);
     close_upstream();
     if (client_.io.fd >= 0) {
-        w_.loop().remove(client_.io);
+        w_.loop().forget(client_.io);
         client_.close();
     }
     req_->status = status;

@@ -61,6 +61,21 @@ void Tunnel::start(int cfd, SSL* cssl, int ufd, SSL* ussl, OutQueue&& to_client,
     if (!closed_) flush(upstream_);
 }
 
+void Tunnel::start_registered(Io& creg, SSL* cssl, Io& ureg, SSL* ussl, OutQueue&& to_upstream) {
+    client_.s.adopt(creg.fd, cssl, this);
+    upstream_.s.adopt(ureg.fd, ussl, this);
+    // MOD reports what is ready now (edge-triggered): bytes the client sent
+    // meanwhile come as a first event
+    client_.readable = cssl != nullptr;
+    upstream_.readable = ussl != nullptr;
+    upstream_.pending = std::move(to_upstream);
+    if (!w_.loop().move(creg, client_.s.io)) w_.loop().add(client_.s.io);
+    if (!w_.loop().move(ureg, upstream_.s.io)) w_.loop().add(upstream_.s.io);
+    creg.fd = ureg.fd = -1;
+    w_.loop().arm(idle_, p_.read_timeout);
+    flush(upstream_);
+}
+
 void Tunnel::on_io(int tag, uint32_t events) {
     if (closed_) return;
     Side& s = tag == kClient ? client_ : upstream_;
@@ -87,7 +102,7 @@ bool Tunnel::flush(Side& to) {
     arm_write_timer();
     if (to.pending.empty()) {
         Side& from = &to == &client_ ? upstream_ : client_;
-        if (from.eof && !to.shut) {
+        if (from.eof && !to.shut && (p_.half_close || to.s.tls())) {
             to.s.shutdown_write();
             to.shut = true;
         }
@@ -97,7 +112,8 @@ bool Tunnel::flush(Side& to) {
 
 void Tunnel::pump(Side& from, Side& to) {
     while (from.readable && !from.eof && to.pending.empty() && !closed_) {
-        ssize_t n = from.s.read(g_scratch, sizeof g_scratch);
+        size_t want = p_.read_size && p_.read_size < sizeof g_scratch ? p_.read_size : sizeof g_scratch;
+        ssize_t n = from.s.read(g_scratch, want);
         if (n > 0) {
             from.received += uint64_t(n);
             if (&from == &upstream_) req_->body_bytes_sent += uint64_t(n), req_->bytes_sent += uint64_t(n);
@@ -119,13 +135,15 @@ void Tunnel::pump(Side& from, Side& to) {
             }
             // A short read drained the socket, unless a FIN is waiting behind the
             // data (or TLS holds more records: read on to EAGAIN).
-            if (size_t(n) < sizeof g_scratch && !from.fin_pending && from.s.short_read_drains()) from.readable = false;
+            if (size_t(n) < want && !from.fin_pending && from.s.short_read_drains()) from.readable = false;
             continue;
         }
         if (n == 0) {
             from.eof = true;
             from.readable = false;
-            if (to.pending.empty() && !to.shut) {
+            // without half-close the session ends now: a plain socket's FIN
+            // comes with close(), TLS still owes its close_notify
+            if (to.pending.empty() && !to.shut && (p_.half_close || to.s.tls())) {
                 to.s.shutdown_write();
                 to.shut = true;
             }
@@ -198,7 +216,7 @@ void Tunnel::close(Level lvl, std::string_view why) {
     p_.up = nullptr;
     for (Side* s : {&client_, &upstream_}) {
         if (s->s.io.fd < 0) continue;
-        w_.loop().remove(s->s.io);
+        w_.loop().forget(s->s.io);   // close() ends the registration
         s->s.close();
     }
     if (!req_->upstream.empty()) {

@@ -40,6 +40,9 @@ public:
         // and the tunnel goes on the other way (stream: `proxy_half_close
         // on`); off, the first EOF ends the session once its bytes are out.
         bool half_close = true;
+        // Largest read from either side (stream's proxy_buffer_size); 0: the
+        // scratch area's size.
+        size_t read_size = 0;
     };
 
     Tunnel(http::Worker& w, std::shared_ptr<http::Generation> gen, std::unique_ptr<http::Request> req,
@@ -51,6 +54,9 @@ public:
     // `to_upstream` (bytes the client pipelined) to the upstream.
     void start(int client_fd, SSL* client_ssl, int upstream_fd, SSL* upstream_ssl, OutQueue&& to_client,
                OutQueue&& extra_from_upstream, OutQueue&& to_upstream);
+    // The same with both sockets still registered in the loop under their
+    // previous owner's Io: the registrations move over (EventLoop::move).
+    void start_registered(Io& client_reg, SSL* client_ssl, Io& upstream_reg, SSL* upstream_ssl, OutQueue&& to_upstream);
 
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;

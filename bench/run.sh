@@ -6,10 +6,13 @@
 #   PROXIES="nginx haproxy" bench/run.sh          # without switchyard
 #   SCENARIOS="ws_echo" DURATION=5 bench/run.sh   # one scenario, shorter
 #   SCENARIOS="tls_full tls_resume wss_echo h2" bench/run.sh   # the TLS set
+#   SCENARIOS="tcp_tput tcp_conn" PROXIES="direct nginx haproxy switchyard" bench/run.sh  # stream {}
 #
 # Environment (defaults in brackets):
 #   PROXIES [nginx haproxy switchyard]   SCENARIOS [ws_echo http idle]
-#     opt-in: http4; the TLS set: tls_full tls_resume wss_echo h2 (HTTP/2 over TLS, h2load)
+#     opt-in: http4; the TLS set: tls_full tls_resume wss_echo h2 (HTTP/2 over TLS, h2load);
+#     the stream set: tcp_tput tcp_conn (stream {} / mode tcp). PROXIES may also name
+#     "direct": no proxy, the stream set's load straight to the backend (the ceiling)
 #   DURATION [10] measured seconds per throughput scenario; WARMUP [2]
 #   CONNS [256] WebSocket echo connections; MSG_SIZE [32] bytes per message
 #   HTTP_CONNS [64] wrk connections; HTTP_BODY [64] backend response body bytes
@@ -17,12 +20,15 @@
 #   TLS_CONNS [32] concurrent connections of tls_full / tls_resume
 #   H2_CONNS [16] h2load connections; H2_STREAMS [10] concurrent streams on each
 #   TLS_VERSION [1.3] highest TLS version the clients offer (1.3 or 1.2)
-#   BASE_PORT [18080] proxy port; TLS server BASE_PORT+1; backends BASE_PORT+10 .. +14
+#   TCP_TPUT_CONNS [16] tcp_tput connections; TCP_CONN_CONNS [32] tcp_conn connection slots
+#   NGINX_STREAM_MODULE [/usr/lib/nginx/modules/ngx_stream_module.so] load_module'd with the stream set
+#   BASE_PORT [18080] proxy port; TLS server BASE_PORT+1; stream server BASE_PORT+2;
+#     backends BASE_PORT+10 .. +14, TCP backend BASE_PORT+15
 #   PROXY_CPU [0] core for the proxy; LOAD_CPU [1] core for backends, load, driver
 #   SWITCHYARD_BIN [build/switchyard]  NGINX_BIN [/usr/sbin/nginx]
 #   HAPROXY_BIN [/usr/sbin/haproxy]    BENCH_BUILD_DIR [/tmp/switchyard-bench-build]
 #   RESULTS [bench/results/latest.md]  KEEP_WORK [0] keep logs/configs on success
-#   RATIOS [switchyard/nginx switchyard/haproxy]
+#   RATIOS [switchyard/nginx switchyard/haproxy, plus switchyard/direct with direct]
 #   REPEAT [1] runs of each scenario (median reported)
 #   NOISE_LIMIT [10] % of the proxy or load core used by other processes above which
 #   an attempt is discarded and retried, at most NOISY_RETRIES [1] times
@@ -42,6 +48,9 @@ TLS_CONNS=${TLS_CONNS:-32}
 H2_CONNS=${H2_CONNS:-16}
 H2_STREAMS=${H2_STREAMS:-10}
 TLS_VERSION=${TLS_VERSION:-1.3}
+TCP_TPUT_CONNS=${TCP_TPUT_CONNS:-16}
+TCP_CONN_CONNS=${TCP_CONN_CONNS:-32}
+NGINX_STREAM_MODULE=${NGINX_STREAM_MODULE:-/usr/lib/nginx/modules/ngx_stream_module.so}
 PROXIES=${PROXIES:-"nginx haproxy switchyard"}
 SCENARIOS=${SCENARIOS:-"ws_echo http idle"}
 BASE_PORT=${BASE_PORT:-18080}
@@ -53,7 +62,10 @@ HAPROXY_BIN=${HAPROXY_BIN:-/usr/sbin/haproxy}
 BUILD_DIR=${BENCH_BUILD_DIR:-/tmp/switchyard-bench-build}
 RESULTS=${RESULTS:-$BENCH_DIR/results/latest.md}
 KEEP_WORK=${KEEP_WORK:-0}
-RATIOS=${RATIOS:-"switchyard/nginx switchyard/haproxy"}
+if [[ -z ${RATIOS:-} ]]; then
+    RATIOS="switchyard/nginx switchyard/haproxy"
+    [[ " $PROXIES " == *" direct "* ]] && RATIOS+=" switchyard/direct"
+fi
 REPEAT=${REPEAT:-1}
 NOISE_LIMIT=${NOISE_LIMIT:-10}
 NOISY_RETRIES=${NOISY_RETRIES:-1}
@@ -63,14 +75,24 @@ TLS_PORT=$((BASE_PORT + 1))            # the `listen ... ssl` server (TLS scenar
 WS_PORT=$((BASE_PORT + 10))
 HTTP_PORT=$((BASE_PORT + 11))          # single-backend HTTP scenario
 HTTP4_PORTS="$((BASE_PORT + 11))-$((BASE_PORT + 14))"  # 4-backend scenario
+STREAM_PORT=$((BASE_PORT + 2))         # the stream {} server / HAProxy mode tcp frontend
+TCP_BE_PORT=$((BASE_PORT + 15))        # tcp_backend (stream scenarios)
 # nginx preallocates worker_connections; each tunnel uses 2 (client + upstream)
 WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-$(( (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) > 20000 ? (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) : 20000 ))}
-HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + TLS_CONNS + 1000))
+HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + TLS_CONNS + TCP_TPUT_CONNS + TCP_CONN_CONNS + 1000))
 # scenarios that need the TLS server block, its certificate and TLS smoke tests
 TLS_SCENARIOS="tls_full tls_resume wss_echo h2"
 tls_selected() {
     local s
     for s in $TLS_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
+    return 1
+}
+# scenarios that need the stream {} server (plain TCP proxying) and tcp_backend;
+# the only ones the pseudo-proxy "direct" runs
+STREAM_SCENARIOS="tcp_tput tcp_conn"
+stream_selected() {
+    local s
+    for s in $STREAM_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
     return 1
 }
 CLK_TCK=$(getconf CLK_TCK)
@@ -243,7 +265,7 @@ load_side_ticks() {
     line=${line##*) }
     local -a a
     read -ra a <<<"$line"
-    echo $(( a[11] + a[12] + a[13] + a[14] + $(cpu_ticks "$WS_BE_PID" "$HTTP_BE_PID") ))
+    echo $(( a[11] + a[12] + a[13] + a[14] + $(cpu_ticks $WS_BE_PID $HTTP_BE_PID $TCP_BE_PID) ))
 }
 
 port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
@@ -299,6 +321,9 @@ EOF
 write_nginx_conf() {
     local out=$1
     {
+        # Debian's nginx has the stream module as a dynamic one: this must be
+        # the first line (switchyard has it built in and accepts the line)
+        stream_selected && echo "load_module $NGINX_STREAM_MODULE;"
         cat <<EOF
 # switchyard benchmark configuration: used VERBATIM by nginx and switchyard.
 worker_processes 1;
@@ -389,6 +414,23 @@ EOF
 EOF
         fi
         echo "}"
+        if stream_selected; then
+            cat <<EOF
+
+# stream scenarios: plain TCP proxying to tcp_backend
+stream {
+    upstream tcp_backend {
+        server 127.0.0.1:$TCP_BE_PORT;
+    }
+
+    server {
+        listen 127.0.0.1:$STREAM_PORT;
+        proxy_pass tcp_backend;
+        proxy_timeout 3600s;
+    }
+}
+EOF
+        fi
     } >"$out"
 }
 
@@ -458,6 +500,24 @@ backend http_backend4
     server h4 127.0.0.1:$((BASE_PORT + 14)) pool-max-conn 8
 EOF
         fi
+        if stream_selected; then
+            cat <<EOF
+
+# stream scenarios: plain TCP proxying to tcp_backend
+frontend fe_tcp
+    mode tcp
+    bind 127.0.0.1:$STREAM_PORT
+    maxconn $HAPROXY_MAXCONN
+    timeout client 3600s
+    default_backend tcp_backend
+
+backend tcp_backend
+    mode tcp
+    timeout server 3600s
+    timeout tunnel 3600s
+    server t1 127.0.0.1:$TCP_BE_PORT
+EOF
+        fi
     } >"$out"
 }
 
@@ -510,6 +570,14 @@ start_proxy() {
             --conns 1 --hold 0 --connect-timeout 10; then
             log "$name: wss:// smoke test failed:"
             cat "$WORK/logs/$s.wss.err" >&2
+            return 1
+        fi
+    fi
+    if stream_selected; then  # the stream server: connections that echo one byte
+        if ! run_tracked "$s.tcp" "$LOAD_CPU" "$BUILD_DIR/tcp_load" conn --port "$STREAM_PORT" \
+            --conns 1 --duration 0.2 --warmup 0 --timeout 5; then
+            log "$name: stream (TCP) smoke test failed:"
+            cat "$WORK/logs/$s.tcp.err" >&2
             return 1
         fi
     fi
@@ -793,6 +861,53 @@ scenario_idle() {
     fi
 }
 
+register_metric tcpt_rate "TCP MB/s" h
+register_metric tcpt_cpu "TCP proxy CPU µs/MB" l
+SCEN_METRICS[tcp_tput]="tcpt_rate tcpt_cpu"
+scenario_tcp_tput() { run_tcp_load "$1" tcp_tput tcpt tput --conns "$TCP_TPUT_CONNS"; }
+
+register_metric tcpc_rate "TCP conn/s" h
+register_metric tcpc_cpu "TCP proxy CPU µs/conn" l
+SCEN_METRICS[tcp_conn]="tcpc_rate tcpc_cpu"
+scenario_tcp_conn() { run_tcp_load "$1" tcp_conn tcpc conn --conns "$TCP_CONN_CONNS"; }
+
+# run_tcp_load PROXY SCENARIO METRIC_PREFIX MODE [tcp_load options...]: tcp_load
+# through the stream server, or with the pseudo-proxy "direct" straight to
+# tcp_backend (no proxy CPU to watch).
+run_tcp_load() {
+    local proxy=$1 scen=$2 m=$3 mode=$4 port=$STREAM_PORT watch=() pids
+    shift 4
+    if [[ $proxy == direct ]]; then
+        port=$TCP_BE_PORT
+    else
+        pids=$(proc_tree "$PROXY_PID")
+        watch=(--watch-pids "${pids// /,}")
+    fi
+    local log="$WORK/logs/tcp_load.$scen.$proxy"
+    spawn "tcp_load.$scen.$proxy" "$LOAD_CPU" "$BUILD_DIR/tcp_load" "$mode" --port "$port" \
+        --duration "$DURATION" --warmup "$WARMUP" "${watch[@]}" "$@"
+    wait "$SPAWNED"
+    local rc=$? line
+    line=$(grep '^RESULT ' "$log.out" | tail -n 1)
+    cat "$log.err" >&2
+    local rate=per_s cpu_key=cpu_us_per_conn
+    [[ $mode == tput ]] && rate=mb_per_s cpu_key=cpu_us_per_mb
+    if [[ -z $line || $(kv "$line" ok) != 1 ]]; then
+        add_note "$proxy" "$scen failed (tcp_load exit $rc, $(kv "$line" errors || echo '?') errors; see log above)"
+        FAILED_ANY=1
+        [[ -z $line || -z $(kv "$line" "$rate") ]] && return 1
+    fi
+    set_result "$proxy" "${m}_rate" "$(fmt "$(kv "$line" "$rate")" 0)"
+    local cpu
+    cpu=$(kv "$line" "$cpu_key") && set_result "$proxy" "${m}_cpu" "$(fmt "$cpu" 1)"
+    DETAILS+=("$proxy $scen: $line")
+    if [[ $mode == tput ]]; then
+        log "$proxy $scen: $(kv "$line" rx_mb_per_s) MB/s back to the client, $(kv "$line" tx_mb_per_s) MB/s sent, proxy cpu ${cpu:-n/a} us/MB ($(kv "$line" cpu_pct || echo n/a)% of its core), tcp_load at $(kv "$line" load_cpu_pct)% of its core"
+    else
+        log "$proxy $scen: $(kv "$line" per_s) connections/s, proxy cpu ${cpu:-n/a} us/connection ($(kv "$line" cpu_pct || echo n/a)% of its core), tcp_load at $(kv "$line" load_cpu_pct)% of its core"
+    fi
+}
+
 # foreign_pct CORE_BUSY_TICKS OUR_TICKS ELAPSED_NS -> % of the core used by others
 foreign_pct() {
     awk -v b="$1" -v p="$2" -v ns="$3" -v hz="$CLK_TCK" \
@@ -810,14 +925,16 @@ run_one() {
         RES_CUR=()
         log "=== $proxy: $scen$tag$( ((attempt > 0)) && echo " retry $attempt")"
         # a fresh proxy per scenario: scenarios do not see each other's state
-        if ! start_proxy "$proxy"; then
+        # ("direct" has none: everything on the proxy core is someone else's)
+        if [[ $proxy != direct ]] && ! start_proxy "$proxy"; then
             add_note "$proxy" "$scen: proxy failed to start or serve"
             FAILED_ANY=1
             stop_proxy
             return 1
         fi
         # interference: CPU time on the proxy core not used by the proxy
-        read -ra ppids <<<"$(proc_tree "$PROXY_PID")"
+        ppids=()
+        [[ -n $PROXY_PID ]] && read -ra ppids <<<"$(proc_tree "$PROXY_PID")"
         # and on the load core: its busy time minus backends + driver + children
         b0=$(core_busy "$PROXY_CPU"); p0=$(cpu_ticks "${ppids[@]}")
         lb0=$(core_busy "$LOAD_CPU"); l0=$(load_side_ticks); t0=$(date +%s%N)
@@ -825,12 +942,18 @@ run_one() {
         b1=$(core_busy "$PROXY_CPU"); p1=$(cpu_ticks "${ppids[@]}")
         lb1=$(core_busy "$LOAD_CPU"); l1=$(load_side_ticks); t1=$(date +%s%N)
         local died=0
-        proxy_alive_or_note "$proxy" || died=1
-        stop_proxy
+        if [[ -n $PROXY_PID ]]; then
+            proxy_alive_or_note "$proxy" || died=1
+            stop_proxy
+        fi
         foreign=$(foreign_pct $((b1 - b0)) $((p1 - p0)) $((t1 - t0)))
         foreign1=$(foreign_pct $((lb1 - lb0)) $((l1 - l0)) $((t1 - t0)))
         ((PROXY_CPU == LOAD_CPU)) && foreign1=0
         local sensitive=${SCEN_CPU_SENSITIVE[$scen]:-1} noise="other processes used $foreign% of the proxy core (cpu$PROXY_CPU) and $foreign1% of the load core (cpu$LOAD_CPU)"
+        if [[ $proxy == direct ]]; then  # nothing of ours on the proxy core: only the load core counts
+            noise="other processes used $foreign1% of the load core (cpu$LOAD_CPU) (and $foreign% of the unused proxy core)"
+            foreign=0
+        fi
         if ((!died && sensitive && (foreign >= NOISE_LIMIT || foreign1 >= NOISE_LIMIT) && attempt < NOISY_RETRIES)); then
             log "WARNING: $proxy $scen: $noise: discarding, retrying"
             DETAILS+=("$proxy $scen$tag: attempt discarded, $noise")
@@ -875,11 +998,12 @@ tool_stale() {
 build_tools() {
     mkdir -p "$BUILD_DIR" || die "cannot create $BUILD_DIR"
     local t
-    for t in ws_load ws_echo_backend http_backend tls_load; do
+    for t in ws_load ws_echo_backend http_backend tls_load tcp_load tcp_backend; do
         if tool_stale "$t"; then
             log "building $t"
             local libs=()
-            [[ $t == ws_load || $t == tls_load ]] && libs=(-lssl -lcrypto)  # OpenSSL clients (wss://, TLS)
+            # OpenSSL clients (wss://, TLS); tcp_load includes load_client.h too
+            [[ $t == ws_load || $t == tls_load || $t == tcp_load ]] && libs=(-lssl -lcrypto)
             g++ -std=c++20 -O2 -Wall -Wextra -Werror -o "$BUILD_DIR/$t.tmp" "$BENCH_DIR/$t.cpp" "${libs[@]}" ||
                 die "build of $t failed"
             mv "$BUILD_DIR/$t.tmp" "$BUILD_DIR/$t"
@@ -922,7 +1046,7 @@ versions() {
             haproxy) [[ -x $HAPROXY_BIN ]] && vers+=("$("$HAPROXY_BIN" -v 2>/dev/null | awk 'NR == 1 {print "HAProxy " $3}')") ;;
             switchyard)
                 if [[ -x $SWITCHYARD_BIN ]]; then
-                    vers+=("switchyard $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')")
+                    vers+=("switchyard $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '(no commit)')$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' + uncommitted src changes')$([[ $SWITCHYARD_BIN != "$ROOT/build/switchyard" ]] && echo " (tree; binary $SWITCHYARD_BIN of $(date -u -r "$SWITCHYARD_BIN" '+%F %H:%M UTC'))")")
                 else
                     vers+=("switchyard not built")
                 fi ;;
@@ -935,10 +1059,11 @@ versions() {
 main() {
     [[ $(uname -s) == Linux ]] || die "Linux only"
     local var
-    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS H2_CONNS H2_STREAMS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
+    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS H2_CONNS H2_STREAMS TCP_TPUT_CONNS TCP_CONN_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
         [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number (got '${!var}')"
     done
-    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && TLS_CONNS >= 1 && REPEAT >= 1)) || die "DURATION, CONNS, IDLE_CONNS, TLS_CONNS and REPEAT must be >= 1"
+    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && TLS_CONNS >= 1 && TCP_TPUT_CONNS >= 1 && TCP_CONN_CONNS >= 1 && REPEAT >= 1)) ||
+        die "DURATION, CONNS, IDLE_CONNS, TLS_CONNS, TCP_TPUT_CONNS, TCP_CONN_CONNS and REPEAT must be >= 1"
     [[ $TLS_VERSION == 1.3 || $TLS_VERSION == 1.2 ]] || die "TLS_VERSION must be 1.3 or 1.2 (got '$TLS_VERSION')"
     NCPU=$(getconf _NPROCESSORS_ONLN)
     if ((NCPU < 2)); then
@@ -965,9 +1090,16 @@ main() {
     [[ -e /usr/include/openssl/ssl.h ]] || install_pkg libssl-dev "OpenSSL headers are missing; install them"
     [[ " $PROXIES " == *" haproxy "* ]] && ensure_pkg "$HAPROXY_BIN" haproxy
     [[ " $PROXIES " == *" nginx "* ]] && ensure_pkg "$NGINX_BIN" nginx
+    # Debian's nginx has stream {} as a dynamic module, in its own package
+    if stream_selected && [[ " $PROXIES " == *" nginx "* && ! -e $NGINX_STREAM_MODULE ]]; then
+        install_pkg libnginx-mod-stream "nginx's stream module ($NGINX_STREAM_MODULE) is missing; install it"
+        [[ -e $NGINX_STREAM_MODULE ]] || die "libnginx-mod-stream is installed but $NGINX_STREAM_MODULE is not there (set NGINX_STREAM_MODULE)"
+    fi
 
     local p
-    for p in $PROXY_PORT $TLS_PORT $WS_PORT $((BASE_PORT + 11)) $((BASE_PORT + 12)) $((BASE_PORT + 13)) $((BASE_PORT + 14)); do
+    local ports="$PROXY_PORT $TLS_PORT $WS_PORT $((BASE_PORT + 11)) $((BASE_PORT + 12)) $((BASE_PORT + 13)) $((BASE_PORT + 14))"
+    stream_selected && ports+=" $STREAM_PORT $TCP_BE_PORT"
+    for p in $ports; do
         port_busy "$p" && die "port $p is in use (set BASE_PORT to move all ports)"
     done
 
@@ -998,6 +1130,11 @@ main() {
     HTTP_BE_PID=$SPAWNED
     wait_port "$WS_PORT" "$ws_be" 5 || die "ws_echo_backend did not start: $(cat "$WORK/logs/ws_echo_backend.err")"
     wait_port "$HTTP_PORT" "$http_be" 5 || die "http_backend did not start: $(cat "$WORK/logs/http_backend.err")"
+    if stream_selected; then
+        spawn tcp_backend "$LOAD_CPU" "$BUILD_DIR/tcp_backend" -p "$TCP_BE_PORT" -T "$life"
+        TCP_BE_PID=$SPAWNED
+        wait_port "$TCP_BE_PORT" "$TCP_BE_PID" 5 || die "tcp_backend did not start: $(cat "$WORK/logs/tcp_backend.err")"
+    fi
 
     DETAILS=()
     local ran=() proxy scen r
@@ -1012,7 +1149,12 @@ main() {
                 fi ;;
             nginx) [[ -x $NGINX_BIN ]] || { skipped+=(nginx); NOTE[nginx]="skipped: $NGINX_BIN not found"; continue; } ;;
             haproxy) [[ -x $HAPROXY_BIN ]] || { skipped+=(haproxy); NOTE[haproxy]="skipped: $HAPROXY_BIN not found"; continue; } ;;
-            *) die "unknown proxy '$proxy' (nginx, haproxy, switchyard)" ;;
+            direct)
+                local others=""
+                for scen in $SCENARIOS; do [[ " $STREAM_SCENARIOS " == *" $scen "* ]] || others+=" $scen"; done
+                [[ -n $others ]] && add_note direct "no proxy: runs only the stream scenarios ($STREAM_SCENARIOS), not$others"
+                stream_selected || { log "direct: no stream scenario selected, nothing to run"; continue; } ;;
+            *) die "unknown proxy '$proxy' (nginx, haproxy, switchyard, direct)" ;;
         esac
         ran+=("$proxy")
     done
@@ -1024,6 +1166,7 @@ main() {
     for ((r = 1; r <= REPEAT; r++)); do
         for scen in $SCENARIOS; do
             for proxy in "${ran[@]}"; do
+                [[ $proxy == direct && " $STREAM_SCENARIOS " != *" $scen "* ]] && continue
                 run_one "$proxy" "$scen" "$r"
             done
         done
@@ -1050,8 +1193,9 @@ main() {
         echo
         echo "- machine: $NCPU cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
         echo "- pinning: proxy (1 worker / 1 thread) on cpu$PROXY_CPU; backends, load generators and driver on cpu$LOAD_CPU"
-        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION")$([[ " $SCENARIOS " == *" h2 "* ]] && echo " H2_CONNS=$H2_CONNS H2_STREAMS=$H2_STREAMS") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
+        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION")$([[ " $SCENARIOS " == *" h2 "* ]] && echo " H2_CONNS=$H2_CONNS H2_STREAMS=$H2_STREAMS")$(stream_selected && echo " TCP_TPUT_CONNS=$TCP_TPUT_CONNS TCP_CONN_CONNS=$TCP_CONN_CONNS") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
         tls_selected && echo "- TLS: RSA-2048 self-signed certificate; clients offer TLS 1.2 up to $TLS_VERSION; $(openssl version | awk '{print $1, $2}') on the client side"
+        [[ " $PROXIES " == *" direct "* ]] && stream_selected && echo "- direct: no proxy, tcp_load straight to tcp_backend (both on cpu$LOAD_CPU): the ceiling of the load side; no proxy CPU (n/a)"
         echo "- versions: $(versions)"
         echo "- background CPU use before the run: $bg"
         echo
@@ -1063,7 +1207,7 @@ main() {
         for m in "${metrics[@]}"; do
             for proxy in $PROXIES; do
                 local v=${R["$proxy|$m"]:-}
-                [[ -z $v ]] && continue
+                [[ -z $v || $proxy == direct ]] && continue  # the ceiling, not a contender
                 nval[$m]=$(( ${nval[$m]:-0} + 1 ))
                 if [[ -z ${best[$m]:-} ]] || awk -v a="$v" -v b="${best[$m]}" -v d="${METRIC_DIR[$m]}" \
                     'BEGIN { exit !((d == "h") ? a > b : a < b) }'; then
@@ -1076,9 +1220,10 @@ main() {
             local first=1
             for m in "${metrics[@]}"; do
                 local v=${R["$proxy|$m"]:-—}
+                [[ $proxy == direct && $v == — ]] && v="n/a"
                 [[ $first == 1 && " ${skipped[*]} " == *" $proxy "* ]] && v="skipped"
                 first=0
-                [[ $v == "${best[$m]:-}" && ${nval[$m]:-0} -ge 2 ]] && v="**$v**"
+                [[ $proxy != direct && $v == "${best[$m]:-}" && ${nval[$m]:-0} -ge 2 ]] && v="**$v**"
                 row+=" $v |"
             done
             echo "$row"
@@ -1098,7 +1243,7 @@ main() {
             done
             RATIO_ROWS+=("$row")
         done
-        echo "Ratios (msg/s and req/s: higher is better; latency, CPU and memory: lower is better):"
+        echo "Ratios (msg/s, req/s, handshakes/s, MB/s and conn/s: higher is better; latency, CPU and memory: lower is better):"
         echo
         echo "$hdr" | sed 's/^| proxy |/| ratio |/'
         echo "$sep"
@@ -1153,6 +1298,7 @@ RATIO_ROWS=()
 skipped=()
 HTTP_BE_PID=""
 WS_BE_PID=""
+TCP_BE_PID=""
 CUR_SCEN=""
 NCPU=2
 main "$@"

@@ -598,9 +598,14 @@ TEST(TlsConfig, SessionCacheAndTickets) {
         return std::make_pair(SSL_CTX_get_session_cache_mode(ctx), SSL_CTX_sess_get_cache_size(ctx));
     };
     EXPECT_EQ(cache("ssl_session_cache off;").first, SSL_SESS_CACHE_OFF);
-    EXPECT_EQ(cache("ssl_session_cache builtin;"), std::make_pair(long(SSL_SESS_CACHE_SERVER), 20480L));
-    EXPECT_EQ(cache("ssl_session_cache shared:SSL:10m;"), std::make_pair(long(SSL_SESS_CACHE_SERVER), 40000L));
-    EXPECT_EQ(cache("ssl_session_cache builtin:1000 shared:SSL:1m;"), std::make_pair(long(SSL_SESS_CACHE_SERVER), 5000L));
+    // sessions go into the cache through a callback (TLS 1.3 ones with
+    // tickets on are left to their tickets), and are looked up there
+    const long mode = SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE;
+    EXPECT_EQ(cache("ssl_session_cache builtin;"), std::make_pair(mode, 20480L));
+    EXPECT_EQ(cache("ssl_session_cache shared:SSL:10m;"), std::make_pair(mode, 40000L));
+    EXPECT_EQ(cache("ssl_session_cache builtin:1000 shared:SSL:1m;"), std::make_pair(mode, 5000L));
+    auto with_cache = ok(tls_server("listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) + "\nssl_session_cache shared:SSL:1m;"));
+    EXPECT_NE(SSL_CTX_sess_get_new_cb(server_tls(*with_cache).ctx), nullptr);
 
     auto off = ok(tls_server("listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) + "\nssl_session_tickets off;"));
     EXPECT_NE(SSL_CTX_get_options(server_tls(*off).ctx) & SSL_OP_NO_TICKET, 0u);

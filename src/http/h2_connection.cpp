@@ -181,9 +181,6 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
 
 void H2Connection::on_io(int, uint32_t events) {
     if (closed_) return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fin_pending_ = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
     sock_.on_events(events, readable_, writable_);
     io();
 }
@@ -226,7 +223,7 @@ bool H2Connection::read_in() {
                 close(Level::Info, why);
                 return false;
             }
-            if (size_t(n) < sizeof g_in && !fin_pending_ && sock_.short_read_drains()) readable_ = false;
+            if (size_t(n) < sizeof g_in && sock_.short_read_drains()) readable_ = false;
             if (out_.bytes() >= kOutHighWater) break;
             continue;
         }

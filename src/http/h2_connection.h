@@ -82,7 +82,6 @@ private:
     bool limit_advertised_ = false;
     Timer idle_, send_;
     bool readable_ = false, writable_ = true;
-    bool fin_pending_ = false;    // epoll reported RDHUP: read on to the EOF
     bool closed_ = false, in_io_ = false, write_posted_ = false, draining_ = false;
 };
 

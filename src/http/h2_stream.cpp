@@ -479,9 +479,6 @@ void H2Stream::on_close(uint32_t error_code) {
 
 void H2Stream::on_io(int, uint32_t events) {
     if (closed_ || !tunnel_) return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_readable_ = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_fin_pending_ = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) up_writable_ = true;
     up_.on_events(events, up_readable_, up_writable_);
     if (up_writable_ && !to_up_.empty()) flush_up();
     if (!closed_) read_up();
@@ -507,7 +504,7 @@ void H2Stream::read_up() {
             out_.push(std::move(b));
             got = true;
             // a short read drained the socket, unless a FIN waits behind the data
-            if (size_t(n) < Buf::kSize && !up_fin_pending_ && up_.short_read_drains()) up_readable_ = false;
+            if (size_t(n) < Buf::kSize && up_.short_read_drains()) up_readable_ = false;
             continue;
         }
         if (n < 0 && errno == EAGAIN) {

@@ -94,7 +94,6 @@ private:
     tls::Stream up_;
     OutQueue to_up_;                  // client bytes the upstream has not taken yet (not yet acknowledged)
     bool up_readable_ = false, up_writable_ = true, up_eof_ = false, client_eof_ = false, up_shut_ = false;
-    bool up_fin_pending_ = false;   // epoll reported RDHUP: read on to the EOF
     Timer idle_;
     const conf::Upstream* tunnel_up_ = nullptr;
     size_t tunnel_peer_ = 0;

@@ -94,9 +94,6 @@ void Session::start() {
 
 void Session::on_io(int, uint32_t events) {
     if (state_ == SessionState::Closed) return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fin_pending_ = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
     sock_.on_events(events, readable_, writable_);
     if ((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && state_ == SessionState::Handling && !reading_body_) {
         // The client went away while its request is being handled (nginx: 499).
@@ -362,7 +359,7 @@ bool Session::fill_head() {
             hlen_ += size_t(n);
             // a short read drained the socket, unless a FIN waits behind the
             // data (or TLS holds more records: read on to EAGAIN)
-            if (hlen_ < hcap_ && !fin_pending_ && sock_.short_read_drains()) readable_ = false;
+            if (hlen_ < hcap_ && sock_.short_read_drains()) readable_ = false;
             return true;
         }
         if (n == 0) {

@@ -119,7 +119,7 @@ private:
     int file_fd_ = -1;
     off_t file_off_ = 0, file_end_ = 0;
     bool response_done_ = false;
-    bool readable_ = false, writable_ = true, peer_eof_ = false, fin_pending_ = false;
+    bool readable_ = false, writable_ = true, peer_eof_ = false;
     bool in_drive_ = false;
     bool hold_ = false;
     bool plain_on_tls_ = false;       // plain HTTP arrived on a TLS port: 400 once the head is read

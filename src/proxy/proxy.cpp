@@ -617,8 +617,6 @@ void Proxy::on_io(int, uint32_t events) {
         step_handshake();
         if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
     }
-    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) writable_ = true;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
     c_->s.on_events(events, readable_, writable_);
     if (writable_ && !out_.empty()) write_out();
     if (fd() < 0 || state_ == ProxyState::Dead) return;

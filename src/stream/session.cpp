@@ -101,8 +101,6 @@ void Session::start() {
 void Session::on_io(int tag, uint32_t events) {
     if (state_ == StreamState::Closed) return;
     if (tag == kClient) {
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_readable_ = true;
-        if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) client_writable_ = true;
         client_.on_events(events, client_readable_, client_writable_);
         switch (state_) {
         case StreamState::ProxyHeader: read_proxy_header(); break;
@@ -112,8 +110,6 @@ void Session::on_io(int tag, uint32_t events) {
         }
         return;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) up_readable_ = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) up_writable_ = true;
     up_.s.on_events(events, up_readable_, up_writable_);
     if (state_ == StreamState::Connecting) {
         if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;

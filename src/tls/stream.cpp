@@ -129,6 +129,7 @@ bool Stream::start_client(SSL_CTX* ctx, const std::string& sni, void* owner) {
 void Stream::adopt(int fd, SSL* ssl, void* owner) {
     io.fd = fd;
     ssl_ = ssl;
+    fin_pending_ = false;
     if (ssl_) SSL_set_ex_data(ssl_, ex_index(), owner);
 }
 
@@ -265,6 +266,7 @@ void Stream::shutdown_write() {
 }
 
 void Stream::close() {
+    fin_pending_ = false;
     if (ssl_) {
         // A clean close says so (close_notify), unless the connection failed.
         if (err_.empty() && SSL_is_init_finished(ssl_)) {
@@ -281,7 +283,8 @@ void Stream::close() {
     }
 }
 
-void Stream::on_events(uint32_t events, bool& readable, bool& writable) const {
+void Stream::on_events(uint32_t events, bool& readable, bool& writable) {
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) fin_pending_ = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         readable = true;
         if (write_wants_read_) writable = true;

@@ -62,10 +62,13 @@ public:
 
     // Applies epoll events to the owner's readable/writable flags: with TLS a
     // blocked read may be waiting for EPOLLOUT and a blocked write for EPOLLIN.
-    void on_events(uint32_t events, bool& readable, bool& writable) const;
+    // Remembers a reported FIN (RDHUP/HUP/ERR) until the socket closes.
+    void on_events(uint32_t events, bool& readable, bool& writable);
     // Whether a read that returned fewer bytes than asked proves the socket
-    // drained (plain TCP); with TLS the caller must read on until EAGAIN.
-    bool short_read_drains() const { return ssl_ == nullptr; }
+    // drained. Plain TCP: yes, unless a FIN waits behind the data (edge-
+    // triggered epoll reports it once, with the last bytes: read on to the
+    // EOF). TLS: no, OpenSSL may hold more records; read on until EAGAIN.
+    bool short_read_drains() const { return ssl_ == nullptr && !fin_pending_; }
 
     // "SSL_read() failed (SSL: error:...)" or "recv() failed (104: ...)".
     const std::string& error() const { return err_; }
@@ -87,6 +90,7 @@ private:
     SSL* ssl_ = nullptr;
     bool read_wants_write_ = false;
     bool write_wants_read_ = false;
+    bool fin_pending_ = false;
     std::string err_;
     bool err_peer_ = true;
 };

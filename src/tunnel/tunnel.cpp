@@ -79,9 +79,6 @@ void Tunnel::start_registered(Io& creg, SSL* cssl, Io& ureg, SSL* ussl, OutQueue
 void Tunnel::on_io(int tag, uint32_t events) {
     if (closed_) return;
     Side& s = tag == kClient ? client_ : upstream_;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.fin_pending = true;  // read on to the EOF
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
     s.s.on_events(events, s.readable, s.writable);
     if (s.writable && !s.pending.empty() && !flush(s)) return;
     pump(client_, upstream_);
@@ -135,7 +132,7 @@ void Tunnel::pump(Side& from, Side& to) {
             }
             // A short read drained the socket, unless a FIN is waiting behind the
             // data (or TLS holds more records: read on to EAGAIN).
-            if (size_t(n) < want && !from.fin_pending && from.s.short_read_drains()) from.readable = false;
+            if (size_t(n) < want && from.s.short_read_drains()) from.readable = false;
             continue;
         }
         if (n == 0) {

@@ -70,7 +70,6 @@ private:
         tls::Stream s;        // socket (s.io) and TLS state
         OutQueue pending;     // bytes waiting to be written to this side
         bool readable = false, writable = true;
-        bool fin_pending = false;  // epoll reported RDHUP: keep reading until EOF
         bool eof = false;     // this side sent FIN
         bool shut = false;    // we sent FIN to this side
         uint64_t received = 0;

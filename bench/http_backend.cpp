@@ -14,12 +14,7 @@
 // Exits after LIFETIME_S seconds (default 3600) or on SIGINT/SIGTERM.
 // SIGUSR1 prints "STATS accepted=N requests=N errors=N live=N" on stdout
 // (accepted = connections opened to this backend, i.e. by the proxy).
-#include <signal.h>
-#include <sys/epoll.h>
-
-#include <memory>
-
-#include "ws_common.h"
+#include "backend_loop.h"
 
 using namespace bench;
 
@@ -45,24 +40,23 @@ struct Resp {  // prebuilt response variants for one port
 };
 
 int g_ep = -1;
-size_t g_max_conns = 100000, g_live = 0;
+Acceptor g_acc{.max_live = 100000};
 std::vector<std::unique_ptr<Conn>> g_conns;
 std::vector<std::unique_ptr<Conn>> g_dead;
 std::vector<uint8_t> g_rbuf(kReadChunk);
 std::vector<uint8_t> g_obuf;
 std::vector<Resp> g_resp;
 std::vector<int> g_lfds;
-uint64_t g_requests = 0, g_errors = 0, g_accepted = 0;
+uint64_t g_requests = 0, g_errors = 0;
 volatile sig_atomic_t g_stop = 0, g_dump = 0;
-int g_reserve_fd = -1;
 
 void on_signal(int) { g_stop = 1; }
 void on_usr1(int) { g_dump = 1; }
 
 void dump_stats() {
     printf("STATS accepted=%llu requests=%llu errors=%llu live=%zu\n",
-           (unsigned long long)g_accepted, (unsigned long long)g_requests,
-           (unsigned long long)g_errors, g_live);
+           (unsigned long long)g_acc.accepted, (unsigned long long)g_requests,
+           (unsigned long long)g_errors, g_acc.live);
     fflush(stdout);
 }
 
@@ -70,17 +64,14 @@ void close_conn(Conn* c) {
     if (c->fd < 0) return;
     epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, nullptr);
     close(c->fd);
-    g_live--;
+    g_acc.live--;
     g_dead.push_back(std::move(g_conns[size_t(c->fd)]));
     c->fd = -1;
 }
 
 void set_interest(Conn* c, bool out) {
     if (c->out_interest == out) return;
-    epoll_event ev{};
-    ev.events = out ? EPOLLOUT : EPOLLIN;
-    ev.data.u64 = uint64_t(c->fd);
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev);
+    epoll_set(g_ep, EPOLL_CTL_MOD, c->fd, out ? EPOLLOUT : EPOLLIN);
     c->out_interest = out;
 }
 
@@ -261,41 +252,6 @@ void on_readable(Conn* c) {
     }
 }
 
-void on_accept(int lfd, uint16_t idx) {
-    for (int i = 0; i < 256; i++) {
-        int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if ((errno == EMFILE || errno == ENFILE) && g_reserve_fd >= 0) {
-                close(g_reserve_fd);
-                int t = accept(lfd, nullptr, nullptr);
-                if (t >= 0) close(t);
-                g_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            }
-            return;
-        }
-        if (g_live >= g_max_conns) {
-            close(fd);
-            continue;
-        }
-        set_nodelay(fd);
-        if (size_t(fd) >= g_conns.size()) g_conns.resize(size_t(fd) * 2 + 64);
-        auto c = std::make_unique<Conn>();
-        c->fd = fd;
-        c->port_idx = idx;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = uint64_t(fd);
-        if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            continue;
-        }
-        g_conns[size_t(fd)] = std::move(c);
-        g_live++;
-        g_accepted++;
-    }
-}
-
 void usage() {
     fprintf(stderr,
             "usage: http_backend -p PORTS [-b BODY_BYTES] [-c MAX_CONNS] [-T LIFETIME_S] [-q]\n"
@@ -326,7 +282,7 @@ int main(int argc, char** argv) {
         } else if (a == "-b") {
             body = atol(val());
         } else if (a == "-c") {
-            g_max_conns = strtoull(val(), nullptr, 10);
+            g_acc.max_live = strtoull(val(), nullptr, 10);
         } else if (a == "-T") {
             lifetime = atof(val());
         } else if (a == "-q") {
@@ -340,32 +296,18 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    struct sigaction su{};
-    su.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &su, nullptr);
+    install_signals(on_signal, on_usr1);
     raise_nofile();
-    g_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    g_acc.keep_reserve();
     g_ep = epoll_create1(EPOLL_CLOEXEC);
 
     std::string payload(size_t(body), 'x');
     for (size_t i = 0; i < payload.size(); i++) payload[i] = char('a' + i % 26);
     if (!payload.empty()) payload.back() = '\n';
     for (size_t i = 0; i < ports.size(); i++) {
-        int lfd = listen_loopback(ports[i]);
-        if (lfd < 0) {
-            fprintf(stderr, "http_backend: listen 127.0.0.1:%u: %s\n", ports[i], strerror(errno));
-            return 1;
-        }
+        int lfd = open_listener("http_backend", g_ep, ports[i], i);
+        if (lfd < 0) return 1;
         g_lfds.push_back(lfd);
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = (uint64_t(1) << 32) | i;  // tag listeners
-        epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &ev);
         std::string common = "Server: bench-http-backend\r\nContent-Type: text/plain\r\n"
                              "Content-Length: " +
                              std::to_string(body) + "\r\nX-Backend: " + std::to_string(ports[i]) +
@@ -376,52 +318,37 @@ int main(int argc, char** argv) {
         r.close = "HTTP/1.1 200 OK\r\n" + common + "Connection: close\r\n\r\n" + payload;
         r.ka10 = "HTTP/1.1 200 OK\r\n" + common + "Connection: keep-alive\r\n\r\n" + payload;
         g_resp.push_back(std::move(r));
-        printf("LISTENING 127.0.0.1:%u\n", ports[i]);
     }
-    fflush(stdout);
 
-    uint64_t deadline = now_ns() + uint64_t(lifetime * 1e9);
-    std::vector<epoll_event> evs(1024);
-    while (!g_stop) {
-        if (now_ns() >= deadline) {
-            fprintf(stderr, "http_backend: lifetime (%.0fs) reached, exiting\n", lifetime);
-            break;
-        }
+    auto before_wait = [] {
+        g_dead.clear();  // closed in the last batch: no event refers to them any more
         if (g_dump) {
             g_dump = 0;
             dump_stats();
         }
-        int n = epoll_wait(g_ep, evs.data(), int(evs.size()), 500);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            perror("epoll_wait");
-            return 1;
+    };
+    auto on_event = [](uint64_t d, uint32_t e) {
+        if (d & kListener) {
+            uint16_t idx = uint16_t(d & 0xFFFF);
+            g_acc.accept_all(g_ep, g_lfds[idx], g_conns, [idx](Conn& c) { c.port_idx = idx; });
+            return;
         }
-        for (int i = 0; i < n; i++) {
-            uint64_t d = evs[size_t(i)].data.u64;
-            if (d >> 32) {
-                uint16_t idx = uint16_t(d & 0xFFFF);
-                on_accept(g_lfds[idx], idx);
-                continue;
+        Conn* c = conn_at(g_conns, d);
+        if (!c) return;
+        if (c->out_interest) {
+            if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+                flush(c);
+                if (c->fd >= 0 && !c->out_interest) on_readable(c);
             }
-            size_t fd = size_t(d);
-            if (fd >= g_conns.size() || !g_conns[fd]) continue;
-            Conn* c = g_conns[fd].get();
-            uint32_t e = evs[size_t(i)].events;
-            if (c->out_interest) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-                    flush(c);
-                    if (c->fd >= 0 && !c->out_interest) on_readable(c);
-                }
-            } else if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                on_readable(c);
-            }
+        } else if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+            on_readable(c);
         }
-        g_dead.clear();
-    }
+    };
+    if (int rc = serve_loop("http_backend", g_ep, lifetime, g_stop, before_wait, on_event))
+        return rc;
     if (!quiet)
         fprintf(stderr, "http_backend: accepted=%llu requests=%llu errors=%llu live=%zu\n",
-                (unsigned long long)g_accepted, (unsigned long long)g_requests,
-                (unsigned long long)g_errors, g_live);
+                (unsigned long long)g_acc.accepted, (unsigned long long)g_requests,
+                (unsigned long long)g_errors, g_acc.live);
     return 0;
 }

@@ -140,6 +140,34 @@ inline void report_conn_error(const char* tool, uint32_t id, const std::string& 
     reported++;
 }
 
+// A failed connection: reports it (the first few) and counts it. True once a
+// run has had so many that something is plainly broken: stop.
+inline bool count_conn_error(const char* tool, uint32_t id, const std::string& why, long& errors, int& reported) {
+    constexpr long kMaxErrors = 1000;
+    report_conn_error(tool, id, why, reported);
+    if (++errors != kMaxErrors) return false;
+    fprintf(stderr, "%s: %ld errors, giving up\n", tool, errors);
+    return true;
+}
+
+// ------------------------------------------------------------- slots ----
+// The connection-slot clients (tls_load, tcp_load) keep one Slot per
+// connection: fd, id, gen (bumped for each new connection, so events for a
+// closed one are told apart) and the epoll interest it has now.
+
+template <class Slot>
+uint64_t slot_key(const Slot& s) { return uint64_t(s.gen) << 32 | s.id; }
+
+template <class Slot>
+void set_slot_interest(int ep, Slot& s, uint32_t ev) {
+    if (s.interest == ev) return;
+    epoll_event e{};
+    e.events = ev;
+    e.data.u64 = slot_key(s);
+    epoll_ctl(ep, EPOLL_CTL_MOD, s.fd, &e);
+    s.interest = ev;
+}
+
 // ------------------------------------------------------------- sockets ----
 
 // Starts a non-blocking TCP connect to addr (TCP_NODELAY) and adds the socket

@@ -20,12 +20,7 @@
 //
 // Bounded: exits after LIFETIME_S seconds (default 3600) or on SIGINT/SIGTERM.
 // SIGUSR1 prints "STATS accepted=... bytes_in=... bytes_out=..." on stdout.
-#include <signal.h>
-#include <sys/epoll.h>
-
-#include <memory>
-
-#include "ws_common.h"
+#include "backend_loop.h"
 
 using namespace bench;
 
@@ -46,11 +41,12 @@ struct Conn {
 };
 
 struct Stats {
-    uint64_t accepted = 0, echo = 0, sink = 0, source = 0, bad = 0, bytes_in = 0, bytes_out = 0;
+    uint64_t echo = 0, sink = 0, source = 0, bad = 0, bytes_in = 0, bytes_out = 0;
 } g_stats;
 
 int g_ep = -1;
 bool g_quiet = false;
+Acceptor g_acc;
 std::vector<std::unique_ptr<Conn>> g_conns;  // indexed by fd
 std::vector<char> g_buf(kChunk);
 std::vector<char> g_pattern;  // kChunk + kPeriod bytes of the source pattern
@@ -68,15 +64,11 @@ void close_conn(Conn* c) {
     if (c->fd < 0) return;
     epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, nullptr);
     close(c->fd);
+    g_acc.live--;
     g_conns[size_t(c->fd)].reset();  // c is gone
 }
 
-void set_events(Conn* c, uint32_t ev) {
-    epoll_event e{};
-    e.events = ev;
-    e.data.fd = c->fd;
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &e);
-}
+void set_events(Conn* c, uint32_t ev) { epoll_set(g_ep, EPOLL_CTL_MOD, c->fd, ev); }
 
 // Echo: sends p[0..n) after what is queued; keeps what the socket does not
 // take and then waits for EPOLLOUT instead of reading. False: c was closed.
@@ -181,40 +173,14 @@ void on_readable(Conn* c) {
     }
 }
 
-void on_accept(int lfd) {
-    for (int k = 0; k < 64; k++) {
-        int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED && !g_quiet)
-                fprintf(stderr, "tcp_backend: accept: %s\n", strerror(errno));
-            return;
-        }
-        set_nodelay(fd);
-        g_stats.accepted++;
-        if (size_t(fd) >= g_conns.size()) g_conns.resize(size_t(fd) * 2 + 64);
-        auto c = std::make_unique<Conn>();
-        c->fd = fd;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            continue;
-        }
-        g_conns[size_t(fd)] = std::move(c);
-    }
-}
-
 void print_stats(FILE* f, const char* prefix) {
-    size_t live = 0;
-    for (auto& c : g_conns) live += c != nullptr;
     fprintf(f,
             "%saccepted=%llu echo=%llu sink=%llu source=%llu bad=%llu bytes_in=%llu bytes_out=%llu "
             "live=%zu\n",
-            prefix, (unsigned long long)g_stats.accepted, (unsigned long long)g_stats.echo,
+            prefix, (unsigned long long)g_acc.accepted, (unsigned long long)g_stats.echo,
             (unsigned long long)g_stats.sink, (unsigned long long)g_stats.source,
             (unsigned long long)g_stats.bad, (unsigned long long)g_stats.bytes_in,
-            (unsigned long long)g_stats.bytes_out, live);
+            (unsigned long long)g_stats.bytes_out, g_acc.live);
     fflush(f);
 }
 
@@ -227,17 +193,8 @@ bool backend_selftest() {
     auto conn = [&](int& peer) -> Conn* {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) return nullptr;
-        if (size_t(sv[0]) >= g_conns.size()) g_conns.resize(size_t(sv[0]) + 64);
-        auto c = std::make_unique<Conn>();
-        c->fd = sv[0];
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = sv[0];
-        epoll_ctl(g_ep, EPOLL_CTL_ADD, sv[0], &ev);
-        Conn* raw = c.get();
-        g_conns[size_t(sv[0])] = std::move(c);
         peer = sv[1];
-        return raw;
+        return g_acc.adopt(g_ep, g_conns, sv[0]);
     };
     char buf[256];
     int p = -1;
@@ -320,71 +277,40 @@ int main(int argc, char** argv) {
         return 2;
     }
     build_pattern();
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    sa.sa_handler = on_usr1;
-    sigaction(SIGUSR1, &sa, nullptr);
+    install_signals(on_signal, on_usr1);
     raise_nofile();
-
-    int lfd = listen_loopback(uint16_t(port));
-    if (lfd < 0) {
-        fprintf(stderr, "tcp_backend: listen 127.0.0.1:%d: %s\n", port, strerror(errno));
-        return 1;
-    }
     g_ep = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = lfd;
-    epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &ev);
-    printf("LISTENING 127.0.0.1:%d\n", port);
-    fflush(stdout);
+    int lfd = open_listener("tcp_backend", g_ep, uint16_t(port));
+    if (lfd < 0) return 1;
+    g_acc.batch = 64;
+    g_acc.keep_reserve();   // out of descriptors: shed a pending connection instead of spinning
+    g_acc.warn_as = g_quiet ? nullptr : "tcp_backend";
 
-    uint64_t deadline = now_ns() + uint64_t(lifetime * 1e9);
-    std::vector<epoll_event> evs(1024);
-    while (!g_stop) {
+    auto before_wait = [] {
         if (g_stats_wanted) {
             g_stats_wanted = 0;
             print_stats(stdout, "STATS ");
         }
-        if (now_ns() >= deadline) {
-            fprintf(stderr, "tcp_backend: lifetime (%.0fs) reached, exiting\n", lifetime);
-            break;
-        }
-        int n = epoll_wait(g_ep, evs.data(), int(evs.size()), 500);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            perror("epoll_wait");
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            int fd = evs[size_t(i)].data.fd;
-            if (fd == lfd) {
-                on_accept(lfd);
-                continue;
+    };
+    auto on_event = [&](uint64_t d, uint32_t e) {
+        if (d & kListener) return g_acc.accept_all(g_ep, lfd, g_conns);
+        Conn* c = conn_at(g_conns, d);
+        if (!c) return;
+        if (c->mode == Mode::Echo && c->out_interest) {
+            if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+                if (!echo_flush(c)) return;
+                on_readable(c);  // drained: resume reading
             }
-            // a connection closed earlier in this batch leaves a null slot; one
-            // accepted on its fd since may get a stale event: all handlers
-            // take a spurious one (EAGAIN)
-            if (size_t(fd) >= g_conns.size() || !g_conns[size_t(fd)]) continue;
-            Conn* c = g_conns[size_t(fd)].get();
-            uint32_t e = evs[size_t(i)].events;
-            if (c->mode == Mode::Echo && c->out_interest) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-                    if (!echo_flush(c)) continue;
-                    on_readable(c);  // drained: resume reading
-                }
-                continue;
-            }
-            if (c->mode == Mode::Source && (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-                source_write(c);
-                if (size_t(fd) >= g_conns.size() || !g_conns[size_t(fd)]) continue;
-            }
-            if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
+            return;
         }
-    }
+        if (c->mode == Mode::Source && (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+            source_write(c);
+            if (!conn_at(g_conns, d)) return;  // closed
+        }
+        if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
+    };
+    if (int rc = serve_loop("tcp_backend", g_ep, lifetime, g_stop, before_wait, on_event))
+        return rc;
     if (!g_quiet) print_stats(stderr, "tcp_backend: ");
     return 0;
 }

@@ -81,7 +81,6 @@ uint64_t g_rx = 0, g_tx = 0;            // pattern bytes in the window
 uint64_t g_done = 0, g_warm_done = 0;   // conn: completed connections
 long g_errors = 0;
 int g_reported = 0;
-constexpr long kMaxErrors = 1000;
 Histogram g_hist;  // conn: connect .. byte back
 
 void on_signal(int) { g_stop = 1; }
@@ -105,8 +104,6 @@ bool pattern_ok(const char* p, size_t n, uint64_t off) {
     return true;
 }
 
-uint64_t key(const Slot& s) { return uint64_t(s.gen) << 32 | s.id; }
-
 void close_slot(Slot& s) {
     SSL* none = nullptr;
     close_client(g_ep, none, s.fd);
@@ -114,23 +111,9 @@ void close_slot(Slot& s) {
 }
 
 void fail(Slot& s, const std::string& why) {
-    report_conn_error("tcp_load", s.id, why, g_reported);
-    g_errors++;
+    if (count_conn_error("tcp_load", s.id, why, g_errors, g_reported)) g_stop = 1;
     close_slot(s);
     g_restart.push_back(s.id);
-    if (g_errors >= kMaxErrors && !g_stop) {
-        fprintf(stderr, "tcp_load: %ld errors, giving up\n", g_errors);
-        g_stop = 1;
-    }
-}
-
-void set_interest(Slot& s, uint32_t ev) {
-    if (s.interest == ev) return;
-    epoll_event e{};
-    e.events = ev;
-    e.data.u64 = key(s);
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.fd, &e);
-    s.interest = ev;
 }
 
 void start(Slot& s) {
@@ -141,7 +124,7 @@ void start(Slot& s) {
     s.sent = s.recvd = 0;
     epoll_event ev{};
     ev.events = EPOLLOUT;
-    ev.data.u64 = key(s);
+    ev.data.u64 = slot_key(s);
     std::string why;
     s.fd = start_tcp_connect(g_ep, g_addr, ev, why);
     if (s.fd < 0) {
@@ -174,7 +157,7 @@ void tput_write(Slot& s) {
             return;
         }
         if (O.dir == Dir::Down) {
-            set_interest(s, EPOLLIN);
+            set_slot_interest(g_ep, s, EPOLLIN);
             return;
         }
     }
@@ -235,7 +218,7 @@ void tput_drive(Slot& s, uint32_t ev) {
         }
         s.st = St::Open;
         // up: writes only (EPOLLIN too, to see the peer close); the others read
-        set_interest(s, O.dir == Dir::Down ? EPOLLOUT : EPOLLIN | EPOLLOUT);
+        set_slot_interest(g_ep, s, O.dir == Dir::Down ? EPOLLOUT : EPOLLIN | EPOLLOUT);
         tput_write(s);
         return;
     }
@@ -262,7 +245,7 @@ void conn_drive(Slot& s, uint32_t ev) {
             return;
         }
         s.st = St::Open;
-        set_interest(s, EPOLLIN);
+        set_slot_interest(g_ep, s, EPOLLIN);
         return;
     }
     if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;

@@ -76,13 +76,10 @@ uint64_t g_done = 0, g_resumed = 0, g_full = 0, g_warm_done = 0, g_tickets = 0;
 uint64_t g_declined = 0;  // measured full handshakes although a session was offered
 long g_errors = 0;
 int g_reported = 0;
-constexpr long kMaxErrors = 1000;  // give up: something is plainly broken
 std::string g_protocol = "?", g_cipher = "?";
 Histogram g_hist;
 
 void on_signal(int) { g_stop = 1; }
-
-uint64_t key(const Slot& s) { return uint64_t(s.gen) << 32 | s.id; }
 
 void close_slot(Slot& s) {
     close_client(g_ep, s.ssl, s.fd);
@@ -91,23 +88,9 @@ void close_slot(Slot& s) {
 }
 
 void fail(Slot& s, const std::string& why) {
-    report_conn_error("tls_load", s.id, why, g_reported);
-    g_errors++;
+    if (count_conn_error("tls_load", s.id, why, g_errors, g_reported)) g_stop = 1;
     close_slot(s);
     g_restart.push_back(s.id);
-    if (g_errors >= kMaxErrors && !g_stop) {
-        fprintf(stderr, "tls_load: %ld errors, giving up\n", g_errors);
-        g_stop = 1;
-    }
-}
-
-void set_interest(Slot& s, uint32_t ev) {
-    if (s.interest == ev) return;
-    epoll_event e{};
-    e.events = ev;
-    e.data.u64 = key(s);
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, s.fd, &e);
-    s.interest = ev;
 }
 
 // After an SSL call returned r <= 0: waits for what it wants, or fails the
@@ -116,10 +99,10 @@ bool want(Slot& s, int r, const char* what) {
     std::string why;
     switch (tls_io(s.ssl, r, why)) {
         case TlsIo::WantRead:
-            set_interest(s, EPOLLIN);
+            set_slot_interest(g_ep, s, EPOLLIN);
             return true;
         case TlsIo::WantWrite:
-            set_interest(s, EPOLLOUT);
+            set_slot_interest(g_ep, s, EPOLLOUT);
             return true;
         case TlsIo::Eof:
             if (s.st == St::Reading) {
@@ -145,7 +128,7 @@ void start(Slot& s) {
     s.resp.clear();
     epoll_event ev{};
     ev.events = EPOLLOUT;
-    ev.data.u64 = key(s);
+    ev.data.u64 = slot_key(s);
     std::string why;
     s.fd = start_tcp_connect(g_ep, g_addr, ev, why);
     if (s.fd < 0) {

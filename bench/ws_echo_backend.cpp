@@ -14,12 +14,7 @@
 //   input or unsent output exists.
 // * Backpressure: while a connection has unsent output its input is not read.
 // * Bounded: exits after LIFETIME_S seconds (default 3600) or on SIGINT/SIGTERM.
-#include <signal.h>
-#include <sys/epoll.h>
-
-#include <memory>
-
-#include "ws_common.h"
+#include "backend_loop.h"
 
 using namespace bench;
 
@@ -41,13 +36,12 @@ struct Conn {
 };
 
 struct Stats {
-    uint64_t accepted = 0, upgraded = 0, rejected = 0, frames = 0, bytes = 0, proto_err = 0;
+    uint64_t upgraded = 0, rejected = 0, frames = 0, bytes = 0, proto_err = 0;
 } g_stats;
 
 int g_ep = -1;
 uint64_t g_max_payload = 1 << 20;
-size_t g_max_conns = 100000;
-size_t g_live = 0;
+Acceptor g_acc{.warn_as = "ws_echo_backend", .max_live = 100000};
 bool g_quiet = false;
 std::vector<std::unique_ptr<Conn>> g_conns;  // indexed by fd
 std::vector<std::unique_ptr<Conn>> g_dead;   // closed this loop iteration, freed after it
@@ -63,17 +57,15 @@ void close_conn(Conn* c) {
     if (c->fd < 0) return;
     epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, nullptr);
     close(c->fd);
-    g_live--;
+    g_acc.live--;
     g_dead.push_back(std::move(g_conns[size_t(c->fd)]));
     c->fd = -1;
 }
 
 void set_interest(Conn* c, bool want_out) {
     if (c->out_interest == want_out) return;
-    epoll_event ev{};
-    ev.events = want_out ? EPOLLOUT : EPOLLIN;  // no reading while output is pending
-    ev.data.fd = c->fd;
-    epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev);
+    // no reading while output is pending
+    epoll_set(g_ep, EPOLL_CTL_MOD, c->fd, want_out ? EPOLLOUT : EPOLLIN);
     c->out_interest = want_out;
 }
 
@@ -323,46 +315,6 @@ void on_readable(Conn* c) {
     }
 }
 
-int g_reserve_fd = -1;
-
-void on_accept(int lfd) {
-    for (int i = 0; i < 256; i++) {
-        int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if ((errno == EMFILE || errno == ENFILE) && g_reserve_fd >= 0) {
-                // shed one pending connection so level-triggered epoll stops spinning
-                close(g_reserve_fd);
-                int t = accept(lfd, nullptr, nullptr);
-                if (t >= 0) close(t);
-                g_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                static bool warned = false;
-                if (!warned) fprintf(stderr, "ws_echo_backend: out of file descriptors\n");
-                warned = true;
-            }
-            return;
-        }
-        if (g_live >= g_max_conns) {
-            close(fd);
-            continue;
-        }
-        set_nodelay(fd);
-        if (size_t(fd) >= g_conns.size()) g_conns.resize(size_t(fd) * 2 + 64);
-        auto c = std::make_unique<Conn>();
-        c->fd = fd;
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        if (epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close(fd);
-            continue;
-        }
-        g_conns[size_t(fd)] = std::move(c);
-        g_live++;
-        g_stats.accepted++;
-    }
-}
-
 void usage() {
     fprintf(stderr,
             "usage: ws_echo_backend -p PORT [-m MAX_PAYLOAD] [-c MAX_CONNS] [-T LIFETIME_S] [-q]\n"
@@ -392,7 +344,7 @@ int main(int argc, char** argv) {
         } else if (a == "-m") {
             g_max_payload = strtoull(val(), nullptr, 10);
         } else if (a == "-c") {
-            g_max_conns = strtoull(val(), nullptr, 10);
+            g_acc.max_live = strtoull(val(), nullptr, 10);
         } else if (a == "-T") {
             lifetime = atof(val());
         } else if (a == "-q") {
@@ -407,68 +359,37 @@ int main(int argc, char** argv) {
         usage();
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
+    install_signals(on_signal);
     raise_nofile();
-    g_reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-    int lfd = listen_loopback(uint16_t(port));
-    if (lfd < 0) {
-        fprintf(stderr, "ws_echo_backend: listen 127.0.0.1:%d: %s\n", port, strerror(errno));
-        return 1;
-    }
+    g_acc.keep_reserve();
     g_ep = epoll_create1(EPOLL_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = lfd;
-    epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &ev);
     g_obuf.reserve(kReadChunk + 4096);
-    printf("LISTENING 127.0.0.1:%d\n", port);
-    fflush(stdout);
+    int lfd = open_listener("ws_echo_backend", g_ep, uint16_t(port));
+    if (lfd < 0) return 1;
 
-    uint64_t deadline = now_ns() + uint64_t(lifetime * 1e9);
-    std::vector<epoll_event> evs(1024);
-    while (!g_stop) {
-        uint64_t now = now_ns();
-        if (now >= deadline) {
-            fprintf(stderr, "ws_echo_backend: lifetime (%.0fs) reached, exiting\n", lifetime);
-            break;
-        }
-        int n = epoll_wait(g_ep, evs.data(), int(evs.size()), 500);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            perror("epoll_wait");
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            int fd = evs[size_t(i)].data.fd;
-            if (fd == lfd) {
-                on_accept(lfd);
-                continue;
+    auto before_wait = [] { g_dead.clear(); };  // closed in the last batch: no event refers to them
+    auto on_event = [lfd](uint64_t d, uint32_t e) {
+        if (d & kListener) return g_acc.accept_all(g_ep, lfd, g_conns);
+        Conn* c = conn_at(g_conns, d);
+        if (!c) return;
+        if (c->out_interest) {
+            if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+                if (!flush(c)) return;
+                if (!c->out_interest && c->fd >= 0) on_readable(c);  // drained: resume
             }
-            if (size_t(fd) >= g_conns.size() || !g_conns[size_t(fd)]) continue;
-            Conn* c = g_conns[size_t(fd)].get();
-            uint32_t e = evs[size_t(i)].events;
-            if (c->out_interest) {
-                if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-                    if (!flush(c)) continue;
-                    if (!c->out_interest && c->fd >= 0) on_readable(c);  // drained: resume
-                }
-            } else if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-                on_readable(c);
-            }
+        } else if (e & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+            on_readable(c);
         }
-        g_dead.clear();
-    }
+    };
+    if (int rc = serve_loop("ws_echo_backend", g_ep, lifetime, g_stop, before_wait, on_event))
+        return rc;
     if (!g_quiet)
         fprintf(stderr,
                 "ws_echo_backend: accepted=%llu upgraded=%llu rejected=%llu frames=%llu "
                 "bytes=%llu protocol_errors=%llu live=%zu\n",
-                (unsigned long long)g_stats.accepted, (unsigned long long)g_stats.upgraded,
+                (unsigned long long)g_acc.accepted, (unsigned long long)g_stats.upgraded,
                 (unsigned long long)g_stats.rejected, (unsigned long long)g_stats.frames,
-                (unsigned long long)g_stats.bytes, (unsigned long long)g_stats.proto_err, g_live);
+                (unsigned long long)g_stats.bytes, (unsigned long long)g_stats.proto_err,
+                g_acc.live);
     return 0;
 }

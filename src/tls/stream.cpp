@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -199,14 +200,29 @@ ssize_t Stream::plain_io(char* buf, size_t n, bool reading) {
     for (;;) {
         ssize_t r = reading ? ::read(io.fd, buf, n) : ::write(io.fd, buf, n);
         if (r >= 0) return r;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) {
-            int e = errno;
-            set_error(fmt::format("{}() failed ({}: {})", reading ? "recv" : "send", e, strerror(e)).c_str(), peer_errno(e));
-            errno = e;
-        }
-        return -1;
+        if (errno != EINTR) return plain_failed(reading);
     }
+}
+
+ssize_t Stream::plain_splice(int from, int to, size_t n, bool reading) {
+    for (;;) {
+        ssize_t r = ::splice(from, nullptr, to, nullptr, n, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (r >= 0) return r;
+        if (errno != EINTR) return plain_failed(reading);
+    }
+}
+
+ssize_t Stream::splice_in(int pipe_w, size_t n) { return plain_splice(io.fd, pipe_w, n, true); }
+ssize_t Stream::splice_out(int pipe_r, size_t n) { return plain_splice(pipe_r, io.fd, n, false); }
+
+// A failed plain read or write (errno set): -1, errno kept; the error text is
+// nginx's for the same failure ("recv() failed (104: ...)"), spliced or not.
+ssize_t Stream::plain_failed(bool reading) {
+    int e = errno;
+    if (e != EAGAIN)
+        set_error(fmt::format("{}() failed ({}: {})", reading ? "recv" : "send", e, strerror(e)).c_str(), peer_errno(e));
+    errno = e;
+    return -1;
 }
 
 ssize_t Stream::read(char* buf, size_t n) {

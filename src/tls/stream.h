@@ -52,6 +52,12 @@ public:
     // -1 with another errno (EPROTO for a TLS failure): error() says why.
     ssize_t read(char* buf, size_t n);
     ssize_t write(const char* buf, size_t n);
+    // Plain TCP only: moves up to n bytes from the socket into a pipe / from
+    // a pipe to the socket with splice(2), never through user space. Results
+    // and errors as read() and write(). A short splice_in() does not prove
+    // the socket drained (a pipe takes a limited number of segments).
+    ssize_t splice_in(int pipe_w, size_t n);
+    ssize_t splice_out(int pipe_r, size_t n);
     // Writes as much of `q` as the socket takes and consumes it. Returns the
     // bytes written (0 when it would block) or -1 on error.
     ssize_t send(OutQueue& q);
@@ -85,6 +91,8 @@ public:
 private:
     ssize_t tls_result(int rc, const char* what, bool reading);
     ssize_t plain_io(char* buf, size_t n, bool reading);
+    ssize_t plain_splice(int from, int to, size_t n, bool reading);
+    ssize_t plain_failed(bool reading);
     void set_error(const char* what, bool peer);
 
     SSL* ssl_ = nullptr;

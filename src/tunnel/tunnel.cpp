@@ -80,7 +80,7 @@ void Tunnel::on_io(int tag, uint32_t events) {
     if (closed_) return;
     Side& s = tag == kClient ? client_ : upstream_;
     s.s.on_events(events, s.readable, s.writable);
-    if (s.writable && !s.pending.empty() && !flush(s)) return;
+    if (s.writable && !s.drained() && !flush(s)) return;
     pump(client_, upstream_);
     if (closed_) return;
     pump(upstream_, client_);
@@ -89,15 +89,15 @@ void Tunnel::on_io(int tag, uint32_t events) {
 }
 
 bool Tunnel::flush(Side& to) {
-    if (to.pending.empty()) return true;
-    ssize_t n = to.s.send(to.pending);
-    if (n < 0) {
+    if (to.drained()) return true;
+    if (!to.pending.empty() && to.s.send(to.pending) < 0) {
         close(&to == &client_ ? to.s.client_level() : to.s.upstream_level(), to.s.error() + " while proxying upgraded connection");
         return false;
     }
-    if (!to.pending.empty()) to.writable = false;
+    if (to.pending.empty() && to.in_pipe > 0 && !drain_pipe(to)) return false;
+    if (!to.drained()) to.writable = false;
     arm_write_timer();
-    if (to.pending.empty()) {
+    if (to.drained()) {
         Side& from = &to == &client_ ? upstream_ : client_;
         if (from.eof && !to.shut && (p_.half_close || to.s.tls())) {
             to.s.shutdown_write();
@@ -107,40 +107,76 @@ bool Tunnel::flush(Side& to) {
     return true;
 }
 
-void Tunnel::pump(Side& from, Side& to) {
-    while (from.readable && !from.eof && to.pending.empty() && !closed_) {
-        size_t want = p_.read_size && p_.read_size < sizeof g_scratch ? p_.read_size : sizeof g_scratch;
-        ssize_t n = from.s.read(g_scratch, want);
-        if (n > 0) {
-            from.received += uint64_t(n);
-            if (&from == &upstream_) req_->body_bytes_sent += uint64_t(n), req_->bytes_sent += uint64_t(n);
-            else req_->bytes_received += uint64_t(n);
-            w_.loop().arm(idle_, p_.read_timeout);
-            size_t done = 0;
-            while (done < size_t(n)) {
-                ssize_t w = to.s.write(g_scratch + done, size_t(n) - done);
-                if (w > 0) { done += size_t(w); continue; }
-                if (w < 0 && errno == EAGAIN) break;
-                close(&to == &client_ ? to.s.client_level() : to.s.upstream_level(), to.s.error() + " while proxying upgraded connection");
-                return;
-            }
-            if (done < size_t(n)) {
-                to.pending.append(std::string_view(g_scratch + done, size_t(n) - done));
-                to.writable = false;
-                arm_write_timer();
-                return;
-            }
-            // A short read drained the socket, unless a FIN is waiting behind the
-            // data (or TLS holds more records: read on to EAGAIN).
-            if (size_t(n) < want && from.s.short_read_drains()) from.readable = false;
+// Writes what the pipe holds to `to`; the pipe goes back to the pool empty.
+bool Tunnel::drain_pipe(Side& to) {
+    while (to.in_pipe > 0) {
+        ssize_t w = to.s.splice_out(to.pipe.r, to.in_pipe);
+        if (w > 0) {
+            to.in_pipe -= size_t(w);
             continue;
+        }
+        if (w < 0 && errno == EAGAIN) return true;
+        close(&to == &client_ ? to.s.client_level() : to.s.upstream_level(), to.s.error() + " while proxying upgraded connection");
+        return false;
+    }
+    PipePool::get().give(to.pipe, false);
+    return true;
+}
+
+void Tunnel::count_read(Side& from, size_t n) {
+    from.received += n;
+    if (&from == &upstream_) req_->body_bytes_sent += n, req_->bytes_sent += n;
+    else req_->bytes_received += n;
+    w_.loop().arm(idle_, p_.read_timeout);
+}
+
+void Tunnel::pump(Side& from, Side& to) {
+    while (from.readable && !from.eof && to.drained() && !closed_) {
+        if (from.bulk && !to.pipe) to.pipe = PipePool::get().take();   // none to be had: copy
+        ssize_t n;
+        if (to.pipe) {
+            n = from.s.splice_in(to.pipe.w, PipePool::kCapacity);
+            if (n > 0) {
+                count_read(from, size_t(n));
+                to.in_pipe = size_t(n);
+                if (!flush(to) || !to.drained()) return;
+                continue;   // a short splice does not prove the socket drained: on to EAGAIN
+            }
+            int e = errno;
+            PipePool::get().give(to.pipe, false);
+            errno = e;
+        } else {
+            size_t want = p_.read_size && p_.read_size < sizeof g_scratch ? p_.read_size : sizeof g_scratch;
+            n = from.s.read(g_scratch, want);
+            if (n > 0) {
+                count_read(from, size_t(n));
+                size_t done = 0;
+                while (done < size_t(n)) {
+                    ssize_t w = to.s.write(g_scratch + done, size_t(n) - done);
+                    if (w > 0) { done += size_t(w); continue; }
+                    if (w < 0 && errno == EAGAIN) break;
+                    close(&to == &client_ ? to.s.client_level() : to.s.upstream_level(), to.s.error() + " while proxying upgraded connection");
+                    return;
+                }
+                if (size_t(n) == want && splice_ok()) from.bulk = true;   // a full read: bulk, splice from now on
+                if (done < size_t(n)) {
+                    to.pending.append(std::string_view(g_scratch + done, size_t(n) - done));
+                    to.writable = false;
+                    arm_write_timer();
+                    return;
+                }
+                // A short read drained the socket, unless a FIN is waiting behind the
+                // data (or TLS holds more records: read on to EAGAIN).
+                if (size_t(n) < want && from.s.short_read_drains()) from.readable = false;
+                continue;
+            }
         }
         if (n == 0) {
             from.eof = true;
             from.readable = false;
             // without half-close the session ends now: a plain socket's FIN
             // comes with close(), TLS still owes its close_notify
-            if (to.pending.empty() && !to.shut && (p_.half_close || to.s.tls())) {
+            if (to.drained() && !to.shut && (p_.half_close || to.s.tls())) {
                 to.s.shutdown_write();
                 to.shut = true;
             }
@@ -156,14 +192,14 @@ void Tunnel::pump(Side& from, Side& to) {
 }
 
 void Tunnel::arm_write_timer() {
-    if (!client_.pending.empty()) w_.loop().arm(stall_, p_.client_send_timeout);
-    else if (!upstream_.pending.empty()) w_.loop().arm(stall_, p_.send_timeout);
+    if (!client_.drained()) w_.loop().arm(stall_, p_.client_send_timeout);
+    else if (!upstream_.drained()) w_.loop().arm(stall_, p_.send_timeout);
     else w_.loop().disarm(stall_);
 }
 
 void Tunnel::check_done() {
-    if (client_.eof && upstream_.eof && client_.pending.empty() && upstream_.pending.empty()) close(Level::Debug, "");
-    else if (!p_.half_close && ((client_.eof && upstream_.pending.empty()) || (upstream_.eof && client_.pending.empty())))
+    if (client_.eof && upstream_.eof && client_.drained() && upstream_.drained()) close(Level::Debug, "");
+    else if (!p_.half_close && ((client_.eof && upstream_.drained()) || (upstream_.eof && client_.drained())))
         close(Level::Debug, "");
 }
 
@@ -188,7 +224,7 @@ void Tunnel::on_timer(int tag) {
     if (closed_) return;
     if (tag == kIdle)
         close(Level::Error, "upstream timed out (110: Connection timed out) while proxying upgraded connection");
-    else if (!client_.pending.empty())
+    else if (!client_.drained())
         close(Level::Info, "client timed out (110: Connection timed out) while proxying upgraded connection");
     else
         close(Level::Error, "upstream timed out (110: Connection timed out) while proxying upgraded connection");
@@ -212,6 +248,7 @@ void Tunnel::close(Level lvl, std::string_view why) {
     if (p_.up && p_.peer < p_.up->peers.size() && p_.up->peers[p_.peer].conns > 0) --p_.up->peers[p_.peer].conns;
     p_.up = nullptr;
     for (Side* s : {&client_, &upstream_}) {
+        PipePool::get().give(s->pipe, s->in_pipe > 0);
         if (s->s.io.fd < 0) continue;
         w_.loop().forget(s->s.io);   // close() ends the registration
         s->s.close();

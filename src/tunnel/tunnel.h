@@ -2,7 +2,10 @@
 // ways, nothing interpreted. Hand-written because it is the product's core
 // path: one symmetric pump, reads into a shared scratch area, and a pooled
 // chunk only when the other side cannot take the bytes yet — an idle tunnel
-// holds no userspace buffer at all.
+// holds no userspace buffer at all. Between two plain TCP sockets, a
+// direction that proves bulk (a read filled the whole buffer) switches to
+// splice(2) through a pooled pipe: the bytes no longer pass through user
+// space, and the pipe goes back to the pool whenever it is empty.
 //
 //   Open ──EOF from A, A->B flushed──> shutdown(B, WR) (half-closed)
 //     │                                   └──EOF from B too──> Closed
@@ -14,6 +17,7 @@
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
+#include "core/pipe_pool.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "http/variables.h"
@@ -69,14 +73,22 @@ private:
     struct Side {
         tls::Stream s;        // socket (s.io) and TLS state
         OutQueue pending;     // bytes waiting to be written to this side
+        Pipe pipe;            // spliced bytes on their way to this side (pooled)
+        size_t in_pipe = 0;   // how many of them the pipe holds
+        bool bulk = false;    // reads from this side fill the buffer: splice them
         bool readable = false, writable = true;
         bool eof = false;     // this side sent FIN
         bool shut = false;    // we sent FIN to this side
         uint64_t received = 0;
+
+        bool drained() const { return pending.empty() && in_pipe == 0; }
     };
 
     void pump(Side& from, Side& to);
     bool flush(Side& to);
+    bool drain_pipe(Side& to);
+    void count_read(Side& from, size_t n);
+    bool splice_ok() const { return !client_.s.tls() && !upstream_.s.tls(); }
     void check_done();
     void close(Level lvl, std::string_view why);
     void arm_write_timer();

@@ -183,6 +183,7 @@ struct LocConf {
     // stream {} only (nginx's ngx_stream_proxy / ssl_preread / core modules).
     std::optional<Msec> proxy_timeout;                       // 10m: idle in both directions
     std::optional<bool> proxy_protocol;                      // off: send a PROXY header to the backend
+    std::optional<int> proxy_protocol_version;               // 1 (nginx's); 2: binary (switchyard)
     std::optional<bool> proxy_half_close;                    // off: the first EOF ends the session
     std::optional<bool> proxy_ssl;                           // off: TLS to the backend
     std::optional<bool> ssl_preread;                         // off

@@ -200,7 +200,10 @@ bool h_http(Ctx& c, const Directive& d) {
     return c.walk(d.children, kHttp);
 }
 
-bool h_server(Ctx& c, const Directive& d) {
+// Adds a server block to the http or stream block being read and reads its
+// directives (ctx: kServer or kStreamServer) with the server as the scope.
+// Null when they failed.
+Server* read_server(Ctx& c, const Directive& d, uint32_t ctx) {
     auto srv = std::make_unique<Server>();
     srv->where = d.where;
     Server* s = srv.get();
@@ -210,11 +213,17 @@ bool h_server(Ctx& c, const Directive& d) {
     c.server_named = false;
     c.lc = &s->conf;
     c.loc = nullptr;
-    c.tree = &s->locations;
-    c.rewrites = &s->rewrites;
-    bool ok = c.walk(d.children, kServer);
+    bool http = ctx == kServer;   // a stream server has no locations and no rewrites
+    c.tree = http ? &s->locations : nullptr;
+    c.rewrites = http ? &s->rewrites : nullptr;
+    bool ok = c.walk(d.children, ctx);
     c.restore(saved);
-    if (!ok) return false;
+    return ok ? s : nullptr;
+}
+
+bool h_server(Ctx& c, const Directive& d) {
+    Server* s = read_server(c, d, kServer);
+    if (!s) return false;
     if (s->listens.empty()) {
         Listen l;
         std::string err;
@@ -247,19 +256,8 @@ bool h_stream(Ctx& c, const Directive& d) {
 
 // A stream server: listen addresses and one proxy_pass, no locations.
 bool h_stream_server(Ctx& c, const Directive& d) {
-    auto srv = std::make_unique<Server>();
-    srv->where = d.where;
-    Server* s = srv.get();
-    c.http->servers.push_back(std::move(srv));
-    Ctx::Saved saved = c.save();
-    c.server = s;
-    c.lc = &s->conf;
-    c.loc = nullptr;
-    c.tree = nullptr;
-    c.rewrites = nullptr;
-    bool ok = c.walk(d.children, kStreamServer);
-    c.restore(saved);
-    if (!ok) return false;
+    Server* s = read_server(c, d, kStreamServer);
+    if (!s) return false;
     // nginx checks both when the block ends
     if (s->listens.empty()) {
         c.err = "no \"listen\" is defined for server";
@@ -285,6 +283,19 @@ bool h_stream_proxy_pass(Ctx& c, const Directive& d) {
         if (!compile(c, pp.url, pp.url_tpl)) return false;
     }
     c.server->stream_pass = std::move(pp);
+    return true;
+}
+
+// `proxy_protocol_version 1|2` (switchyard's; nginx always sends v1): which
+// PROXY header `proxy_protocol on` sends to the backend.
+bool h_proxy_protocol_version(Ctx& c, const Directive& d) {
+    if (c.lc->proxy_protocol_version) return dup(c, d);
+    const std::string& v = d.args[0].value;
+    if (v != "1" && v != "2") {
+        c.err = "invalid value \"" + v + "\" in \"" + d.name + "\" directive, it must be \"1\" or \"2\"";
+        return false;
+    }
+    c.lc->proxy_protocol_version = v[0] - '0';
     return true;
 }
 
@@ -1474,6 +1485,7 @@ const Spec kTable[] = {
     {"proxy_next_upstream",  kStrm,      A1, 0, h_stream_next_upstream},
     {"proxy_timeout",        kStrm,      A1, 0, set_msec<&LocConf::proxy_timeout>},
     {"proxy_protocol",       kStrm,      A1, 0, set_flag<&LocConf::proxy_protocol>},
+    {"proxy_protocol_version", kStrm,    A1, 0, h_proxy_protocol_version},
     {"proxy_half_close",     kStrm,      A1, 0, set_flag<&LocConf::proxy_half_close>},
     {"set_real_ip_from",     kLoc | kStrm, A1, 0, h_set_real_ip_from},
     {"real_ip_header",       kLoc,       A1, 0, h_real_ip_header},

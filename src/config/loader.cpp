@@ -236,6 +236,7 @@ void LocConf::merge_from(const LocConf& p) {
     fill(proxy_ssl_password_file, p.proxy_ssl_password_file);
     fill(proxy_timeout, p.proxy_timeout);
     fill(proxy_protocol, p.proxy_protocol);
+    fill(proxy_protocol_version, p.proxy_protocol_version);
     fill(proxy_half_close, p.proxy_half_close);
     fill(proxy_ssl, p.proxy_ssl);
     fill(ssl_preread, p.ssl_preread);
@@ -335,6 +336,7 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(proxy_ssl_password_file, Passwords());
     def(proxy_timeout, Msec(600000));
     def(proxy_protocol, false);
+    def(proxy_protocol_version, 1);
     def(proxy_half_close, false);
     def(proxy_ssl, false);
     def(ssl_preread, false);

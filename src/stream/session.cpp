@@ -463,8 +463,9 @@ void Session::hand_off() {
     OutQueue to_upstream;
     if (*server_->conf.proxy_protocol) {
         // the client as we know it ($remote_addr: after realip) and the address it reached
-        std::string h = net::proxy_v1(reinterpret_cast<const sockaddr*>(&peer_addr_),
-                                      reinterpret_cast<const sockaddr*>(&local_addr_));
+        auto src = reinterpret_cast<const sockaddr*>(&peer_addr_);
+        auto dst = reinterpret_cast<const sockaddr*>(&local_addr_);
+        std::string h = *server_->conf.proxy_protocol_version == 2 ? net::proxy_v2(src, dst) : net::proxy_v1(src, dst);
         to_upstream.append(h);
         r.upstream.back().bytes_sent += h.size();   // nginx counts it in $upstream_bytes_sent
     }

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+import struct
 import time
 from pathlib import Path
 
 import pytest
 
 from harness import config as cfg
+from harness.marks import only_switchyard
 from harness.ports import closed_port
 from harness.tcp import StalledListener, TcpBackend, recv_all, recv_to_eof
 from harness.wait import wait_until
@@ -318,6 +320,83 @@ def test_stream_large_transfer_byte_exact(proxy, tcp_backend):
     assert len(got) == len(data) and got == data
 
 
+def test_stream_bulk_with_a_stalled_reader_byte_exact(proxy, tcp_backend):
+    """20 MB sent while the client reads nothing for a second: the echo backs
+    up through the proxy (switchyard: spliced bytes wait in a pipe, the other
+    direction stops reading) and holds the sender back; then every byte
+    arrives in order."""
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+    }""", backend=be.port)
+    import threading
+    data = os.urandom(20 * 1024 * 1024)
+    with connect(proxy.port) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
+        sender.start()
+        time.sleep(1.0)
+        assert sender.is_alive()   # held back: nothing was read yet
+        got = recv_all(s, len(data), timeout=60)
+        sender.join(30)
+    assert len(got) == len(data) and got == data
+
+
+def test_stream_bulk_then_half_close(proxy, tcp_backend):
+    """10 MB and then the client's FIN (proxy_half_close on): the backend reads
+    every byte and then the EOF (the FIN queued behind bulk data is not lost),
+    and its answer comes back on the half-closed session."""
+    be = tcp_backend("reply_at_eof")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_half_close on;
+    }""", backend=be.port)
+    n = 10 * 1024 * 1024
+    with connect(proxy.port) as s:
+        s.sendall(os.urandom(n))
+        s.shutdown(socket.SHUT_WR)
+        data, eof = recv_to_eof(s, 30)
+    assert eof and data == b"got %d bytes\n" % n, data
+
+
+def test_stream_client_reset_mid_bulk_spares_other_sessions(proxy, tcp_backend):
+    """A client that resets while megabytes are in flight to it ends only its
+    own session: one beside it goes on echoing, and a new one works."""
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+    }""", backend=be.port)
+    with connect(proxy.port) as other:
+        other.sendall(b"before")
+        assert recv_all(other, 6, 10) == b"before"
+        bulk = connect(proxy.port)
+        bulk.settimeout(1.0)
+        sent = 0
+        chunk = os.urandom(1 << 20)
+        try:
+            while sent < (64 << 20):   # until the proxy stops taking bytes
+                sent += bulk.send(chunk)
+        except socket.timeout:
+            pass
+        assert sent > (1 << 20)
+        bulk.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        bulk.close()   # RST with the echo backed up towards it
+        time.sleep(0.3)
+        for i in range(3):
+            other.sendall(b"after %d" % i)
+            assert recv_all(other, 7, 10) == b"after %d" % i
+    with connect(proxy.port) as fresh:
+        fresh.sendall(b"fresh")
+        assert recv_all(fresh, 5, 10) == b"fresh"
+    assert proxy.running
+
+
 # ------------------------------------------------------------ config errors
 T_CASES = {
     "no-port": ("server {\n    listen 127.0.0.1:{listen};\n    proxy_pass 127.0.0.1;\n}",
@@ -449,6 +528,45 @@ def test_stream_proxy_protocol_sent_to_backend(proxy, tcp_backend):
         assert recv_all(s, len(header) + 7) == header + b"payload"   # the echo sends the header back too
     first = [c["first"] for c in be.wait_conns(1) if c["first"].startswith(b"PROXY TCP4 127.0.0.1 127.0.0.1 %d " % port)]
     assert first and first[0].startswith(header), be.conns
+
+
+@only_switchyard("proxy_protocol_version is switchyard's: nginx always sends v1")
+def test_stream_proxy_protocol_v2_sent_to_backend(proxy, tcp_backend):
+    """proxy_protocol_version 2: the backend reads the binary header (PROXY
+    over TCP/IPv4, the client's address and port, the one it reached), then
+    the client's bytes."""
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_protocol on;
+        proxy_protocol_version 2;
+    }""", backend=be.port)
+    with connect(proxy.port) as s:
+        port = s.getsockname()[1]
+        s.sendall(b"payload")
+        got = recv_all(s, 28 + 7)
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    assert got[:12] == sig, got
+    ver_cmd, fam, length = got[12], got[13], struct.unpack("!H", got[14:16])[0]
+    assert (ver_cmd, fam, length) == (0x21, 0x11, 12), got[:16]
+    src, dst = socket.inet_ntoa(got[16:20]), socket.inet_ntoa(got[20:24])
+    sport, dport = struct.unpack("!HH", got[24:28])
+    assert (src, dst, sport, dport) == ("127.0.0.1", "127.0.0.1", port, proxy.port)
+    assert got[28:] == b"payload"
+
+
+def test_stream_proxy_protocol_version_bad_value(proxy):
+    if proxy.impl == "nginx":
+        pytest.skip("proxy_protocol_version is switchyard's")
+    conf = cfg.wrap_main("stream {\n    server {\n        listen 127.0.0.1:{listen};\n"
+                         "        proxy_pass 127.0.0.1:9;\n        proxy_protocol_version 3;\n    }\n}\n")
+    r = proxy.run_t(conf, wrap=False)
+    assert r.returncode == 1, r.output
+    line = r.conf_path.read_text().splitlines().index("stream {") + 5
+    assert re.search(r'\[emerg\] invalid value "3" in "proxy_protocol_version" directive, it must be "1" or "2" in '
+                     + re.escape(str(r.conf_path)) + ":%d" % line, r.stderr), r.output
 
 
 # ------------------------------------------------------------ reload

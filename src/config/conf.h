@@ -193,7 +193,8 @@ struct LocConf {
     // realip (http and stream): peers whose PROXY header (or, in http, whose
     // real_ip_header) is believed for $remote_addr.
     std::optional<std::vector<net::Cidr>> set_real_ip_from;  // none
-    std::optional<std::string> real_ip_header;               // http: "X-Real-IP"; only "proxy_protocol" acts yet
+    std::optional<std::string> real_ip_header;               // http: "X-Real-IP", "X-Forwarded-For", "proxy_protocol" or a field
+    std::optional<bool> real_ip_recursive;                   // off: the rightmost address; on: the rightmost untrusted one
 
     // Fills unset fields from `parent`.
     void merge_from(const LocConf& parent);

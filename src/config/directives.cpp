@@ -335,14 +335,10 @@ bool h_set_real_ip_from(Ctx& c, const Directive& d) {
     return true;
 }
 
-// `real_ip_header proxy_protocol`: $remote_addr from the PROXY header when the
-// peer is trusted. Header names (X-Real-IP, X-Forwarded-For) are not yet.
+// `real_ip_header X-Real-IP | X-Forwarded-For | proxy_protocol | field`:
+// where a trusted peer's client address is read from (http/realip.h).
 bool h_real_ip_header(Ctx& c, const Directive& d) {
     if (c.lc->real_ip_header) return dup(c, d);
-    if (d.args[0].value != "proxy_protocol") {
-        c.err = "\"real_ip_header " + d.args[0].value + "\" is not supported yet by switchyard (only proxy_protocol)";
-        return false;
-    }
     c.lc->real_ip_header = d.args[0].value;
     return true;
 }
@@ -1489,6 +1485,7 @@ const Spec kTable[] = {
     {"proxy_half_close",     kStrm,      A1, 0, set_flag<&LocConf::proxy_half_close>},
     {"set_real_ip_from",     kLoc | kStrm, A1, 0, h_set_real_ip_from},
     {"real_ip_header",       kLoc,       A1, 0, h_real_ip_header},
+    {"real_ip_recursive",    kLoc,       A1, 0, set_flag<&LocConf::real_ip_recursive>},
     {"proxy_ssl",            kStrm,      A1, 0, set_flag<&LocConf::proxy_ssl>},
     {"ssl_preread",          kStrm,      A1, 0, set_flag<&LocConf::ssl_preread>},
     {"preread_buffer_size",  kStrm,      A1, 0, set_size<&LocConf::preread_buffer_size>},

@@ -245,6 +245,7 @@ void LocConf::merge_from(const LocConf& p) {
     fill(proxy_protocol_timeout, p.proxy_protocol_timeout);
     fill(set_real_ip_from, p.set_real_ip_from);
     fill(real_ip_header, p.real_ip_header);
+    fill(real_ip_recursive, p.real_ip_recursive);
 }
 
 void LocConf::apply_defaults(const std::string& prefix) {
@@ -345,6 +346,7 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(proxy_protocol_timeout, Msec(30000));
     if (!set_real_ip_from) set_real_ip_from.emplace();
     def(real_ip_header, std::string("X-Real-IP"));
+    def(real_ip_recursive, false);
 }
 
 // A relative literal root resolves against the prefix once, at load.

@@ -2,10 +2,13 @@
 // return, error pages, the access log (static files: static_file.cpp).
 #include "http/exchange.h"
 
+#include <strings.h>
+
 #include <fmt/format.h>
 
 #include "core/log.h"
 #include "http/access_log.h"
+#include "http/realip.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
 
@@ -27,6 +30,7 @@ void Exchange::route() {
         }
         bool stop = false, restart = false;
         if (first && !r.internal) {
+            apply_realip(r.server->conf);   // nginx's post-read phase: the server's settings
             if (!run_rewrites(r.server->rewrites, stop, restart)) return;
         }
         first = false;
@@ -49,7 +53,40 @@ void Exchange::route() {
         if (restart) continue;
         break;
     }
+    apply_realip(*r.lc);   // preaccess: the location's, if the server's changed nothing
     run_handler();
+}
+
+// nginx's realip handler (http/realip.h): once per request, when the peer is
+// in set_real_ip_from and the header (or the PROXY header) names an address.
+void Exchange::apply_realip(const conf::LocConf& lc) {
+    if (realip_ || !lc.set_real_ip_from || lc.set_real_ip_from->empty()) return;
+    const std::string& type = *lc.real_ip_header;
+    bool pp = type == "proxy_protocol";
+    std::vector<std::string_view> values;
+    if (pp) {
+        if (info_.proxy_protocol_addr.empty()) return;
+        values.push_back(info_.proxy_protocol_addr);
+    } else {
+        bool xff = type == "X-Forwarded-For";   // nginx: the keywords are case-sensitive, a field is not
+        for (auto& h : req_->head.headers)
+            if (h.name.size() == type.size() && strncasecmp(h.name.data(), type.data(), type.size()) == 0) {
+                values.push_back(h.value);
+                if (!xff) break;   // X-Real-IP and other fields: the first one
+            }
+        if (values.empty()) return;
+    }
+    sockaddr_storage addr{};
+    if (info_.remote_addr == "unix:") addr.ss_family = AF_UNIX;
+    else if (!parse_addr_port(info_.remote_addr, addr)) return;
+    if (forwarded_addr(addr, values, *lc.set_real_ip_from, *lc.real_ip_recursive) == Forwarded::Declined) return;
+    realip_ = std::make_unique<ConnInfo>(info_);
+    realip_->realip_remote_addr = info_.remote_addr;
+    realip_->realip_remote_port = info_.remote_port;
+    net::addr_text(addr, realip_->remote_addr, realip_->remote_port);
+    if (pp) realip_->remote_port = info_.proxy_protocol_port;
+    SY_LOG(Level::Debug, info_.number, "realip: client {}:{} (peer {})", realip_->remote_addr, realip_->remote_port,
+           info_.remote_addr);
 }
 
 // Runs rewrite/return steps. Returns false when a response was produced.
@@ -224,7 +261,7 @@ void Exchange::finalize_error(int status) {
 }
 
 std::string Exchange::log_context(std::string_view upstream) const {
-    std::string s = ", client: " + info_.remote_addr + ", server: ";
+    std::string s = ", client: " + conn().remote_addr + ", server: ";
     if (req_ && req_->server) s += req_->server->first_name;
     if (req_ && !req_->head.request_line.empty()) {
         s += ", request: \"";

@@ -40,8 +40,10 @@ public:
 
     // ---- for handlers --------------------------------------------------
     Request& req() { return *req_; }
-    const ConnInfo& conn() const { return info_; }
-    VarCtx vars() { return VarCtx{info_, *req_, *gen_->cfg->http}; }
+    // The connection as this request sees it: realip may have replaced the
+    // client's address (http/realip.h).
+    const ConnInfo& conn() const { return realip_ ? *realip_ : info_; }
+    VarCtx vars() { return VarCtx{conn(), *req_, *gen_->cfg->http}; }
     Worker& worker() { return w_; }
     EventLoop& loop() { return w_.loop(); }
     uint64_t number() const { return info_.number; }
@@ -89,6 +91,7 @@ protected:
     // Request processing once the head is known (r.server and r.lc set).
     void route();
     void run_handler();
+    void apply_realip(const conf::LocConf& lc);
     bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart);
     void handle_return(const conf::RewriteStep& st);
     void handle_static();
@@ -108,6 +111,7 @@ protected:
     Worker& w_;
     std::shared_ptr<Generation> gen_;
     ConnInfo& info_;                  // the connection's (several streams may share it)
+    std::unique_ptr<ConnInfo> realip_;   // this request's view once realip changed the address
     std::unique_ptr<Request> req_;
     std::unique_ptr<proxy::Proxy> proxy_;
     std::string head_scratch_;        // response heads are built here (capacity reused)

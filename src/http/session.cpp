@@ -189,8 +189,8 @@ void Session::on_timer(int tag) {
 
 // The header comes first, before TLS and the request (nginx reads it under
 // client_header_timeout). $proxy_protocol_addr is the header's; with
-// `real_ip_header proxy_protocol` and a peer in set_real_ip_from (the
-// address's default server's settings) $remote_addr becomes it too.
+// `real_ip_header proxy_protocol` and a peer in set_real_ip_from, each
+// request's realip makes it $remote_addr too (Exchange::apply_realip).
 void Session::read_proxy_header() {
     net::ProxyHeader h;
     std::string err;
@@ -207,20 +207,9 @@ void Session::read_proxy_header() {
         close();
         return;
     }
-    if (!h.local) {
+    if (!h.local) {   // each request's realip decides whether it becomes $remote_addr
         info_.proxy_protocol_addr = h.src_addr;
         info_.proxy_protocol_port = h.src_port;
-        const conf::LocConf& lc = group_->default_server->conf;
-        sockaddr_storage peer{};
-        socklen_t len = sizeof peer;
-        getpeername(sock_.io.fd, reinterpret_cast<sockaddr*>(&peer), &len);
-        if (*lc.real_ip_header == "proxy_protocol" &&
-            net::trusted(*lc.set_real_ip_from, reinterpret_cast<const sockaddr*>(&peer))) {
-            info_.realip_remote_addr = info_.remote_addr;
-            info_.realip_remote_port = info_.remote_port;
-            info_.remote_addr = h.src_addr;
-            info_.remote_port = h.src_port;
-        }
     }
     SY_LOG(Level::Debug, info_.number, "PROXY protocol v{}: {}:{}", h.version, h.src_addr, h.src_port);
     state_ = group_->listen->ssl ? SessionState::Handshake : SessionState::ReadHead;
@@ -855,6 +844,7 @@ void Session::finish_request() {
     write_access_log();
     if (proxy_) loop().defer_delete(proxy_.release());
     req_.reset();
+    realip_.reset();
     body_consumer_ = nullptr;
     response_done_ = head_sent_ = false;
     if (!keepalive_ || peer_eof_ || w_.draining()) {
@@ -966,7 +956,7 @@ void Session::upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstre
     OutQueue to_client = std::move(out_);
     SY_LOG(Level::Debug, info_.number, "upgraded: tunnel to {}, {} bytes pipelined by the client, {} queued for it",
            p.upstream_addr, to_upstream.bytes(), to_client.bytes());
-    auto* t = new tunnel::Tunnel(w_, gen_, std::move(req_), info_, p);
+    auto* t = new tunnel::Tunnel(w_, gen_, std::move(req_), conn(), p);
     SSL* cssl = nullptr;
     int cfd = hand_off(cssl);   // the tunnel is the connection now
     t->start(cfd, cssl, upstream_fd, upstream_ssl, std::move(to_client), std::move(from_upstream), std::move(to_upstream));

@@ -172,7 +172,9 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         else if (r.server) out += r.server->first_name;
         return true;
     case Var::RemoteAddr: out += ctx.conn.remote_addr; return true;
-    case Var::RemotePort: out += std::to_string(ctx.conn.remote_port); return true;
+    case Var::RemotePort:   // none for a unix socket, or when realip took an address without a port
+        if (ctx.conn.remote_port) out += std::to_string(ctx.conn.remote_port);
+        return true;
     case Var::BinaryRemoteAddr: out += ctx.conn.remote_addr; return true;
     case Var::ServerAddr: out += ctx.conn.server_addr; return true;
     case Var::ServerPort: out += std::to_string(ctx.conn.server_port); return true;

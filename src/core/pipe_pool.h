@@ -38,7 +38,7 @@ public:
 private:
     std::vector<Pipe> free_;
     size_t in_use_ = 0;
-    size_t limit_ = 256;
+    size_t limit_ = 32;   // idle pipes kept: 2 descriptors each, outside worker_connections
 };
 
 }  // namespace sy

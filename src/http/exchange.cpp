@@ -245,6 +245,7 @@ void Exchange::finalize_error(int status) {
                 if (it == r.server->locations.named.end()) break;
                 r.loc = it->second;
                 r.lc = &r.loc->conf;
+                apply_realip(*r.lc);
                 run_handler();
                 return;
             }

@@ -469,7 +469,7 @@ void H2Stream::on_close(uint32_t error_code) {
         if (!req_->status || (error_code != NGHTTP2_NO_ERROR && !response_done_)) {
             if (!head_sent_) req_->status = 499;
             SY_LOG(Level::Info, info_.number, "client prematurely closed stream{}, client: {}",
-                   error_code == NGHTTP2_NO_ERROR ? "" : " (reset)", info_.remote_addr);
+                   error_code == NGHTTP2_NO_ERROR ? "" : " (reset)", conn().remote_addr);
         }
         write_access_log();
     }

@@ -70,11 +70,12 @@ bool parse_addr_port(std::string_view text, sockaddr_storage& out) {
         host = text.substr(0, colon);
     }
     std::string_view digits = text.substr(colon + 1);
-    if (digits.empty() || digits.size() > 5) return false;
+    if (digits.empty()) return false;
     unsigned port = 0;
-    for (char c : digits) {
+    for (char c : digits) {   // as ngx_atoi: leading zeros are fine
         if (c < '0' || c > '9') return false;
         port = port * 10 + unsigned(c - '0');
+        if (port > 65535) return false;
     }
     if (port < 1 || port > 65535 || !parse_addr(host, out)) return false;
     if (out.ss_family == AF_INET) reinterpret_cast<sockaddr_in*>(&out)->sin_port = htons(uint16_t(port));

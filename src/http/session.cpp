@@ -358,7 +358,7 @@ bool Session::fill_head() {
         }
         if (errno != EAGAIN) {
             peer_eof_ = true;
-            SY_LOG(sock_.client_level(), info_.number, "{} while reading client request, client: {}", sock_.error(), info_.remote_addr);
+            SY_LOG(sock_.client_level(), info_.number, "{} while reading client request, client: {}", sock_.error(), conn().remote_addr);
         }
         readable_ = false;
         return true;
@@ -392,7 +392,7 @@ void Session::parse_head() {
                     if (hlen_ > 0 || parser_.in_message())
                         SY_LOG(Level::Info, info_.number,
                                "client prematurely closed connection while reading client request headers, client: {}",
-                               info_.remote_addr);
+                               conn().remote_addr);
                     close();
                 }
                 return;
@@ -529,7 +529,7 @@ void Session::begin_request() {
                 valid &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '_' && *dlc.underscores_in_headers);
             if (!valid) {
                 SY_LOG(Level::Info, info_.number, "client sent invalid header line: \"{}\" while reading client request headers, client: {}",
-                       name, info_.remote_addr);
+                       name, conn().remote_addr);
                 continue;
             }
         }
@@ -788,7 +788,7 @@ void Session::flush() {
             ssize_t n = sock_.send(out_);
             if (n < 0) {
                 if (req_ && !req_->status) req_->status = 499;
-                SY_LOG(sock_.client_level(), info_.number, "{} while sending to client, client: {}", sock_.error(), info_.remote_addr);
+                SY_LOG(sock_.client_level(), info_.number, "{} while sending to client, client: {}", sock_.error(), conn().remote_addr);
                 close();
                 return;
             }

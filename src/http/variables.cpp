@@ -249,7 +249,8 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         out += ctx.conn.realip_remote_addr.empty() ? ctx.conn.remote_addr : ctx.conn.realip_remote_addr;
         return true;
     case Var::RealipRemotePort:
-        out += std::to_string(ctx.conn.realip_remote_addr.empty() ? ctx.conn.remote_port : ctx.conn.realip_remote_port);
+        if (uint16_t port = ctx.conn.realip_remote_addr.empty() ? ctx.conn.remote_port : ctx.conn.realip_remote_port)
+            out += std::to_string(port);   // none for a unix socket
         return true;
     case Var::ProxyProtocolPort:
         if (ctx.conn.proxy_protocol_addr.empty()) return false;

@@ -131,19 +131,32 @@ void Tunnel::count_read(Side& from, size_t n) {
 }
 
 void Tunnel::pump(Side& from, Side& to) {
+    bool spliced = false;
     while (from.readable && !from.eof && to.drained() && !closed_) {
-        if (from.bulk && !to.pipe) to.pipe = PipePool::get().take();   // none to be had: copy
+        if (from.bulk && !to.pipe) {
+            to.pipe = PipePool::get().take();
+            if (!to.pipe) from.bulk = false;   // out of descriptors: copy until the next full read
+        }
         ssize_t n;
         if (to.pipe) {
             n = from.s.splice_in(to.pipe.w, PipePool::kCapacity);
             if (n > 0) {
                 count_read(from, size_t(n));
                 to.in_pipe = size_t(n);
+                spliced = true;
                 if (!flush(to) || !to.drained()) return;
                 continue;   // a short splice does not prove the socket drained: on to EAGAIN
             }
             int e = errno;
             PipePool::get().give(to.pipe, false);
+            // The kernel's splice stops at TCP urgent data (read() steps over
+            // it, as nginx's recv() does) and then says EOF once a FIN came,
+            // with bytes still behind the mark. So an EOF, or nothing at all
+            // on a fresh edge, is checked by a plain read before it is believed.
+            if (n == 0 || (e == EAGAIN && !spliced)) {
+                from.bulk = false;
+                continue;
+            }
             errno = e;
         } else {
             size_t want = p_.read_size && p_.read_size < sizeof g_scratch ? p_.read_size : sizeof g_scratch;

@@ -321,10 +321,11 @@ def test_stream_large_transfer_byte_exact(proxy, tcp_backend):
 
 
 def test_stream_bulk_with_a_stalled_reader_byte_exact(proxy, tcp_backend):
-    """20 MB sent while the client reads nothing for a second: the echo backs
+    """80 MB sent while the client reads nothing for a second: the echo backs
     up through the proxy (switchyard: spliced bytes wait in a pipe, the other
-    direction stops reading) and holds the sender back; then every byte
-    arrives in order."""
+    direction stops reading) and holds the sender back — 80 MB is more than
+    all the socket buffers on the way can hold (Linux's loopback autotuning
+    grows each to 4-6 MB) — then every byte arrives in order."""
     be = tcp_backend("echo")
     start_stream(proxy, """
     server {
@@ -332,7 +333,7 @@ def test_stream_bulk_with_a_stalled_reader_byte_exact(proxy, tcp_backend):
         proxy_pass 127.0.0.1:{backend};
     }""", backend=be.port)
     import threading
-    data = os.urandom(20 * 1024 * 1024)
+    data = os.urandom(80 * 1024 * 1024)
     with connect(proxy.port) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
@@ -361,6 +362,31 @@ def test_stream_bulk_then_half_close(proxy, tcp_backend):
         s.shutdown(socket.SHUT_WR)
         data, eof = recv_to_eof(s, 30)
     assert eof and data == b"got %d bytes\n" % n, data
+
+
+def test_stream_urgent_byte_mid_bulk_loses_nothing_else(proxy, tcp_backend):
+    """A TCP urgent byte (MSG_OOB) in the middle of a bulk transfer: the
+    proxy's reads step over it (nginx's recv() does, and so must a spliced
+    direction, which the kernel stops at the urgent mark); every other byte
+    reaches the backend, before the EOF."""
+    be = tcp_backend("reply_at_eof")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        proxy_half_close on;
+    }""", backend=be.port)
+    before, after = 4 << 20, 100000
+    with connect(proxy.port) as s:
+        s.sendall(os.urandom(before))
+        time.sleep(0.3)
+        s.send(b"U", socket.MSG_OOB)
+        time.sleep(0.3)
+        s.sendall(os.urandom(after))
+        time.sleep(0.3)
+        s.shutdown(socket.SHUT_WR)
+        data, eof = recv_to_eof(s, 30)
+    assert eof and data == b"got %d bytes\n" % (before + after), data
 
 
 def test_stream_client_reset_mid_bulk_spares_other_sessions(proxy, tcp_backend):

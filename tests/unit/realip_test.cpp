@@ -32,6 +32,7 @@ TEST(RealipParse, AddressesWithAndWithoutPorts) {
     EXPECT_EQ(parsed("2001:db8::1"), "2001:db8::1");
     EXPECT_EQ(parsed("[2001:db8::1]:443"), "2001:db8::1#443");
     EXPECT_EQ(parsed("::ffff:192.0.2.1"), "::ffff:192.0.2.1");
+    EXPECT_EQ(parsed("192.0.2.1:0080"), "192.0.2.1#80");   // ngx_atoi takes leading zeros
 }
 
 TEST(RealipParse, RefusesWhatNginxRefuses) {

@@ -166,6 +166,77 @@ def test_stream_round_robin_weights(proxy, tcp_backend):
     assert sorted(got) == ["b1"] * 4 + ["b2"] * 2, got
 
 
+@pytest.mark.parametrize("method", ["least_conn", "random two least_conn"])
+def test_stream_least_conn_counts_open_sessions(proxy, tcp_backend, method):
+    """least_conn (alone, or as random's choice between two) counts the
+    sessions a peer holds open: four long sessions at once end up two on
+    each backend."""
+    b1, b2 = tcp_backend("banner", "b1"), tcp_backend("banner", "b2")
+    start_stream(proxy, """
+    upstream app {
+        %s;
+        server 127.0.0.1:{b1};
+        server 127.0.0.1:{b2};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass app;
+    }""" % method, b1=b1.port, b2=b2.port)
+    time.sleep(0.3)   # the harness's readiness probe has let go of its peer
+    held = []
+    try:
+        for _ in range(4):
+            s = connect(proxy.port)
+            held.append(s)
+            assert recv_all(s, 14).startswith(b"hello from b")
+        for s in held:   # every session is live (the echo after the banner)
+            s.sendall(b"?")
+            assert recv_all(s, 1) == b"?"
+        used = [sum(1 for c in b.conns if c["received"]) for b in (b1, b2)]
+        assert used == [2, 2], (b1.conns, b2.conns)
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_stream_max_fails_sets_a_dead_peer_aside(proxy, tcp_backend):
+    """max_fails=1 fail_timeout=30s: after one refused connect the dead peer
+    is skipped, so at most one session ever tries it."""
+    be = tcp_backend("banner", "live")
+    dead = closed_port()
+    start_stream(proxy, """
+    upstream app {
+        server 127.0.0.1:{dead} max_fails=1 fail_timeout=30s;
+        server 127.0.0.1:{backend};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass app;
+        access_log logs/stream.log basic;
+    }""", dead=dead, backend=be.port)
+    ports = []
+    for _ in range(6):
+        with connect(proxy.port) as s:
+            ports.append(s.getsockname()[1])
+            assert recv_all(s, 16) == b"hello from live\n"
+    logs = session_logs(proxy, ports)
+    assert all(f["status"] == "200" for f in logs), logs
+    tried_dead = [f for f in logs if str(dead) in f["upstream_addr"]]
+    assert len(tried_dead) <= 1, logs
+
+
+def test_stream_listen_reuseport_backlog(proxy, tcp_backend):
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen} reuseport backlog=64;
+        proxy_pass 127.0.0.1:{backend};
+    }""", backend=be.port)
+    with connect(proxy.port) as s:
+        s.sendall(b"hello")
+        assert recv_all(s, 5) == b"hello"
+
+
 # ------------------------------------------------------------ failures
 # The dead peer first for every session (max_fails=0: never set aside, and
 # the live one a backup), whatever the harness's readiness probe did.

@@ -150,6 +150,40 @@ inline bool count_conn_error(const char* tool, uint32_t id, const std::string& w
     return true;
 }
 
+// ------------------------------------------------------------- idle ----
+// The idle modes (ws_load idle, tcp_load idle), after "READY n": hold until
+// `stop` or `hold_s` seconds, repeating "READY n held=Ns" every 5 s for the
+// driver while `poll(timeout_ms)` runs the event loop (which counts peers
+// that close). Returns the seconds held.
+template <class Ready, class Poll>
+double hold_idle(double hold_s, volatile sig_atomic_t& stop, Ready&& ready_now, Poll&& poll) {
+    uint64_t start = now_ns();
+    uint64_t end = start + uint64_t(hold_s * 1e9);
+    uint64_t beat = start + 5000000000ull;
+    while (!stop) {
+        uint64_t now = now_ns();
+        if (now >= end) break;
+        if (now >= beat) {
+            printf("READY %ld held=%.0fs\n", long(ready_now()), double(now - start) / 1e9);
+            fflush(stdout);
+            beat += 5000000000ull;
+        }
+        poll(int(std::min<uint64_t>((std::min(end, beat) - now) / 1000000 + 1, 1000)));
+    }
+    return double(now_ns() - start) / 1e9;
+}
+
+// Their last lines; the exit code: 2 if some never got ready, 1 if some
+// ready ones were dropped by the peer, else 0.
+inline int idle_result(long closed, size_t conns, long ready, long failed, long dropped, double setup_s,
+                       double held_s) {
+    printf("CLOSED %ld dropped=%ld\n", closed, dropped);
+    printf("RESULT mode=idle ok=%d conns=%zu ready=%ld failed=%ld dropped=%ld setup_s=%.3f held_s=%.3f\n",
+           failed == 0 && dropped == 0 ? 1 : 0, conns, ready, failed, dropped, setup_s, held_s);
+    fflush(stdout);
+    return failed ? 2 : (dropped ? 1 : 0);
+}
+
 // ------------------------------------------------------------- slots ----
 // The connection-slot clients (tls_load, tcp_load) keep one Slot per
 // connection: fd, id, gen (bumped for each new connection, so events for a

@@ -7,16 +7,19 @@
 #   SCENARIOS="ws_echo" DURATION=5 bench/run.sh   # one scenario, shorter
 #   SCENARIOS="tls_full tls_resume wss_echo h2" bench/run.sh   # the TLS set
 #   SCENARIOS="tcp_tput tcp_conn" PROXIES="direct nginx haproxy switchyard" bench/run.sh  # stream {}
+#   SCENARIOS="tcp_idle" bench/run.sh             # memory per idle stream {} session
 #
 # Environment (defaults in brackets):
 #   PROXIES [nginx haproxy switchyard]   SCENARIOS [ws_echo http idle]
 #     opt-in: http4; the TLS set: tls_full tls_resume wss_echo h2 (HTTP/2 over TLS, h2load);
-#     the stream set: tcp_tput tcp_conn (stream {} / mode tcp). PROXIES may also name
-#     "direct": no proxy, the stream set's load straight to the backend (the ceiling)
+#     the stream set: tcp_tput tcp_conn tcp_idle (stream {} / mode tcp). PROXIES may also
+#     name "direct": no proxy, tcp_tput/tcp_conn's load straight to the backend (the
+#     ceiling; it skips tcp_idle, which measures a proxy's memory)
 #   DURATION [10] measured seconds per throughput scenario; WARMUP [2]
 #   CONNS [256] WebSocket echo connections; MSG_SIZE [32] bytes per message
 #   HTTP_CONNS [64] wrk connections; HTTP_BODY [64] backend response body bytes
 #   IDLE_CONNS [5000] idle tunnels for the memory scenario
+#   TCP_IDLE_CONNS [IDLE_CONNS] idle stream {} sessions (client + upstream connection) of tcp_idle
 #   TLS_CONNS [32] concurrent connections of tls_full / tls_resume
 #   H2_CONNS [16] h2load connections; H2_STREAMS [10] concurrent streams on each
 #   TLS_VERSION [1.3] highest TLS version the clients offer (1.3 or 1.2)
@@ -50,6 +53,7 @@ H2_STREAMS=${H2_STREAMS:-10}
 TLS_VERSION=${TLS_VERSION:-1.3}
 TCP_TPUT_CONNS=${TCP_TPUT_CONNS:-16}
 TCP_CONN_CONNS=${TCP_CONN_CONNS:-32}
+TCP_IDLE_CONNS=${TCP_IDLE_CONNS:-$IDLE_CONNS}
 NGINX_STREAM_MODULE=${NGINX_STREAM_MODULE:-/usr/lib/nginx/modules/ngx_stream_module.so}
 PROXIES=${PROXIES:-"nginx haproxy switchyard"}
 SCENARIOS=${SCENARIOS:-"ws_echo http idle"}
@@ -77,9 +81,13 @@ HTTP_PORT=$((BASE_PORT + 11))          # single-backend HTTP scenario
 HTTP4_PORTS="$((BASE_PORT + 11))-$((BASE_PORT + 14))"  # 4-backend scenario
 STREAM_PORT=$((BASE_PORT + 2))         # the stream {} server / HAProxy mode tcp frontend
 TCP_BE_PORT=$((BASE_PORT + 15))        # tcp_backend (stream scenarios)
-# nginx preallocates worker_connections; each tunnel uses 2 (client + upstream)
-WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-$(( (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) > 20000 ? (2 * IDLE_CONNS + 2 * CONNS + 2 * HTTP_CONNS + 100) : 20000 ))}
-HAPROXY_MAXCONN=$((IDLE_CONNS + CONNS + HTTP_CONNS + TLS_CONNS + TCP_TPUT_CONNS + TCP_CONN_CONNS + 1000))
+# the larger of the two idle scenarios' connection counts (a fresh proxy runs
+# each scenario, so they never add up)
+IDLE_MAX=$(( TCP_IDLE_CONNS > IDLE_CONNS ? TCP_IDLE_CONNS : IDLE_CONNS ))
+# nginx preallocates worker_connections; each tunnel or stream session uses 2
+# (client + upstream)
+WORKER_CONNECTIONS=${WORKER_CONNECTIONS:-$(( (2 * IDLE_MAX + 2 * CONNS + 2 * HTTP_CONNS + 100) > 20000 ? (2 * IDLE_MAX + 2 * CONNS + 2 * HTTP_CONNS + 100) : 20000 ))}
+HAPROXY_MAXCONN=$((IDLE_MAX + CONNS + HTTP_CONNS + TLS_CONNS + TCP_TPUT_CONNS + TCP_CONN_CONNS + 1000))
 # scenarios that need the TLS server block, its certificate and TLS smoke tests
 TLS_SCENARIOS="tls_full tls_resume wss_echo h2"
 tls_selected() {
@@ -87,12 +95,19 @@ tls_selected() {
     for s in $TLS_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
     return 1
 }
-# scenarios that need the stream {} server (plain TCP proxying) and tcp_backend;
-# the only ones the pseudo-proxy "direct" runs
-STREAM_SCENARIOS="tcp_tput tcp_conn"
+# scenarios that need the stream {} server (plain TCP proxying) and tcp_backend
+STREAM_SCENARIOS="tcp_tput tcp_conn tcp_idle"
 stream_selected() {
     local s
     for s in $STREAM_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
+    return 1
+}
+# the only ones the pseudo-proxy "direct" runs (tcp_idle measures a proxy's
+# memory: with no proxy there is nothing to measure)
+DIRECT_SCENARIOS="tcp_tput tcp_conn"
+direct_selected() {
+    local s
+    for s in $DIRECT_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] && return 0; done
     return 1
 }
 CLK_TCK=$(getconf CLK_TCK)
@@ -811,15 +826,24 @@ register_metric idle_pss "Idle tunnel KiB (PSS)" l
 register_metric idle_rss "Idle tunnel KiB (RSS)" l
 SCEN_METRICS[idle]="idle_pss idle_rss"
 SCEN_CPU_SENSITIVE[idle]=0  # memory only: CPU interference does not matter
-scenario_idle() {
-    local proxy=$1 pids m0 m1 m2
+scenario_idle() { run_idle_mem "$1" idle idle "$IDLE_CONNS" tunnels ws_load --port "$PROXY_PORT"; }
+
+# run_idle_mem PROXY SCENARIO METRIC_PREFIX CONNS WHAT TOOL [TOOL options...]:
+# memory (PSS, RSS) of all proxy processes before, with CONNS idle connections
+# held open by "TOOL idle" (ws_load, tcp_load: it prints "READY n" once they
+# are up and "FAILED k" if some are not, holds them until SIGUSR1) and after
+# they are closed; the per-connection figures are the with-minus-before deltas
+# divided by n. WHAT names the connections in notes and logs.
+run_idle_mem() {
+    local proxy=$1 scen=$2 m=$3 conns=$4 what=$5 tool=$6 pids m0 m1 m2
+    shift 6
     sleep 0.5
     read -ra pids <<<"$(proc_tree "$PROXY_PID")"
     m0=$(mem_kb "${pids[@]}")
-    local hold=$((IDLE_CONNS / 100 + 90))
-    spawn "ws_load.idle.$proxy" "$LOAD_CPU" "$BUILD_DIR/ws_load" idle --port "$PROXY_PORT" \
-        --conns "$IDLE_CONNS" --hold "$hold" --connect-timeout 60
-    local lg=$SPAWNED out="$WORK/logs/ws_load.idle.$proxy.out" n="" i
+    local hold=$((conns / 100 + 90)) name="$tool.$scen.$proxy"
+    spawn "$name" "$LOAD_CPU" "$BUILD_DIR/$tool" idle "$@" \
+        --conns "$conns" --hold "$hold" --connect-timeout 60
+    local lg=$SPAWNED out="$WORK/logs/$name.out" n="" i
     for ((i = 0; i < 900; i++)); do  # <= 90 s
         n=$(awk '$1 == "READY" { print $2; exit }' "$out" 2>/dev/null)
         [[ -n $n ]] && break
@@ -827,26 +851,26 @@ scenario_idle() {
         sleep 0.1
     done
     if [[ -z $n ]]; then
-        add_note "$proxy" "idle: tunnels never became ready"
+        add_note "$proxy" "$scen: $what never became ready"
         FAILED_ANY=1
-        cat "$WORK/logs/ws_load.idle.$proxy.err" >&2
+        cat "$WORK/logs/$name.err" >&2
         stop_pids "$lg"
         return 1
     fi
     sleep 1  # let the proxy settle (deferred frees, lazy buffers)
     read -ra pids <<<"$(proc_tree "$PROXY_PID")"
     m1=$(mem_kb "${pids[@]}")
-    kill_tracked USR1 "$lg"  # ws_load closes all tunnels and exits
+    kill_tracked USR1 "$lg"  # the tool closes all connections and exits
     wait "$lg"
     local rc=$?
     sleep 1
     read -ra pids <<<"$(proc_tree "$PROXY_PID")"
     m2=$(mem_kb "${pids[@]}")
-    cat "$WORK/logs/ws_load.idle.$proxy.err" >&2
+    cat "$WORK/logs/$name.err" >&2
     local failed
     failed=$(awk '$1 == "FAILED" { print $2; exit }' "$out")
     if [[ -n $failed || $rc != 0 ]]; then
-        add_note "$proxy" "idle: only $n of $IDLE_CONNS tunnels established (ws_load exit $rc)"
+        add_note "$proxy" "$scen: only $n of $conns $what established ($tool exit $rc)"
         FAILED_ANY=1
     fi
     if [[ $n -gt 0 ]]; then
@@ -854,10 +878,10 @@ scenario_idle() {
         read -r p0 r0 <<<"$m0"
         read -r p1 r1 <<<"$m1"
         read -r p2 r2 <<<"$m2"
-        set_result "$proxy" idle_pss "$(fdiv $((p1 - p0)) "$n" 2)"
-        set_result "$proxy" idle_rss "$(fdiv $((r1 - r0)) "$n" 2)"
-        DETAILS+=("$proxy idle: $n tunnels; PSS KiB before=$p0 with_tunnels=$p1 after_close=$p2; RSS KiB before=$r0 with_tunnels=$r1 after_close=$r2")
-        log "$proxy idle: $n tunnels, PSS $p0 -> $p1 KiB (after close $p2), RSS $r0 -> $r1 KiB"
+        set_result "$proxy" "${m}_pss" "$(fdiv $((p1 - p0)) "$n" 2)"
+        set_result "$proxy" "${m}_rss" "$(fdiv $((r1 - r0)) "$n" 2)"
+        DETAILS+=("$proxy $scen: $n $what; PSS KiB before=$p0 with_$what=$p1 after_close=$p2; RSS KiB before=$r0 with_$what=$r1 after_close=$r2")
+        log "$proxy $scen: $n $what, PSS $p0 -> $p1 KiB (after close $p2), RSS $r0 -> $r1 KiB"
     fi
 }
 
@@ -870,6 +894,16 @@ register_metric tcpc_rate "TCP conn/s" h
 register_metric tcpc_cpu "TCP proxy CPU µs/conn" l
 SCEN_METRICS[tcp_conn]="tcpc_rate tcpc_cpu"
 scenario_tcp_conn() { run_tcp_load "$1" tcp_conn tcpc conn --conns "$TCP_CONN_CONNS"; }
+
+register_metric tcpi_pss "TCP idle PSS KiB/conn" l
+register_metric tcpi_rss "TCP idle RSS KiB/conn" l
+SCEN_METRICS[tcp_idle]="tcpi_pss tcpi_rss"
+SCEN_CPU_SENSITIVE[tcp_idle]=0  # memory only, as idle
+# TCP_IDLE_CONNS idle sessions through the stream server (tcp_load idle: each
+# echoes one byte through tcp_backend first). Not for "direct" (main skips it).
+scenario_tcp_idle() {
+    run_idle_mem "$1" tcp_idle tcpi "$TCP_IDLE_CONNS" sessions tcp_load --port "$STREAM_PORT"
+}
 
 # run_tcp_load PROXY SCENARIO METRIC_PREFIX MODE [tcp_load options...]: tcp_load
 # through the stream server, or with the pseudo-proxy "direct" straight to
@@ -1059,23 +1093,24 @@ versions() {
 main() {
     [[ $(uname -s) == Linux ]] || die "Linux only"
     local var
-    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS H2_CONNS H2_STREAMS TCP_TPUT_CONNS TCP_CONN_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
+    for var in DURATION WARMUP CONNS MSG_SIZE HTTP_CONNS HTTP_BODY IDLE_CONNS TLS_CONNS H2_CONNS H2_STREAMS TCP_TPUT_CONNS TCP_CONN_CONNS TCP_IDLE_CONNS BASE_PORT PROXY_CPU LOAD_CPU REPEAT NOISE_LIMIT NOISY_RETRIES; do
         [[ ${!var} =~ ^[0-9]+$ ]] || die "$var must be a whole number (got '${!var}')"
     done
-    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && TLS_CONNS >= 1 && TCP_TPUT_CONNS >= 1 && TCP_CONN_CONNS >= 1 && REPEAT >= 1)) ||
-        die "DURATION, CONNS, IDLE_CONNS, TLS_CONNS, TCP_TPUT_CONNS, TCP_CONN_CONNS and REPEAT must be >= 1"
+    ((DURATION >= 1 && CONNS >= 1 && IDLE_CONNS >= 1 && TLS_CONNS >= 1 && TCP_TPUT_CONNS >= 1 && TCP_CONN_CONNS >= 1 && TCP_IDLE_CONNS >= 1 && REPEAT >= 1)) ||
+        die "DURATION, CONNS, IDLE_CONNS, TLS_CONNS, TCP_TPUT_CONNS, TCP_CONN_CONNS, TCP_IDLE_CONNS and REPEAT must be >= 1"
     [[ $TLS_VERSION == 1.3 || $TLS_VERSION == 1.2 ]] || die "TLS_VERSION must be 1.3 or 1.2 (got '$TLS_VERSION')"
     NCPU=$(getconf _NPROCESSORS_ONLN)
     if ((NCPU < 2)); then
         log "WARNING: only $NCPU CPU; proxy and load share it"
         PROXY_CPU=0; LOAD_CPU=0
     fi
-    # fd limits: the proxy needs 2 per tunnel; raise the soft limit to the hard one
+    # fd limits: the proxy needs 2 per tunnel or stream session; raise the soft
+    # limit to the hard one (tcp_backend and the load tools need 1 per connection)
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-    local need=$((2 * IDLE_CONNS + 2 * CONNS + 200)) have
+    local need=$((2 * IDLE_MAX + 2 * CONNS + 200)) have
     have=$(ulimit -n)
     if [[ $have != unlimited && $have -lt $need ]]; then
-        die "ulimit -n is $have but IDLE_CONNS=$IDLE_CONNS needs about $need; lower IDLE_CONNS"
+        die "ulimit -n is $have but IDLE_CONNS=$IDLE_CONNS / TCP_IDLE_CONNS=$TCP_IDLE_CONNS need about $need; lower them"
     fi
 
     # pin this driver (and so wrk, curl, helpers) away from the proxy core
@@ -1151,9 +1186,9 @@ main() {
             haproxy) [[ -x $HAPROXY_BIN ]] || { skipped+=(haproxy); NOTE[haproxy]="skipped: $HAPROXY_BIN not found"; continue; } ;;
             direct)
                 local others=""
-                for scen in $SCENARIOS; do [[ " $STREAM_SCENARIOS " == *" $scen "* ]] || others+=" $scen"; done
-                [[ -n $others ]] && add_note direct "no proxy: runs only the stream scenarios ($STREAM_SCENARIOS), not$others"
-                stream_selected || { log "direct: no stream scenario selected, nothing to run"; continue; } ;;
+                for scen in $SCENARIOS; do [[ " $DIRECT_SCENARIOS " == *" $scen "* ]] || others+=" $scen"; done
+                [[ -n $others ]] && add_note direct "no proxy: runs only $DIRECT_SCENARIOS, not$others"
+                direct_selected || { log "direct: none of $DIRECT_SCENARIOS selected, nothing to run"; continue; } ;;
             *) die "unknown proxy '$proxy' (nginx, haproxy, switchyard, direct)" ;;
         esac
         ran+=("$proxy")
@@ -1166,7 +1201,7 @@ main() {
     for ((r = 1; r <= REPEAT; r++)); do
         for scen in $SCENARIOS; do
             for proxy in "${ran[@]}"; do
-                [[ $proxy == direct && " $STREAM_SCENARIOS " != *" $scen "* ]] && continue
+                [[ $proxy == direct && " $DIRECT_SCENARIOS " != *" $scen "* ]] && continue
                 run_one "$proxy" "$scen" "$r"
             done
         done
@@ -1193,9 +1228,9 @@ main() {
         echo
         echo "- machine: $NCPU cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), kernel $(uname -r)"
         echo "- pinning: proxy (1 worker / 1 thread) on cpu$PROXY_CPU; backends, load generators and driver on cpu$LOAD_CPU"
-        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION")$([[ " $SCENARIOS " == *" h2 "* ]] && echo " H2_CONNS=$H2_CONNS H2_STREAMS=$H2_STREAMS")$(stream_selected && echo " TCP_TPUT_CONNS=$TCP_TPUT_CONNS TCP_CONN_CONNS=$TCP_CONN_CONNS") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
+        echo "- params: DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=$CONNS MSG_SIZE=${MSG_SIZE}B HTTP_CONNS=$HTTP_CONNS HTTP_BODY=${HTTP_BODY}B IDLE_CONNS=$IDLE_CONNS$(tls_selected && echo " TLS_CONNS=$TLS_CONNS TLS_VERSION=$TLS_VERSION")$([[ " $SCENARIOS " == *" h2 "* ]] && echo " H2_CONNS=$H2_CONNS H2_STREAMS=$H2_STREAMS")$(stream_selected && echo " TCP_TPUT_CONNS=$TCP_TPUT_CONNS TCP_CONN_CONNS=$TCP_CONN_CONNS")$([[ " $SCENARIOS " == *" tcp_idle "* ]] && echo " TCP_IDLE_CONNS=$TCP_IDLE_CONNS") REPEAT=$REPEAT$( ((REPEAT > 1)) && echo ' (medians)')"
         tls_selected && echo "- TLS: RSA-2048 self-signed certificate; clients offer TLS 1.2 up to $TLS_VERSION; $(openssl version | awk '{print $1, $2}') on the client side"
-        [[ " $PROXIES " == *" direct "* ]] && stream_selected && echo "- direct: no proxy, tcp_load straight to tcp_backend (both on cpu$LOAD_CPU): the ceiling of the load side; no proxy CPU (n/a)"
+        [[ " $PROXIES " == *" direct "* ]] && direct_selected && echo "- direct: no proxy, tcp_load straight to tcp_backend (both on cpu$LOAD_CPU): the ceiling of the load side; no proxy CPU (n/a)"
         echo "- versions: $(versions)"
         echo "- background CPU use before the run: $bg"
         echo

@@ -1,6 +1,6 @@
 // tcp_load - single-threaded epoll load generator for plain TCP proxying
 // (nginx's stream {} module, HAProxy's mode tcp), against tcp_backend.
-// Talks to 127.0.0.0/8 only. Two modes:
+// Talks to 127.0.0.0/8 only. Three modes:
 //
 //   tput  --conns (16) long connections, each moving bulk data through the
 //         proxy. --dir both (default): the connection sends 'E' (echo), then
@@ -13,11 +13,25 @@
 //   conn  --conns (32) slots, each a closed loop: connect, send 'E' and one
 //         byte, read that byte back, close, reconnect at once. The rate is
 //         completed connections per second.
+//   idle  --conns (5000) connections held open and idle, for the proxy's
+//         memory per session: each connects, sends 'E' and one byte and waits
+//         for that byte to come back (so the session reached tcp_backend
+//         through the proxy), then stays open without traffic. At most
+//         --concurrency (128) are being set up at once, so the proxy's accept
+//         backlog is not overrun. Once all are up (or --connect-timeout
+//         seconds have passed: the rest count as failed) it prints "READY n"
+//         (n established) and, if some failed, "FAILED k" on stdout, then
+//         holds them until --hold (30) seconds pass or SIGUSR1/SIGTERM/SIGINT
+//         arrives ("READY n held=Ts" every 5 s meanwhile), closes them and
+//         prints "CLOSED n dropped=d" (d: ready ones the peer closed while
+//         held). The same protocol as ws_load idle's, for run.sh.
 //
 //   tcp_load tput --port P [--conns 16] [--dir both|up|down] [--duration 10]
 //                 [--warmup 2] [--timeout 10] [--watch-pids PID,...] [--host 127.0.0.1]
 //   tcp_load conn --port P [--conns 32] [--duration 10] [--warmup 2] [--timeout 10]
 //                 [--watch-pids PID,...] [--host 127.0.0.1]
+//   tcp_load idle --port P [--conns 5000] [--hold 30] [--connect-timeout 30]
+//                 [--concurrency 128] [--host 127.0.0.1]
 //   tcp_load --selftest
 //
 // The byte pattern: byte i of a stream (from 0, after the mode byte) is
@@ -31,9 +45,12 @@
 //
 // Errors (connect failures, unexpected EOF or reset, a pattern mismatch, no
 // progress for --timeout seconds) are counted, the first 10 are printed, and
-// the slot starts a new connection; after 1000 the run gives up.
+// the slot starts a new connection; after 1000 the run gives up. In idle mode
+// nothing is retried: the first 10 errors are printed and a connection that
+// fails counts as failed (or, once ready, as dropped).
 // Machine-readable summary: one line starting with "RESULT " of key=value pairs.
-// Exit status: 0 ok, 1 errors during the run, 2 usage/setup failure.
+// Exit status: 0 ok, 1 errors during the run (idle: connections dropped),
+// 2 usage/setup failure (idle: connections that failed to establish).
 #include <string>
 
 #include "load_client.h"
@@ -45,7 +62,7 @@ namespace {
 constexpr size_t kChunk = 65536;
 constexpr size_t kPeriod = 23;  // pattern period (as tcp_backend's)
 
-enum class Mode : uint8_t { Tput, Conn };
+enum class Mode : uint8_t { Tput, Conn, Idle };
 enum class Dir : uint8_t { Both, Up, Down };
 enum class St : uint8_t { Idle, Connecting, Open };
 
@@ -56,6 +73,7 @@ struct Slot {
     uint32_t gen = 0;       // bumped per connection: stale epoll events are ignored
     uint32_t interest = 0;  // current epoll mask
     bool hello_sent = false;
+    bool ready = false;     // idle: the byte came back
     uint64_t sent = 0, recvd = 0;  // pattern bytes sent / received on this connection
     uint64_t start_ns = 0, progress_ns = 0;
 };
@@ -66,6 +84,8 @@ struct Opts : LoadOpts {
     Dir dir = Dir::Both;
     long conns = 0;  // 0: the mode's default
     double timeout = 10;
+    double hold = 30, connect_timeout = 30;  // idle
+    long concurrency = 128;                  // idle: connections set up at once
 } O;
 
 int g_ep = -1;
@@ -82,6 +102,8 @@ uint64_t g_done = 0, g_warm_done = 0;   // conn: completed connections
 long g_errors = 0;
 int g_reported = 0;
 Histogram g_hist;  // conn: connect .. byte back
+long g_inflight = 0;                            // idle: connecting or awaiting the byte
+long g_ready = 0, g_failed = 0, g_dropped = 0;  // idle
 
 void on_signal(int) { g_stop = 1; }
 
@@ -111,6 +133,18 @@ void close_slot(Slot& s) {
 }
 
 void fail(Slot& s, const std::string& why) {
+    if (O.mode == Mode::Idle) {  // no retry: the connection failed, or was dropped once ready
+        if (s.st == St::Idle) return;
+        report_conn_error("tcp_load", s.id, why, g_reported);
+        if (s.ready) {
+            g_dropped++;
+        } else {
+            g_inflight--;
+            g_failed++;
+        }
+        close_slot(s);
+        return;
+    }
     if (count_conn_error("tcp_load", s.id, why, g_errors, g_reported)) g_stop = 1;
     close_slot(s);
     g_restart.push_back(s.id);
@@ -121,6 +155,7 @@ void start(Slot& s) {
     s.st = St::Connecting;
     s.start_ns = s.progress_ns = now_ns();
     s.hello_sent = false;
+    s.ready = false;
     s.sent = s.recvd = 0;
     epoll_event ev{};
     ev.events = EPOLLOUT;
@@ -230,22 +265,29 @@ void tput_drive(Slot& s, uint32_t ev) {
 
 char conn_byte(const Slot& s) { return char('a' + s.gen % kPeriod); }
 
+// conn and idle: once connected, 'E' (the backend echoes) and one byte that
+// must come back; then wait for it. False while still connecting or failed.
+bool send_hello(Slot& s, uint32_t ev, char byte) {
+    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return false;
+    std::string err = tcp_connect_result(s.fd);
+    if (!err.empty()) {
+        fail(s, err);
+        return false;
+    }
+    char msg[2] = {'E', byte};
+    ssize_t w = send(s.fd, msg, 2, MSG_NOSIGNAL);
+    if (w != 2) {  // 2 bytes into an empty socket buffer
+        fail(s, std::string("send: ") + (w < 0 ? strerror(errno) : "short write"));
+        return false;
+    }
+    s.st = St::Open;
+    set_slot_interest(g_ep, s, EPOLLIN);
+    return true;
+}
+
 void conn_drive(Slot& s, uint32_t ev) {
     if (s.st == St::Connecting) {
-        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-        std::string err = tcp_connect_result(s.fd);
-        if (!err.empty()) {
-            fail(s, err);
-            return;
-        }
-        char msg[2] = {'E', conn_byte(s)};
-        ssize_t w = send(s.fd, msg, 2, MSG_NOSIGNAL);
-        if (w != 2) {  // 2 bytes into an empty socket buffer
-            fail(s, std::string("send: ") + (w < 0 ? strerror(errno) : "short write"));
-            return;
-        }
-        s.st = St::Open;
-        set_slot_interest(g_ep, s, EPOLLIN);
+        send_hello(s, ev, conn_byte(s));
         return;
     }
     if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
@@ -270,6 +312,34 @@ void conn_drive(Slot& s, uint32_t ev) {
     g_restart.push_back(s.id);
 }
 
+// ------------------------------------------------------------------ idle ----
+
+char idle_byte(const Slot& s) { return char('a' + s.id % kPeriod); }
+
+void idle_drive(Slot& s, uint32_t ev) {
+    if (s.st == St::Connecting) {   // EPOLLIN stays once ready: to see the peer close
+        if (send_hello(s, ev, idle_byte(s))) s.sent = 1;
+        return;
+    }
+    if (!(ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+    char b[16];
+    ssize_t n = recv(s.fd, b, sizeof b, 0);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+        fail(s, read_error(n, s) + (s.ready ? " (while idle)" : ""));
+        return;
+    }
+    if (s.ready || n != 1 || b[0] != idle_byte(s)) {
+        fail(s, "unexpected " + std::to_string(n) + " bytes" +
+                    (s.ready ? " while idle" : " (not the byte sent)"));
+        return;
+    }
+    s.recvd = 1;
+    s.ready = true;
+    g_inflight--;
+    g_ready++;
+}
+
 // ------------------------------------------------------------------ run ----
 
 void poll_once(int timeout_ms) {
@@ -279,7 +349,8 @@ void poll_once(int timeout_ms) {
         Slot& s = g_slots[id];
         if (s.gen != gen || s.st == St::Idle) return;
         if (O.mode == Mode::Tput) tput_drive(s, ev.events);
-        else conn_drive(s, ev.events);
+        else if (O.mode == Mode::Conn) conn_drive(s, ev.events);
+        else idle_drive(s, ev.events);
     });
 }
 
@@ -386,6 +457,51 @@ int run() {
     return ok ? 0 : 1;
 }
 
+// idle: opens the connections at most O.concurrency at a time; returns when
+// each is ready or failed, or at the connect timeout (the rest then fail).
+void idle_connect_phase() {
+    size_t next = 0;
+    uint64_t deadline = now_ns() + uint64_t(O.connect_timeout * 1e9);
+    while (!g_stop && (next < g_slots.size() || g_inflight > 0)) {
+        while (next < g_slots.size() && g_inflight < O.concurrency) {
+            g_inflight++;
+            start(g_slots[next++]);
+        }
+        if (now_ns() >= deadline) break;
+        poll_once(50);
+    }
+    std::string why = g_stop ? std::string("stopped")
+                             : "timeout after " + std::to_string(int(O.connect_timeout)) + "s";
+    for (auto& s : g_slots) {
+        if (s.st == St::Connecting) fail(s, why + " connecting");
+        else if (s.st == St::Open && !s.ready) fail(s, why + " waiting for the byte back");
+    }
+    g_failed += long(g_slots.size() - next);  // never started (stopped, or out of time)
+}
+
+int run_idle() {
+    uint64_t t0 = now_ns();
+    idle_connect_phase();
+    double setup_s = double(now_ns() - t0) / 1e9;
+    if (g_failed)
+        fprintf(stderr, "tcp_load idle: %ld of %zu connections failed to establish\n", g_failed,
+                g_slots.size());
+    fprintf(stderr, "tcp_load idle: %ld connections ready in %.2fs\n", g_ready - g_dropped,
+            setup_s);
+    printf("READY %ld\n", g_ready - g_dropped);
+    if (g_failed) printf("FAILED %ld\n", g_failed);
+    fflush(stdout);
+    double held_s = hold_idle(g_ready > g_dropped ? O.hold : 0, g_stop, [] { return g_ready - g_dropped; }, poll_once);
+    long closed = 0;
+    for (auto& s : g_slots) {
+        if (s.st != St::Idle) closed++;
+        close_slot(s);
+    }
+    fprintf(stderr, "tcp_load idle: held %ld connections for %.1fs, %ld dropped meanwhile\n",
+            closed, held_s, g_dropped);
+    return idle_result(closed, g_slots.size(), g_ready, g_failed, g_dropped, setup_s, held_s);
+}
+
 bool tcp_selftest() {
     build_pattern();
     bool ok = true;
@@ -408,6 +524,8 @@ bool tcp_selftest() {
             "                     [--warmup 2] [--timeout 10] [--watch-pids PID,...] [--host 127.0.0.1]\n"
             "       tcp_load conn --port P [--conns 32] [--duration 10] [--warmup 2] [--timeout 10]\n"
             "                     [--watch-pids PID,...] [--host 127.0.0.1]\n"
+            "       tcp_load idle --port P [--conns 5000] [--hold 30] [--connect-timeout 30]\n"
+            "                     [--concurrency 128] [--host 127.0.0.1]\n"
             "       tcp_load --selftest\n");
     exit(2);
 }
@@ -424,14 +542,26 @@ int main(int argc, char** argv) {
     std::string_view m = argv[1];
     if (m == "tput") O.mode = Mode::Tput;
     else if (m == "conn") O.mode = Mode::Conn;
-    else usage("the first argument is the mode: tput or conn");
+    else if (m == "idle") O.mode = Mode::Idle;
+    else usage("the first argument is the mode: tput, conn or idle");
+    const bool idle = O.mode == Mode::Idle;
     Args args{"tcp_load", argc, argv, usage, 1};
     while (const char* opt = args.next()) {
         std::string_view a = opt;
         if (a == "--path" || a == "--sni" || a == "--tls-version") usage(("unknown option " + std::string(a)).c_str());
+        if (idle && (a == "--duration" || a == "--warmup" || a == "--watch-pids" ||
+                     a == "--timeout"))
+            usage((std::string(a) + " is for tput and conn (idle: --hold, --connect-timeout)")
+                      .c_str());
+        if (!idle && (a == "--hold" || a == "--connect-timeout" || a == "--concurrency"))
+            usage((std::string(a) + " is for idle").c_str());
         if (args.load_option(a, O)) continue;
-        if (a == "--conns") O.conns = long(args.number(1, 10000, "conns"));
+        if (a == "--conns") O.conns = long(args.number(1, idle ? 100000 : 10000, "conns"));
         else if (a == "--timeout") O.timeout = args.number(0.1, 600, "timeout");
+        else if (a == "--hold") O.hold = args.number(0, 3600, "hold");
+        else if (a == "--connect-timeout")
+            O.connect_timeout = args.number(0.1, 600, "connect timeout");
+        else if (a == "--concurrency") O.concurrency = long(args.number(1, 10000, "concurrency"));
         else if (a == "--dir") {
             std::string_view v = args.value();
             if (v == "both") O.dir = Dir::Both;
@@ -440,13 +570,19 @@ int main(int argc, char** argv) {
             else usage("--dir must be both, up or down");
         } else usage(("unknown option " + std::string(a)).c_str());
     }
-    if (O.mode == Mode::Conn && O.dir != Dir::Both) usage("--dir is for tput");
-    if (!O.conns) O.conns = O.mode == Mode::Tput ? 16 : 32;
+    if (O.mode != Mode::Tput && O.dir != Dir::Both) usage("--dir is for tput");
+    if (!O.conns) O.conns = O.mode == Mode::Tput ? 16 : O.mode == Mode::Conn ? 32 : 5000;
     args.check_load_opts(O);
     if (!loopback_target("tcp_load", O, g_addr)) return 2;
     build_pattern();
-    raise_nofile();
-    catch_signals(on_signal, {SIGINT, SIGTERM});
+    rlim_t lim = raise_nofile();
+    if (idle && rlim_t(O.conns) + 32 > lim) {
+        fprintf(stderr, "tcp_load: %ld connections need more file descriptors (limit %llu)\n",
+                O.conns, (unsigned long long)lim);
+        return 2;
+    }
+    if (idle) catch_signals(on_signal, {SIGINT, SIGTERM, SIGUSR1});  // SIGUSR1: run.sh's "done"
+    else catch_signals(on_signal, {SIGINT, SIGTERM});
     g_slots.resize(size_t(O.conns));
     for (size_t i = 0; i < g_slots.size(); i++) g_slots[i].id = uint32_t(i);
     g_ep = epoll_create1(EPOLL_CLOEXEC);
@@ -454,5 +590,5 @@ int main(int argc, char** argv) {
         perror("epoll_create1");
         return 2;
     }
-    return run();
+    return idle ? run_idle() : run();
 }

@@ -711,20 +711,7 @@ int run_idle() {
     printf("READY %ld\n", g_ready);
     if (g_failed) printf("FAILED %ld\n", g_failed);
     fflush(stdout);
-    uint64_t hold_start = now_ns();
-    uint64_t hold_end = hold_start + uint64_t((g_ready > 0 ? O.hold : 0) * 1e9);
-    uint64_t next_beat = hold_start + 5000000000ull;
-    while (!g_stop) {
-        uint64_t now = now_ns();
-        if (now >= hold_end) break;
-        if (now >= next_beat) {
-            printf("READY %ld held=%.0fs\n", g_ready - g_dropped, double(now - hold_start) / 1e9);
-            fflush(stdout);
-            next_beat += 5000000000ull;
-        }
-        uint64_t wake = std::min(hold_end, next_beat);
-        poll_once(int(std::min<uint64_t>((wake - now) / 1000000 + 1, 1000)));
-    }
+    double held_s = hold_idle(g_ready > 0 ? O.hold : 0, g_stop, [] { return g_ready - g_dropped; }, poll_once);
     long closed = 0;
     for (auto& c : g_conns) {
         if (c.st == St::Open) {
@@ -733,13 +720,7 @@ int run_idle() {
         }
         close_fd(c);
     }
-    printf("CLOSED %ld dropped=%ld\n", closed, g_dropped);
-    printf("RESULT mode=idle ok=%d conns=%zu ready=%ld failed=%ld dropped=%ld setup_s=%.3f "
-           "held_s=%.3f\n",
-           g_failed == 0 && g_dropped == 0 ? 1 : 0, g_conns.size(), g_ready, g_failed, g_dropped,
-           setup_s, double(now_ns() - hold_start) / 1e9);
-    fflush(stdout);
-    return g_failed ? 2 : (g_dropped ? 1 : 0);
+    return idle_result(closed, g_conns.size(), g_ready, g_failed, g_dropped, setup_s, held_s);
 }
 
 [[noreturn]] void usage(const char* msg = nullptr) {

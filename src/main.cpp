@@ -22,6 +22,7 @@
 #include "http/tls_front.h"
 #include "http/server.h"
 #include "http/router.h"
+#include "stream/session.h"
 
 #ifndef SY_DEFAULT_PREFIX
 #define SY_DEFAULT_PREFIX "/usr/local/switchyard/"
@@ -176,6 +177,7 @@ std::shared_ptr<sy::http::Generation> make_generation(std::shared_ptr<sy::conf::
     if (cfg->http) g->groups = sy::http::build_groups(*cfg->http);
     if (cfg->stream) sy::http::add_stream_groups(*cfg->stream, g->groups);
     sy::http::install_tls_callbacks(g->groups);
+    sy::stream::install_tls_callbacks(g->groups);
     if (!g->open_logs(err)) return nullptr;
     return g;
 }

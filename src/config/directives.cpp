@@ -355,7 +355,7 @@ bool h_listen(Ctx& c, const Directive& d) {
     }
     for (size_t i = 1; i < d.args.size(); ++i) {
         const std::string& p = d.args[i].value;
-        if (stream && (p == "default_server" || p == "default" || p == "http2")) {
+        if (stream && p == "http2") {
             c.err = "invalid parameter \"" + p + "\"";
             return false;
         }
@@ -1367,7 +1367,7 @@ const Spec kTable[] = {
     // http core
     {"server",               kHttp,      A0, kBlock, h_server},
     {"listen",               kServer,    kMore1, 0, h_listen},
-    {"server_name",          kServer,    kMore1, 0, h_server_name},
+    {"server_name",          kServer | kStreamServer, kMore1, 0, h_server_name},
     {"location",             kServer | kLocation, A1 | A2, kBlock, h_location},
     {"root",                 kLoc,       A1, 0, h_root},
     {"internal",             kLocation,  A0, 0, h_internal},

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <map>
 
 #include "config/directives.h"
 #include "config/parser.h"
@@ -564,22 +565,23 @@ static bool setup_tls(Http& h, std::string& err) {
 // ---- stream {} ----------------------------------------------------------------
 
 // After the walk: proxy_pass linked to an upstream block or an implicit one
-// made from its address (a port is required), settings merged down, one
-// server per address, TLS contexts for `listen ... ssl` and `proxy_ssl on`.
+// made from its address (a port is required), settings merged down, no
+// address shared with http, TLS contexts for `listen ... ssl` and `proxy_ssl on`.
 static bool finish_stream(Config& cfg, std::string& err) {
     Http& st = *cfg.stream;
+    // stream servers may share an address (server_name picks among them,
+    // nginx 1.25.5), but not with an http server
     std::map<std::string, const Listen*> addrs;
     if (cfg.http)
         for (auto& s : cfg.http->servers)
             for (auto& l : s->listens) addrs.emplace(l.addr.text, &l);
-    for (auto& s : st.servers)
-        for (auto& l : s->listens) {
-            auto [it, fresh] = addrs.emplace(l.addr.text, &l);
-            if (!fresh) {
+    for (auto& s : st.servers)   // (one server's own repeats are "a duplicate listen" already)
+        for (auto& l : s->listens)
+            if (addrs.count(l.addr.text)) {
                 err = "duplicate \"" + l.addr.text + "\" address and port pair in " + where_str(l.where);
                 return false;
             }
-        }
+    if (!check_default_servers(st, err)) return false;
     for (auto& u : st.upstreams) {
         if (!u->resolve.empty()) {
             err = "the \"resolve\" parameter of \"server\" in stream upstreams is not supported yet by switchyard in " +

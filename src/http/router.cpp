@@ -72,15 +72,11 @@ std::vector<ServerGroup> build_groups(const conf::Http& http) {
 }
 
 void add_stream_groups(const conf::Http& stream, std::vector<ServerGroup>& groups) {
-    for (auto& s : stream.servers)
-        for (auto& l : s->listens) {
-            ServerGroup g;
-            g.addr = l.addr;
-            g.listen = &l;
-            g.default_server = s.get();
-            g.stream = true;
-            groups.push_back(std::move(g));
-        }
+    std::vector<ServerGroup> mine = build_groups(stream);
+    for (auto& g : mine) {
+        g.stream = true;
+        groups.push_back(std::move(g));
+    }
 }
 
 namespace {

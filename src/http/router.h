@@ -29,7 +29,8 @@ struct ServerGroup {
 
 // Groups every listen of the http block by address.
 std::vector<ServerGroup> build_groups(const conf::Http& http);
-// One group per listen of the stream block (one server per address).
+// The stream block's listens grouped the same way (server_name picks among
+// the servers of an address by the TLS server name, nginx 1.25.5).
 void add_stream_groups(const conf::Http& stream, std::vector<ServerGroup>& groups);
 
 enum class Match { None, Found, Redirect };

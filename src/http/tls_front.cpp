@@ -11,19 +11,7 @@ namespace sy::http {
 namespace {
 
 int on_servername(SSL* ssl, int*, void*) {
-    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    auto* s = static_cast<Session*>(tls::Stream::owner_of(ssl));
-    if (!name || !s) return SSL_TLSEXT_ERR_NOACK;
-    SSL_CTX* ctx = s->on_sni(name);
-    if (ctx && ctx != SSL_get_SSL_CTX(ssl)) {
-        SSL_set_SSL_CTX(ssl, ctx);
-        // the chosen server's settings, as nginx copies them
-        SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
-        SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
-        SSL_clear_options(ssl, SSL_get_options(ssl) & ~SSL_CTX_get_options(ctx));
-        SSL_set_options(ssl, SSL_CTX_get_options(ctx) | SSL_OP_IGNORE_UNEXPECTED_EOF);
-    }
-    return SSL_TLSEXT_ERR_OK;
+    return tls::on_servername(ssl, [](void* s, const char* name) { return static_cast<Session*>(s)->on_sni(name); });
 }
 
 // h2 when the connection may speak it (`listen ... http2`, `http2 on`),

@@ -28,6 +28,12 @@ namespace sy::stream {
 namespace {
 enum { kClient = 0, kUpstream = 1 };
 
+// listen ... ssl: the client's SNI picks the server among those on the
+// address (server_name) and so its certificate.
+int on_servername(SSL* ssl, int*, void*) {
+    return tls::on_servername(ssl, [](void* s, const char* name) { return static_cast<Session*>(s)->on_sni(name); });
+}
+
 }  // namespace
 
 const char* to_string(StreamState s) {
@@ -271,6 +277,7 @@ void Session::step_preread() {
     info_.preread_alpn = ch.alpn;
     info_.preread_protocol = ch.protocol;
     info_.preread_found = preread_.variables_found();
+    choose_server(ch.server_name);
     route();
 }
 
@@ -526,6 +533,40 @@ std::string Session::context() const {
     if (!up.empty()) line += fmt::format(", upstream: \"{}\"", up);
     line += fmt::format(", bytes from/to client:{}/0, bytes from/to upstream:0/0", in_.size());
     return line;
+}
+
+void install_tls_callbacks(const std::vector<http::ServerGroup>& groups) {
+    for (auto& g : groups) {
+        bool named = !g.exact.empty() || !g.wild_head.empty() || !g.wild_tail.empty() || !g.regex.empty();
+        if (!g.stream || !named) continue;
+        auto install = [](const conf::Server* s) {
+            if (s && s->tls && s->tls->ctx) SSL_CTX_set_tlsext_servername_callback(s->tls->ctx, on_servername);
+        };
+        install(g.default_server);
+        for (auto& [n, s] : g.exact) install(s);
+        for (auto& [n, s] : g.wild_head) install(s);
+        for (auto& [n, s] : g.wild_tail) install(s);
+        for (auto& [re, s] : g.regex) install(s);
+    }
+}
+
+// server_name (nginx 1.25.5): the TLS server name picks the server among
+// those on this address; none, or none matching: the default one.
+bool Session::choose_server(const std::string& name) {
+    std::string host;
+    if (name.empty() || !http::parse_host(name, host)) return false;
+    const conf::Server* s = group_->find(host, req_.get());
+    if (!s || s == server_) return false;
+    SY_LOG(Level::Debug, info_.number, "stream server chosen by name \"{}\"", host);
+    server_ = s;
+    req_->server = s;
+    req_->lc = &s->conf;
+    return true;
+}
+
+SSL_CTX* Session::on_sni(const char* name) {
+    choose_server(name);
+    return server_->tls ? server_->tls->ctx : nullptr;
 }
 
 }  // namespace sy::stream

@@ -45,6 +45,8 @@ public:
     Session(http::Worker& w, int fd, const sockaddr_storage& peer, const http::ServerGroup* group);
     ~Session() override;
     void start();
+    // listen ... ssl: the SNI callback; the chosen server's context.
+    SSL_CTX* on_sni(const char* name);
 
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
@@ -58,6 +60,7 @@ private:
     void step_handshake();
     void start_preread();
     void step_preread();
+    bool choose_server(const std::string& name);
     void route();
     void connect_next();
     void on_tcp_connected();
@@ -99,5 +102,9 @@ private:
     bool try_open_ = false;           // peer_ holds a conns count and a try in progress
     uint64_t first_start_ = 0, try_start_ = 0;
 };
+
+// Installs the SNI callback on the TLS contexts of stream servers that share
+// an address by server_name.
+void install_tls_callbacks(const std::vector<http::ServerGroup>& groups);
 
 }  // namespace sy::stream

@@ -375,4 +375,18 @@ std::shared_ptr<ClientCtx> make_client_ctx(const conf::LocConf& lc, const conf::
     return cc;
 }
 
+int on_servername(SSL* ssl, SSL_CTX* (*pick)(void* owner, const char* name)) {
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    void* owner = Stream::owner_of(ssl);
+    if (!name || !owner) return SSL_TLSEXT_ERR_NOACK;
+    SSL_CTX* ctx = pick(owner, name);
+    if (!ctx || ctx == SSL_get_SSL_CTX(ssl)) return SSL_TLSEXT_ERR_OK;
+    SSL_set_SSL_CTX(ssl, ctx);
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(ctx));
+    SSL_clear_options(ssl, SSL_get_options(ssl) & ~SSL_CTX_get_options(ctx));
+    SSL_set_options(ssl, SSL_CTX_get_options(ctx) | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    return SSL_TLSEXT_ERR_OK;
+}
+
 }  // namespace sy::tls

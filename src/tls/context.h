@@ -14,6 +14,7 @@
 #include "config/conf.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace sy::tls {
 
@@ -49,6 +50,12 @@ std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::
 // Builds the context for TLS to a location's upstream (proxy_ssl_*). `where`
 // (the proxy_pass line) locates errors no single directive explains.
 std::shared_ptr<ClientCtx> make_client_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err);
+
+// The body of a servername callback: `pick` asks the connection's owner
+// (tls::Stream's ex_data) for the chosen server's context, which then
+// serves this handshake with the settings nginx copies from it (verify mode
+// and depth, options).
+int on_servername(SSL* ssl, SSL_CTX* (*pick)(void* owner, const char* name));
 
 // Reads an ssl_password_file / proxy_ssl_password_file: one passphrase per
 // line (CR/LF stripped, empty lines skipped). On failure sets `err`

@@ -285,3 +285,98 @@ def test_stream_proxy_protocol_then_tls_termination(proxy, tcp_backend, pki):
     lines = wait_until(lambda: path.exists() and [l for l in path.read_text().splitlines()
                                                   if l.startswith("203.0.113.77 ")], 10, "pp.log line")
     assert lines == ["203.0.113.77 203.0.113.77 TLSv1.3"], lines
+
+
+# ------------------------------------------------------------ server_name (nginx 1.25.5)
+@only_switchyard("server_name in stream servers is nginx 1.25.5's; Debian's 1.22 refuses it")
+def test_stream_server_name_by_preread_sni(proxy, tcp_backend):
+    """Servers sharing one address, told apart by the ClientHello's name
+    (ssl_preread on in the default server): exact, wildcard and regex names;
+    an unknown name, no name and non-TLS bytes go to the default server."""
+    b1, b2, b3 = tcp_backend("banner", "b1"), tcp_backend("banner", "b2"), tcp_backend("banner", "b3")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        ssl_preread on;
+        server_name a.example.test;
+        proxy_pass 127.0.0.1:{b1};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        server_name *.b.example.test b.example.test;
+        proxy_pass 127.0.0.1:{b2};
+    }
+    server {
+        listen 127.0.0.1:{listen};
+        server_name ~^c[0-9]+\\.example\\.test$;
+        proxy_pass 127.0.0.1:{b3};
+    }""", b1=b1.port, b2=b2.port, b3=b3.port)
+
+    def banner_for(first: bytes) -> bytes:
+        with connect(proxy.port) as s:
+            s.sendall(first)
+            return recv_all(s, 14)
+    assert banner_for(client_hello("b.example.test")) == b"hello from b2\n"
+    assert banner_for(client_hello("x.b.example.test")) == b"hello from b2\n"
+    assert banner_for(client_hello("c42.example.test")) == b"hello from b3\n"
+    assert banner_for(client_hello("A.Example.Test")) == b"hello from b1\n"
+    assert banner_for(client_hello("unknown.example.test")) == b"hello from b1\n"
+    assert banner_for(b"GET / HTTP/1.0\r\n\r\n") == b"hello from b1\n"
+
+
+@only_switchyard("server_name in stream servers is nginx 1.25.5's; Debian's 1.22 refuses it")
+def test_stream_server_name_picks_certificate_and_backend(proxy, tcp_backend, pki):
+    """listen ... ssl on one address for two servers: the SNI picks each
+    one's certificate (the client verifies it) and its backend; a default_server
+    takes clients without SNI."""
+    e1, e2 = tcp_backend("echo", "e1"), tcp_backend("banner", "e2")
+    c1, k1 = pki.leaf("one.example.test", "one.example.test")
+    c2, k2 = pki.leaf("two.example.test", "two.example.test")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen} ssl;
+        server_name one.example.test;
+        ssl_certificate {c1};
+        ssl_certificate_key {k1};
+        proxy_pass 127.0.0.1:{e1};
+    }
+    server {
+        listen 127.0.0.1:{listen} ssl default_server;
+        server_name two.example.test;
+        ssl_certificate {c2};
+        ssl_certificate_key {k2};
+        proxy_pass 127.0.0.1:{e2};
+    }""", e1=e1.port, e2=e2.port, c1=c1, k1=k1, c2=c2, k2=k2)
+    ctx = client_context(pki.ca.crt)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="one.example.test") as s:
+            s.sendall(b"to one")
+            assert recv_all(s, 6) == b"to one"
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="two.example.test") as s:
+            assert recv_all(s, 14) == b"hello from e2\n"
+    nosni = ssl.create_default_context(cafile=str(pki.ca.crt))
+    nosni.check_hostname = False
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        with nosni.wrap_socket(raw) as s:   # no SNI: the default server, its certificate
+            assert recv_all(s, 14) == b"hello from e2\n"
+            assert "two.example.test" in str(s.getpeercert()["subjectAltName"])
+
+
+@pytest.mark.parametrize("case", ["two-defaults", "same-server-twice"])
+def test_stream_listen_sharing_errors(proxy, case):
+    if proxy.impl == "nginx":
+        pytest.skip("nginx 1.22 refuses a second stream server on an address outright")
+    body = {
+        "two-defaults": "server {\n    listen 127.0.0.1:{listen} default_server;\n    proxy_pass 127.0.0.1:9;\n}\n"
+                        "server {\n    listen 127.0.0.1:{listen} default_server;\n    proxy_pass 127.0.0.1:9;\n}",
+        "same-server-twice": "server {\n    listen 127.0.0.1:{listen};\n    listen 127.0.0.1:{listen};\n"
+                             "    proxy_pass 127.0.0.1:9;\n}",
+    }[case]
+    conf = "load_module %s;\n" % STREAM_MODULE + __import__("harness.config", fromlist=["x"]).wrap_main(
+        "stream {\n%s\n}\n" % body)
+    r = proxy.run_t(conf, wrap=False)
+    assert r.returncode == 1, r.output
+    want = r"a duplicate default server for 127\.0\.0\.1:\d+" if case == "two-defaults" else \
+        r"a duplicate listen 127\.0\.0\.1:\d+"
+    assert re.search(r"\[emerg\] " + want + " in " + re.escape(str(r.conf_path)) + r":\d+", r.stderr), r.output

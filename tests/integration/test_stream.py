@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,14 @@ STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 LOG_FORMAT = ("log_format basic '$remote_addr:$remote_port $protocol $status $bytes_sent $bytes_received '\n"
               "                 '\"$upstream_addr\" \"$upstream_bytes_sent\" \"$upstream_bytes_received\" "
               "\"$upstream_connect_time\" $session_time';")
+
+
+# The plainest stream server: one listen, straight to one backend.
+PASS = """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+    }"""
 
 
 @pytest.fixture
@@ -226,6 +235,10 @@ def test_stream_max_fails_sets_a_dead_peer_aside(proxy, tcp_backend):
 
 
 def test_stream_listen_reuseport_backlog(proxy, tcp_backend):
+    """The options reach the listening socket: another SO_REUSEPORT socket
+    may bind the same address (only if the proxy's has it too), and the
+    kernel reports the backlog (ss's Send-Q of a listener)."""
+    import subprocess
     be = tcp_backend("echo")
     start_stream(proxy, """
     server {
@@ -235,6 +248,15 @@ def test_stream_listen_reuseport_backlog(proxy, tcp_backend):
     with connect(proxy.port) as s:
         s.sendall(b"hello")
         assert recv_all(s, 5) == b"hello"
+    twin = socket.socket()
+    try:
+        twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        twin.bind(("127.0.0.1", proxy.port))   # EADDRINUSE without reuseport on the proxy's socket
+    finally:
+        twin.close()
+    out = subprocess.run(["ss", "-ltnH", "sport = :%d" % proxy.port], capture_output=True, text=True,
+                         timeout=10).stdout
+    assert [line.split()[2] for line in out.splitlines()] == ["64"], out
 
 
 # ------------------------------------------------------------ failures
@@ -376,12 +398,7 @@ def test_stream_large_transfer_byte_exact(proxy, tcp_backend):
     """100 MB each way at once (the echo's answer flows while the client
     still sends), checked byte for byte."""
     be = tcp_backend("echo")
-    start_stream(proxy, """
-    server {
-        listen 127.0.0.1:{listen};
-        proxy_pass 127.0.0.1:{backend};
-    }""", backend=be.port)
-    import threading
+    start_stream(proxy, PASS, backend=be.port)
     data = os.urandom(100 * 1024 * 1024)
     with connect(proxy.port) as s:
         sender = threading.Thread(target=s.sendall, args=(data,), daemon=True)
@@ -398,12 +415,7 @@ def test_stream_bulk_with_a_stalled_reader_byte_exact(proxy, tcp_backend):
     all the socket buffers on the way can hold (Linux's loopback autotuning
     grows each to 4-6 MB) — then every byte arrives in order."""
     be = tcp_backend("echo")
-    start_stream(proxy, """
-    server {
-        listen 127.0.0.1:{listen};
-        proxy_pass 127.0.0.1:{backend};
-    }""", backend=be.port)
-    import threading
+    start_stream(proxy, PASS, backend=be.port)
     data = os.urandom(80 * 1024 * 1024)
     with connect(proxy.port) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
@@ -464,11 +476,7 @@ def test_stream_client_reset_mid_bulk_spares_other_sessions(proxy, tcp_backend):
     """A client that resets while megabytes are in flight to it ends only its
     own session: one beside it goes on echoing, and a new one works."""
     be = tcp_backend("echo")
-    start_stream(proxy, """
-    server {
-        listen 127.0.0.1:{listen};
-        proxy_pass 127.0.0.1:{backend};
-    }""", backend=be.port)
+    start_stream(proxy, PASS, backend=be.port)
     with connect(proxy.port) as other:
         other.sendall(b"before")
         assert recv_all(other, 6, 10) == b"before"

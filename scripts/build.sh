@@ -10,5 +10,5 @@ case "$kind" in
                                     -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++) ;;
     *) echo "unknown build kind: $kind" >&2; exit 2 ;;
 esac
-cmake -S . -B "$dir" -G Ninja "${flags[@]}" >/dev/null
+cmake -S . -B "$dir" -G Ninja -DSY_WERROR=ON "${flags[@]}" >/dev/null
 ninja -C "$dir"

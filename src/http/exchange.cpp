@@ -183,11 +183,40 @@ std::string Exchange::absolute_location(std::string_view loc) {
     if (loc.empty() || loc[0] != '/' || !*req_->lc->absolute_redirect) return std::string(loc);
     std::string host = req_->host.empty() ? req_->server->first_name : req_->host;
     if (host.empty()) host = info_.server_addr;
-    std::string out = std::string(info_.ssl ? "https://" : "http://") + host;
+    // appended piece by piece: GCC 12's -Wrestrict misfires on `std::string(literal) + s` at -O3
+    std::string out;
+    out.reserve(8 + host.size() + 6 + loc.size());
+    out.append(info_.ssl ? "https://" : "http://").append(host);
     uint16_t port = info_.server_port;
     if (*req_->lc->port_in_redirect && port != (info_.ssl ? 443 : 80)) out += ":" + std::to_string(port);
     out += loc;
     return out;
+}
+
+// nginx's add_header: on 200, 201, 204, 206, 301, 302, 303, 304, 307 and
+// 308, or on any status with `always`; an empty value adds nothing. Applied
+// here so HTTP/1 and HTTP/2 responses carry the same fields.
+void Exchange::add_configured_headers(HeadBuilder& h) {
+    Request& r = *req_;
+    if (!r.lc || !r.lc->add_header) return;
+    int st = r.status;
+    bool ok_status = st == 200 || st == 201 || st == 204 || st == 206 || st == 301 || st == 302 || st == 303 ||
+                     st == 304 || st == 307 || st == 308;
+    VarCtx vc = vars();
+    for (auto& a : *r.lc->add_header) {
+        if (!ok_status && !a.always) continue;
+        std::string v = eval(a.value, vc);
+        if (v.empty()) continue;
+        bool bad = false;
+        for (char c : v) bad |= c == '\r' || c == '\n' || c == '\0';
+        if (bad) continue;
+        h.add(a.name, v);
+    }
+}
+
+void Exchange::send_head(HeadBuilder& h, bool body_framed) {
+    if (req_->status != 101) add_configured_headers(h);
+    write_head(h, body_framed);
 }
 
 void Exchange::send_redirect(int status, const std::string& location) {

@@ -64,7 +64,9 @@ public:
     virtual void send(Buf&& b) = 0;                  // response bytes, moved
     virtual size_t pending_out() const = 0;
     // The response head, built as HTTP/1.1 text (the carrier re-frames it).
-    virtual void send_head(HeadBuilder& h, bool body_framed) = 0;
+    // Protocol-neutral header policy (`add_header`) is applied here, once,
+    // then the carrier writes it (write_head).
+    void send_head(HeadBuilder& h, bool body_framed);
     // The response is complete: flush, log, then the next request or close.
     virtual void end_response(bool keepalive_ok) = 0;
     // Abort: nothing more can be sent (upstream broke mid-response).
@@ -101,8 +103,11 @@ protected:
     bool value_ok(std::string_view v, std::string_view what);
     std::string absolute_location(std::string_view loc);
     void write_access_log();
+    void add_configured_headers(HeadBuilder& h);   // add_header of the location
 
     // ---- carrier primitives ---------------------------------------------
+    // Writes a response head that send_head() completed (policy applied).
+    virtual void write_head(HeadBuilder& h, bool body_framed) = 0;
     // Sends bytes [from, from+len) of `fd` as the body (takes the fd).
     virtual void send_file(int fd, off_t from, off_t len) = 0;
     // `return 444`: close without a response.

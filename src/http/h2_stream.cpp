@@ -264,7 +264,7 @@ void H2Stream::deliver_body() {
 // ---- the response --------------------------------------------------------------
 
 // The head arrives as HTTP/1.1 text (HeadBuilder); it leaves as HPACK fields.
-void H2Stream::send_head(HeadBuilder& h, bool) {
+void H2Stream::write_head(HeadBuilder& h, bool) {
     if (closed_) return;
     Request& r = *req_;
     std::string_view all = h.out;

@@ -50,7 +50,6 @@ public:
     void send(std::string_view bytes) override;
     void send(Buf&& b) override;
     size_t pending_out() const override { return out_.bytes(); }
-    void send_head(HeadBuilder& h, bool body_framed) override;
     void end_response(bool keepalive_ok) override;
     void abort_response() override;
     void upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstream, std::string upstream_addr,
@@ -58,6 +57,7 @@ public:
     bool closed() const override { return closed_; }
 
 private:
+    void write_head(HeadBuilder& h, bool body_framed) override;
     void send_file(int fd, off_t from, off_t len) override;
     void drop() override;
     void begin_request();

@@ -718,30 +718,11 @@ void Session::feed_body() {
 
 // ---- response output --------------------------------------------------------
 
-void Session::send_head(HeadBuilder& h, bool body_framed) {
+void Session::write_head(HeadBuilder& h, bool body_framed) {
     Request& r = *req_;
     if (!body_framed) keepalive_ = false;
-    if (r.status == 101) {
-        h.finish();
-    } else {
-        if (r.lc && r.lc->add_header) {
-            bool ok_status = r.status == 200 || r.status == 201 || r.status == 204 || r.status == 206 ||
-                             r.status == 301 || r.status == 302 || r.status == 303 || r.status == 304 ||
-                             r.status == 307 || r.status == 308;
-            VarCtx vc = vars();
-            for (auto& a : *r.lc->add_header) {
-                if (!ok_status && !a.always) continue;
-                std::string v = eval(a.value, vc);
-                if (v.empty()) continue;
-                bool bad = false;
-                for (char c : v) bad |= c == '\r' || c == '\n' || c == '\0';
-                if (bad) continue;
-                h.add(a.name, v);
-            }
-        }
-        h.add("Connection", keepalive_ ? "keep-alive" : "close");
-        h.finish();
-    }
+    if (r.status != 101) h.add("Connection", keepalive_ ? "keep-alive" : "close");
+    h.finish();
     head_sent_ = true;
     r.bytes_sent += h.out.size();
     out_.append(h.out);

@@ -54,7 +54,6 @@ public:
     void send(Buf&& b) override;
     size_t pending_out() const override { return out_.bytes(); }
     // Adds Connection/keep-alive headers.
-    void send_head(HeadBuilder& h, bool body_framed) override;
     // Flush, log, then keep-alive or close.
     void end_response(bool keepalive_ok) override;
     void abort_response() override;
@@ -91,6 +90,7 @@ private:
     void start_h2(std::string_view already_read);   // hands the connection to an H2Connection
     // Gives the socket and its TLS object away; the session is closed and deferred.
     int hand_off(SSL*& ssl);
+    void write_head(HeadBuilder& h, bool body_framed) override;
     void send_file(int fd, off_t from, off_t len) override;
     void drop() override;
 

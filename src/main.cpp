@@ -248,7 +248,7 @@ public:
             case SIGUSR1:
                 SY_LOG(sy::Level::Notice, 0, "reopening logs");
                 sy::errlog().reopen();
-                if (w_.current()) w_.current()->reopen_logs();
+                w_.reopen_logs();
                 break;
             }
         }
@@ -342,6 +342,7 @@ int main(int argc, char** argv) {
         SY_LOG(sy::Level::Emerg, 0, "{}", err);
         return 1;
     }
+    gen.reset();   // the worker and the connections hold it: it dies with the last of them after a reload
     if (cfg->daemon) {
         pid_t pid = fork();
         if (pid < 0) {
@@ -365,6 +366,10 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::string pid_path = cfg->pid_path;
+    // Nothing here pins the first configuration: after a reload it is freed
+    // (and its log files closed) with its last connection.
+    cfg.reset();
+    r = std::string();
     Signals sigs(loop, worker, o);
     SY_LOG(sy::Level::Notice, 0, "switchyard/{} started", SY_VERSION);
     // Graceful quit ends the loop once the last connection is gone.

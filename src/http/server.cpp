@@ -186,8 +186,16 @@ bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
     resolvers_.reset();
     resolvers_ = upstream::DynamicPeers::create(loop_, gen->cfg, gen_ ? gen_->cfg.get() : nullptr);
     if (gen_) upstream::inherit_counters(*gen_->cfg, *gen->cfg);
+    std::erase_if(gens_, [](const std::weak_ptr<Generation>& g) { return g.expired(); });
+    gens_.push_back(gen);
     gen_ = std::move(gen);
     return true;
+}
+
+void Worker::reopen_logs() {
+    std::erase_if(gens_, [](const std::weak_ptr<Generation>& g) { return g.expired(); });
+    for (auto& weak : gens_)
+        if (auto g = weak.lock()) g->reopen_logs();
 }
 
 void Worker::retire(std::unique_ptr<Listener> l) {

@@ -60,6 +60,9 @@ public:
     static bool bind_socket(const conf::Listen& l, int& fd, std::string& err);
 
     const std::shared_ptr<Generation>& current() const { return gen_; }
+    // -s reopen: every generation still alive (the current one, and older ones
+    // that connections still hold) reopens its access logs.
+    void reopen_logs();
     // Makes `gen` current without binding anything (fuzzers, tests over socketpairs).
     void adopt(std::shared_ptr<Generation> gen) { gen_ = std::move(gen); }
     const ServerGroup* group_for(const conf::SockAddr& a) const;
@@ -82,6 +85,7 @@ private:
     EventLoop& loop_;
     upstream::KeepalivePool pool_;
     std::shared_ptr<Generation> gen_;
+    std::vector<std::weak_ptr<Generation>> gens_;   // every activated generation not yet freed
     std::vector<std::unique_ptr<Listener>> listeners_;
     void retire(std::unique_ptr<Listener> l);   // closed after the current epoll batch
     uint64_t conn_seq_ = 0;

@@ -439,6 +439,85 @@ def test_reopen_access_log(op):
     assert (logs / "error.log").exists(), "error.log was not reopened"
 
 
+def proxy_pids(op) -> list[int]:
+    """The process the pid file names and its children (nginx's workers)."""
+    master = int(op.pid_file().read_text())
+    pids = [master]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = open("/proc/%s/stat" % d).read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(d))
+    return pids
+
+
+def open_files(op) -> list[str]:
+    """Where every descriptor of the proxy's processes points."""
+    out = []
+    for pid in proxy_pids(op):
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                out.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            except OSError:
+                pass
+    return out
+
+
+def test_reopen_after_reload_lets_rotated_logs_go(op):
+    """A rotated log is let go by every configuration generation: after a
+    reload and `mv access.log access.log.1; -s reopen` nothing holds
+    access.log.1 open (the first generation was once pinned for life)."""
+    op.launch(conf(RETURN_CONF))
+    logs = op.prefix / "logs"
+    get(op.port, "/gen1")
+    rewrite_conf(op, conf(RETURN_CONF.replace('"v1"', '"v2"')))
+    assert op.signal("reload").returncode == 0
+    wait_until(lambda: get(op.port).body == b"v2", 10, "v2 after the reload")
+    os.rename(logs / "access.log", logs / "access.log.1")
+    assert op.signal("reopen").returncode == 0
+    n = [0]
+
+    def landed():
+        n[0] += 1
+        get(op.port, "/after-reopen-%d" % n[0])
+        return (logs / "access.log").exists() and "/after-reopen-" in (logs / "access.log").read_text()
+    wait_until(landed, 10, "a request logged to a new access.log after -s reopen", interval=0.2)
+    wait_until(lambda: not [f for f in open_files(op) if f.endswith("access.log.1") or "access.log.1 " in f],
+               10, "no descriptor on the rotated access.log.1")
+
+
+def test_old_generation_closes_its_logs_with_its_last_connection(op):
+    """A reload to another access_log path: the old file stays open while a
+    keep-alive connection of the old configuration lives, and is closed
+    when that connection ends."""
+    http = RETURN_CONF.replace("server {", "server {\n    access_log logs/%s;")
+    op.launch(conf(http % "old.log"))
+    logs = op.prefix / "logs"
+    held = rawhttp.connect(op.port)   # a request under way (nginx closes idle keep-alive ones on reload)
+    held.sendall(b"GET /held HTTP/1.1\r\nHost: front\r\n")
+    wait_until(lambda: "/held" not in op.access_log() and any(f.endswith("/old.log") for f in open_files(op)),
+               10, "old.log open")
+    rewrite_conf(op, conf(http.replace('"v1"', '"v2"') % "new.log"))
+    assert op.signal("reload").returncode == 0
+    wait_until(lambda: get(op.port).body == b"v2", 10, "v2 after the reload")
+    assert any(f.endswith("/old.log") for f in open_files(op)), "old.log closed while its connection lives"
+    held.sendall(b"\r\n")   # finished under the old configuration, logged to its file
+    resp = rawhttp.final_response(rawhttp.Reader(held))
+    assert (resp.status, resp.body) == (200, b"v1")
+    held.close()
+    wait_until(lambda: "/held" in (logs / "old.log").read_text(), 10, "/held logged to old.log")
+    wait_until(lambda: not any(f.endswith("/old.log") for f in open_files(op)), 10,
+               "old.log closed once the old configuration's last connection ended")
+    assert (logs / "new.log").exists()
+
+
 # ----------------------------------------------------------- -s quit / stop
 PROXY_CONF = """
 server {

@@ -174,6 +174,100 @@ def test_version_and_configure(op):
         assert "switchyard" in conf_lines[0], p.stderr
 
 
+# What a module's presence looks like to -t: a config (main context, after
+# events {}) that only a binary with the module accepts.
+def _loc(d: str) -> str:
+    return "http { server { listen 127.0.0.1:{listen}; location / { %s } } }" % d
+
+
+def _http(d: str) -> str:
+    return "http { %s server { listen 127.0.0.1:{listen}; } }" % d
+
+
+def _stream(d: str) -> str:
+    return "stream { server { listen 127.0.0.1:{listen}; %s proxy_pass 127.0.0.1:9; } }" % d
+
+
+MODULE_PROBES = {
+    "http_ssl_module": _http("ssl_protocols TLSv1.2;"),
+    "http_v2_module": _http("http2_max_concurrent_streams 10;"),
+    "http_realip_module": _loc("set_real_ip_from 127.0.0.1;"),
+    "stream": "stream { server { listen 127.0.0.1:{listen}; proxy_pass 127.0.0.1:9; } }",
+    "stream_ssl_module": _stream("proxy_ssl on;"),
+    "stream_ssl_preread_module": _stream("ssl_preread on;"),
+    "stream_realip_module": _stream("set_real_ip_from 127.0.0.1;"),
+    "http_charset_module": _loc("charset utf-8;"),
+    "http_gzip_module": _loc("gzip on;"),
+    "http_ssi_module": _loc("ssi on;"),
+    "http_userid_module": _loc("userid on;"),
+    "http_access_module": _loc("allow all;"),
+    "http_auth_basic_module": _loc("auth_basic x;"),
+    "http_mirror_module": _loc("mirror /m;"),
+    "http_autoindex_module": _loc("autoindex on;"),
+    "http_geo_module": _http("geo $a { default 1; }"),
+    "http_split_clients_module": _http("split_clients $a $b { * x; }"),
+    "http_referer_module": _loc("valid_referers none;"),
+    "http_fastcgi_module": _loc("fastcgi_pass 127.0.0.1:9;"),
+    "http_uwsgi_module": _loc("uwsgi_pass 127.0.0.1:9;"),
+    "http_scgi_module": _loc("scgi_pass 127.0.0.1:9;"),
+    "http_grpc_module": _loc("grpc_pass 127.0.0.1:9;"),
+    "http_memcached_module": _loc("memcached_pass 127.0.0.1:9;"),
+    "http_limit_conn_module": _http("limit_conn_zone $a zone=z:1m;"),
+    "http_limit_req_module": _http("limit_req_zone $a zone=z:1m rate=1r/s;"),
+    "http_empty_gif_module": _loc("empty_gif;"),
+    "http_browser_module": _loc("ancient_browser x;"),
+    "http-cache": _http("proxy_cache_path {prefix}/cache keys_zone=c:1m;"),
+    "stream_access_module": _stream("allow all;"),
+    "stream_geo_module": "stream { geo $a { default 1; } }",
+    "stream_limit_conn_module": "stream { limit_conn_zone $a zone=z:1m; }",
+    "stream_return_module": "stream { server { listen 127.0.0.1:{listen}; return x; } }",
+    "stream_set_module": _stream("set $a 1;"),
+    "stream_split_clients_module": "stream { split_clients $a $b { * x; } }",
+}
+
+
+def configure_arguments(binary) -> list[str]:
+    p = run_cmd([str(binary), "-V"])
+    assert p.returncode == 0, p
+    line = [l for l in p.stderr.splitlines() if l.startswith("configure arguments:")][0]
+    return line.split()[2:]
+
+
+def test_version_claims_match_what_t_accepts(op):
+    """`-V` tells tools (nginx's test suite among them) what is built in:
+    every module it claims with --with-... is accepted by -t, every module
+    it declares --without-... is refused, and everything switchyard does is
+    claimed. The same checks hold for Debian's nginx and its own -V."""
+    args = configure_arguments(op.binary)
+    claims = {}
+    for a in args:
+        for prefix, present in (("--with-", True), ("--without-", False)):
+            if a.startswith(prefix):
+                claims[a[len(prefix):].split("=")[0]] = present
+    if op.impl == "switchyard":
+        for needed in ("http_ssl_module", "http_v2_module", "http_realip_module", "stream", "stream_ssl_module",
+                       "stream_ssl_preread_module"):
+            assert claims.get(needed) is True, (needed, args)
+        for absent in ("http_fastcgi_module", "http_uwsgi_module", "http_scgi_module", "http_gzip_module"):
+            assert claims.get(absent) is False, (absent, args)
+    checked = 0
+    for module, present in claims.items():
+        probe = MODULE_PROBES.get(module)
+        if probe is None:
+            continue
+        text = cfg.wrap_main(probe)
+        if module.startswith("stream") and "--with-stream=dynamic" in args:
+            text = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n" + text   # Debian's nginx
+        r = op.run_t(text, wrap=False, listen=free_port())
+        if present:
+            assert r.returncode == 0, (module, r.output)
+        else:
+            assert r.returncode != 0, (module, "declared --without- but -t accepts it")
+        checked += 1
+    if op.impl == "switchyard":
+        assert checked == len(MODULE_PROBES), (checked, sorted(set(MODULE_PROBES) - set(claims)))
+
+
 # ---------------------------------------------------------- -t, -q -t, -T
 INCLUDED = """\
 server {

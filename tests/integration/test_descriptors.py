@@ -22,8 +22,11 @@ import re
 import socket
 import time
 
+import h2.events
+
 from harness import rawhttp
 from harness.wait import wait_until
+from test_http2 import H2Client
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -243,3 +246,50 @@ def test_full_of_busy_connections_refuses_new_ones(proxy, http_backend):
         for s in clients:
             s.close()
     wait_until(lambda: get_ok(proxy.port, timeout=2), 10, "a new client served after the busy ones left")
+
+
+H2C_CONF = """
+worker_processes 1;
+error_log logs/error.log info;
+events {
+    worker_connections 32;
+}
+http {
+    access_log off;
+    keepalive_timeout 60s;
+    server {
+        listen 127.0.0.1:{listen} http2;
+        location / { return 200 "ok\\n"; }
+    }
+}
+"""
+
+
+def h2_goaway_or_closed(c) -> bool:
+    c.pump(0.05)
+    return c.closed or any(isinstance(e, h2.events.ConnectionTerminated) for e in c.events)
+
+
+def test_idle_http2_connections_are_reused(proxy):
+    """HTTP/2 connections without an open stream are reusable too: the
+    oldest get a GOAWAY and are closed when new clients need the room."""
+    proxy.start_conf(H2C_CONF)
+    clients = []
+    try:
+        for i in range(40):
+            c = H2Client(proxy.port, timeout=5)
+            clients.append(c)
+            resp = c.get("/")
+            assert (resp["status"], resp["body"]) == (200, b"ok\n"), "client %d" % i
+        time.sleep(0.5)
+        gone = [i for i, c in enumerate(clients) if h2_goaway_or_closed(c)]
+        assert len(gone) >= 8, gone
+        assert gone == list(range(len(gone))), "the oldest idle connections go first: %s" % gone
+        assert all(any(isinstance(e, h2.events.ConnectionTerminated) and e.error_code == 0 for e in clients[i].events)
+                   for i in gone), "each got a GOAWAY (NO_ERROR) first"
+        resp = clients[-1].get("/")   # the newest still work
+        assert resp["status"] == 200
+        assert lines(proxy, r"32 worker_connections are not enough, reusing connections")
+    finally:
+        for c in clients:
+            c.close()

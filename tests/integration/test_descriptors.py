@@ -23,10 +23,14 @@ import socket
 import time
 
 import h2.events
+import pytest
 
+from harness import config as cfg
 from harness import rawhttp
+from harness.tcp import TcpBackend, recv_all
 from harness.wait import wait_until
 from test_http2 import H2Client
+from test_stream import STREAM_MODULE
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -293,3 +297,64 @@ def test_idle_http2_connections_are_reused(proxy):
     finally:
         for c in clients:
             c.close()
+
+
+def test_stream_listener_waits_in_the_backlog(proxy):
+    """A stream {} listener is the same Listener: while HTTP clients hold
+    every descriptor, a stream client waits in the backlog without making
+    the proxy spin, and is proxied once the HTTP clients are gone."""
+    if proxy.impl == "nginx" and not STREAM_MODULE.exists():
+        pytest.skip("this nginx has no stream module (apt-get install libnginx-mod-stream)")
+    backend = TcpBackend("echo")
+    # a connection accepted with the last descriptor finds none for its
+    # upstream socket: both programs log that ([alert] socket() failed)
+    proxy.allow_log(r"Too many open files")
+    clients = []
+    waiting = None
+    try:
+        proxy.start_conf(
+            "load_module %s;\nworker_rlimit_nofile 64;\n" % STREAM_MODULE + cfg.wrap_main(
+                "stream {\n    server {\n        listen 127.0.0.1:{listen_stream};\n"
+                "        proxy_pass 127.0.0.1:{backend};\n    }\n}\n"
+                "http {\n    access_log off;\n    server {\n        listen 127.0.0.1:{listen};\n"
+                "        location / { return 200 \"ok\\n\"; }\n    }\n}\n"),
+            backend=backend.port)
+        pid = serving_pid(proxy)
+        for _ in range(100):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", proxy.port))
+            except BlockingIOError:
+                pass
+            clients.append(s)
+        wait_until(lambda: lines(proxy, r"accept4\(\) failed \(24: "), 10, "accept4() to run out of descriptors")
+        for s in clients:
+            try:
+                s.send(REQUEST)   # keep-alive: each holds its descriptor
+            except OSError:
+                pass
+        time.sleep(0.5)
+        cpu0 = cpu_seconds(pid)
+        before = len(backend.conns)   # the harness's readiness probe went through
+        waiting = socket.create_connection(("127.0.0.1", proxy.ports["listen_stream"]), timeout=10)
+        waiting.sendall(b"ping\n")
+        time.sleep(2)
+        cpu = cpu_seconds(pid) - cpu0
+        assert cpu < 1.0, "%.2f s of CPU" % cpu
+        failed = lines(proxy, r"accept4\(\) failed")
+        assert 1 <= len(failed) < 50, len(failed)
+        assert all("[crit]" in line for line in failed), failed[:3]
+        assert len(backend.conns) == before, "the stream client is not accepted while there is no descriptor"
+    finally:
+        for s in clients:
+            s.close()
+    try:
+        # the HTTP clients are gone: the waiting stream client is taken from
+        # the backlog and proxied
+        waiting.settimeout(15)
+        assert recv_all(waiting, 5, timeout=15) == b"ping\n"
+    finally:
+        if waiting:
+            waiting.close()
+        backend.stop()

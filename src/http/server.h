@@ -102,12 +102,12 @@ public:
     // whether there is room for one more. Both of nginx's lines are logged at
     // most once a second.
     bool make_room(size_t worker_connections);
-    // accept4() failed with `err` on `l`: logs it (at most once a second) and,
-    // for a shortage of descriptors or memory, stops accepting on every
-    // listener for kAcceptRetryMs (nginx: accept_mutex_delay, 500 ms).
-    // Returns true when the listener may go on accepting.
+    // accept4() failed with `err`. An error of the pending connection alone
+    // (EPROTO, ENETDOWN, ...) is logged and the listener goes on (true).
+    // Anything else -- EMFILE/ENFILE (descriptors), ENOBUFS/ENOMEM -- is
+    // logged at most once a second and stops accepting on every listener for
+    // kAcceptRetryMs (nginx: accept_mutex_delay, 500 ms); returns false.
     bool accept_failed(int err);
-    bool accept_paused() const { return accept_paused_; }
     static constexpr uint64_t kAcceptRetryMs = 500;
     void on_timer(int tag) override;   // the accept pause is over
 

@@ -126,12 +126,14 @@ H2Connection::H2Connection(Worker& w, std::shared_ptr<Generation> gen, const Ser
     idle_.tag = kIdleTimer;
     send_.tag = kSendTimer;
     w_.track(this);
+    reuse_.owner = this;
 }
 
 H2Connection::~H2Connection() {
     for (auto& [id, s] : streams_) delete s;
     if (ng_) nghttp2_session_del(ng_);
     w_.untrack(this);
+    w_.set_reusable(reuse_, false);
 }
 
 void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
@@ -311,6 +313,7 @@ void H2Connection::arm_timers() {
     else w_.loop().disarm(send_);
     if (streams_.empty()) w_.loop().arm(idle_, *group_->default_server->conf.keepalive_timeout);
     else w_.loop().disarm(idle_);
+    if (streams_.empty() != reuse_.linked()) w_.set_reusable(reuse_, streams_.empty());
 }
 
 void H2Connection::stream_closed(int32_t id) {
@@ -341,6 +344,7 @@ void H2Connection::drain() {
 void H2Connection::close(Level lvl, std::string_view why) {
     if (closed_) return;
     closed_ = true;
+    w_.set_reusable(reuse_, false);
     if (!why.empty()) SY_LOG(lvl, info_.number, "{}, client: {}", why, info_.remote_addr);
     for (auto& [id, s] : streams_) {
         s->on_close(NGHTTP2_CANCEL);

@@ -83,6 +83,7 @@ private:
     Timer idle_, send_;
     bool readable_ = false, writable_ = true;
     bool closed_ = false, in_io_ = false, write_posted_ = false, draining_ = false;
+    ReuseLink reuse_;             // in the worker's reusable list while no stream is open
 };
 
 }  // namespace sy::http

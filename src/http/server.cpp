@@ -7,11 +7,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "http/session.h"
 #include "stream/session.h"
@@ -94,15 +96,14 @@ void Listener::on_io(int, uint32_t) {
         int fd = ::accept4(io_.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
-            SY_LOG(Level::Alert, 0, "accept4() failed ({}: {})", errno, strerror(errno));
+            if (w_.accept_failed(errno)) continue;
             return;
         }
         const ServerGroup* g = w_.group_for(addr_);
         if (g && addr_.is_wildcard()) g = w_.group_for_local(fd, g);
         auto& gen = w_.current();
         if (!g || !gen) { ::close(fd); continue; }
-        if (w_.connections() >= size_t(gen->cfg->worker_connections)) {
-            SY_LOG(Level::Alert, 0, "{} worker_connections are not enough", gen->cfg->worker_connections);
+        if (!w_.make_room(size_t(gen->cfg->worker_connections))) {
             ::close(fd);
             continue;
         }
@@ -176,7 +177,7 @@ bool Worker::activate(std::shared_ptr<Generation> gen, std::string& err) {
                 if (l && l->addr().text == g.addr.text) next.push_back(std::move(l));
     }
     for (auto& l : next)
-        if (!l->io().registered) loop_.add_level_read(l->io());
+        if (!l->io().registered && !accept_paused_) loop_.add_level_read(l->io());   // else when the pause ends
     for (auto& old : listeners_)
         if (old) retire(std::move(old));
     listeners_ = std::move(next);
@@ -203,7 +204,10 @@ void Worker::retire(std::unique_ptr<Listener> l) {
     loop_.defer_delete(l.release());
 }
 
-Worker::~Worker() { resolvers_.reset(); }   // while the loop they use is alive
+Worker::~Worker() {
+    resolvers_.reset();   // while the loop they use is alive
+    loop_.disarm(accept_timer_);
+}
 
 const ServerGroup* Worker::group_for_local(int fd, const ServerGroup* wildcard) const {
     sockaddr_storage local{};
@@ -234,6 +238,88 @@ void Worker::close_connections(bool idle_only) {
     for (auto* c : all)
         if (!idle_only || c->idle()) c->close_now();
         else c->drain();
+}
+
+// ---- descriptor and connection shortage ---------------------------------------
+
+void Worker::set_reusable(ReuseLink& l, bool on) {
+    if (l.linked()) {
+        l.prev->next = l.next;
+        l.next->prev = l.prev;
+        l.prev = l.next = nullptr;
+        --reuse_n_;
+    }
+    if (!on) return;
+    l.prev = &reuse_;
+    l.next = reuse_.next;
+    reuse_.next->prev = &l;
+    reuse_.next = &l;
+    ++reuse_n_;
+}
+
+bool Worker::make_room(size_t wc) {
+    const uint64_t sec = clock::now_ms() / 1000;
+    size_t free = conns_ < wc ? wc - conns_ : 0;
+    if (free <= wc / 16 && reuse_n_ > 0) {
+        // nginx closes in advance, while 1/16 is still free, so that a
+        // connection that takes time to go does not hold up the new one.
+        if (reuse_log_s_ != sec) {
+            reuse_log_s_ = sec;
+            SY_LOG(Level::Warn, 0, "{} worker_connections are not enough, reusing connections", wc);
+        }
+        size_t n = std::max<size_t>(std::min<size_t>(32, reuse_n_ / 8), 1);
+        for (size_t closed = 0; closed < n && reuse_n_ > 0;) {
+            ReuseLink* l = reuse_.prev;   // the oldest
+            set_reusable(*l, false);
+            if (!l->owner->idle()) continue;   // busy again since it was linked: not reusable
+            SY_LOG(Level::Debug, 0, "reusing connection");
+            l->owner->close_now();
+            ++closed;
+        }
+    }
+    if (conns_ < wc) return true;
+    if (full_log_s_ != sec) {
+        full_log_s_ = sec;
+        SY_LOG(Level::Alert, 0, "{} worker_connections are not enough", wc);
+    }
+    return false;
+}
+
+// nginx (ngx_event_accept): EMFILE/ENFILE are [crit], other failures
+// [alert]; on EMFILE/ENFILE every listener stops accepting for
+// accept_mutex_delay (500 ms) and the pending connections wait in the listen
+// backlog. We do the same for ENOBUFS/ENOMEM too (nginx retries those at once,
+// which spins a level-triggered listener), and log at most once a second.
+bool Worker::accept_failed(int err) {
+    switch (err) {
+    case EPROTO: case ENOPROTOOPT: case ENETDOWN: case ENONET: case EHOSTDOWN:
+    case EHOSTUNREACH: case ENETUNREACH: case EOPNOTSUPP: case EPERM:
+        // the pending connection failed (accept(2): "already pending network
+        // errors"); it is consumed, the next one may be fine
+        SY_LOG(Level::Error, 0, "accept4() failed ({}: {})", err, strerror(err));
+        return true;
+    default:
+        break;
+    }
+    const uint64_t sec = clock::now_ms() / 1000;
+    if (accept_log_s_ != sec) {
+        accept_log_s_ = sec;
+        SY_LOG(err == EMFILE || err == ENFILE ? Level::Crit : Level::Alert, 0, "accept4() failed ({}: {})", err, strerror(err));
+    }
+    // Whatever else it is (a shortage, or a listener gone bad), retrying at
+    // once would fail the same way on every turn of the loop.
+    if (!accept_paused_) {
+        accept_paused_ = true;
+        for (auto& l : listeners_) loop_.remove(l->io());
+        loop_.arm(accept_timer_, kAcceptRetryMs);
+    }
+    return false;
+}
+
+void Worker::on_timer(int) {
+    accept_paused_ = false;
+    for (auto& l : listeners_)
+        if (!l->io().registered) loop_.add_level_read(l->io());
 }
 
 void Worker::stop_accepting() {

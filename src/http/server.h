@@ -31,6 +31,17 @@ struct Generation {
 
 class Worker;
 
+// nginx's reusable connections: an idle client connection (HTTP/1 keep-alive
+// or waiting for its first request, HTTP/2 without streams) that the worker
+// may close when worker_connections run out. Embedded in its owner; the
+// Worker keeps the linked ones in a list, most recently idle first.
+struct ReuseLink {
+    ReuseLink* prev = nullptr;
+    ReuseLink* next = nullptr;
+    Closable* owner = nullptr;    // its idle() is checked again before it is closed
+    bool linked() const { return next != nullptr; }
+};
+
 class Listener : public IoHandler, public Deletable {
 public:
     Listener(Worker& w, int fd, conf::SockAddr addr) : w_(w), addr_(std::move(addr)) { io_.fd = fd; io_.owner = this; }
@@ -46,9 +57,12 @@ private:
     Io io_;
 };
 
-class Worker {
+class Worker : public TimerHandler {
 public:
-    explicit Worker(EventLoop& loop) : loop_(loop), pool_(loop) {}
+    explicit Worker(EventLoop& loop) : loop_(loop), pool_(loop) {
+        reuse_.prev = reuse_.next = &reuse_;
+        accept_timer_.owner = this;
+    }
     ~Worker();
     EventLoop& loop() { return loop_; }
     upstream::KeepalivePool& pool() { return pool_; }
@@ -81,6 +95,25 @@ public:
     bool draining() const { return draining_; }
     void set_draining() { draining_ = true; }
 
+    // Reusable connections (see ReuseLink). on: (re)inserted as the most
+    // recently idle; off: unlinked. O(1); idempotent.
+    void set_reusable(ReuseLink& l, bool on);
+    size_t reusable_count() const { return reuse_n_; }
+    // Called for each accepted connection before it gets an object (nginx's
+    // ngx_get_connection): when at most worker_connections/16 are free, closes
+    // the oldest reusable connections (1/8 of them, 1 to 32); then says
+    // whether there is room for one more. Both of nginx's lines are logged at
+    // most once a second.
+    bool make_room(size_t worker_connections);
+    // accept4() failed with `err`. An error of the pending connection alone
+    // (EPROTO, ENETDOWN, ...) is logged and the listener goes on (true).
+    // Anything else -- EMFILE/ENFILE (descriptors), ENOBUFS/ENOMEM -- is
+    // logged at most once a second and stops accepting on every listener for
+    // kAcceptRetryMs (nginx: accept_mutex_delay, 500 ms); returns false.
+    bool accept_failed(int err);
+    static constexpr uint64_t kAcceptRetryMs = 500;
+    void on_timer(int tag) override;   // the accept pause is over
+
 private:
     EventLoop& loop_;
     upstream::KeepalivePool pool_;
@@ -92,6 +125,11 @@ private:
     size_t conns_ = 0;
     std::unordered_set<Closable*> live_;
     bool draining_ = false;
+    ReuseLink reuse_;             // list head: reuse_.next is the most recently idle, reuse_.prev the oldest
+    size_t reuse_n_ = 0;
+    uint64_t reuse_log_s_ = ~0ull, full_log_s_ = ~0ull, accept_log_s_ = ~0ull;   // once-a-second log limits
+    Timer accept_timer_;
+    bool accept_paused_ = false;
     // `server NAME resolve`: the re-resolvers of the current generation. Owned
     // here, not by the Generation: activate() replaces them with the new
     // generation's and ~Worker stops them while the loop is alive. They hold

@@ -69,10 +69,12 @@ Session::Session(Worker& w, int fd, const sockaddr_storage& peer, const ServerGr
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) net::addr_text(local, info_.server_addr, info_.server_port);
     w.conn_opened();
     w.track(this);
+    reuse_.owner = this;
 }
 
 Session::~Session() {
     w_.untrack(this);
+    w_.set_reusable(reuse_, false);
     if (hbuf_) std::free(hbuf_);
     if (file_fd_ >= 0) ::close(file_fd_);
 }
@@ -88,6 +90,7 @@ void Session::start() {
     if (group_->listen && group_->listen->ssl) state_ = SessionState::Handshake;
     if (group_->listen && group_->listen->proxy_protocol) state_ = SessionState::ProxyHeader;
     SY_LOG(Level::Debug, info_.number, "accept: {}:{} fd:{} on {}", info_.remote_addr, info_.remote_port, sock_.io.fd, group_->addr.text);
+    update_reusable();
 }
 
 // ---- event dispatch ---------------------------------------------------------
@@ -139,6 +142,7 @@ void Session::drive() {
     case SessionState::Closed:
         break;
     }
+    update_reusable();
     in_drive_ = false;
 }
 
@@ -294,6 +298,7 @@ void Session::start_h2(std::string_view already_read) {
 
 int Session::hand_off(SSL*& ssl) {
     w_.untrack(this);
+    w_.set_reusable(reuse_, false);
     loop().remove(sock_.io);
     int fd = sock_.io.fd;
     ssl = sock_.release_tls();
@@ -846,6 +851,7 @@ void Session::finish_request() {
         return;
     }
     release_head_buffer();
+    w_.set_reusable(reuse_, true);   // the most recently idle now
     loop().arm(read_timer_, *group_->default_server->conf.keepalive_timeout);
     if (readable_) loop().post([this] {
         if (state_ == SessionState::KeepAlive) drive();
@@ -905,6 +911,7 @@ void Session::close() {
         write_access_log();
     }
     state_ = SessionState::Closed;
+    w_.set_reusable(reuse_, false);
     SY_LOG(Level::Debug, info_.number, "close http connection: {} requests", info_.requests);
     loop().disarm(read_timer_);
     loop().disarm(write_timer_);

@@ -42,7 +42,11 @@ public:
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
     void close_now() override { close(); }
-    bool idle() const override { return state_ == SessionState::KeepAlive || (state_ == SessionState::ReadHead && hlen_ == 0); }
+    // Between requests with nothing buffered (keep-alive, or no byte of a
+    // first request yet): nginx's "reusable", closed first at worker_connections.
+    bool idle() const override {
+        return (state_ == SessionState::KeepAlive && hparsed_ == hlen_) || (state_ == SessionState::ReadHead && hlen_ == 0);
+    }
 
     // ---- Exchange: the carrier primitives over HTTP/1.x ------------------
     void read_body(BodyConsumer* c) override;
@@ -123,6 +127,8 @@ private:
     bool in_drive_ = false;
     bool hold_ = false;
     bool plain_on_tls_ = false;       // plain HTTP arrived on a TLS port: 400 once the head is read
+    ReuseLink reuse_;                 // in the worker's reusable list while idle()
+    void update_reusable() { if (idle() != reuse_.linked()) w_.set_reusable(reuse_, idle()); }
 };
 
 }  // namespace sy::http

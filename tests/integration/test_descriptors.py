@@ -16,10 +16,8 @@ call setrlimit with it before they accept anything).
 
 Sanitizer builds: UBSan's vptr check misfires in a process that has no free
 descriptor ("object has invalid vptr", "<memory cannot be printed>": its
-memory probe needs a pipe), so the two EMFILE tests abort an
-`-DSY_SANITIZE=ON` binary. Run them on an ASan build compiled with
-`-fno-sanitize=vptr` last on the command line (e.g. a compiler launcher
-that appends it); the other tests run on the plain sanitizer build.
+memory probe needs a pipe), so the project's sanitizer build
+(`-DSY_SANITIZE=ON`) leaves that one check out and runs every test here.
 """
 
 from __future__ import annotations

@@ -32,6 +32,9 @@ public:
     // A header field; false: refuse the stream (nghttp2 resets it).
     bool on_header(std::string_view name, std::string_view value);
     void on_headers_done(bool end_stream);
+    // The input that completed the head was processed and the stream is
+    // still open: route it (H2Connection::start_ready).
+    void start();
     void on_data(const uint8_t* data, size_t len);
     void on_end_stream();
     void on_close(uint32_t error_code);
@@ -85,7 +88,7 @@ private:
     off_t file_off_ = 0, file_end_ = 0;
     bool has_body_ = false;           // a data source was submitted with the response
     bool response_done_ = false, deferred_ = false, hold_ = false, drained_posted_ = false;
-    bool closed_ = false;
+    bool closed_ = false, started_ = false, head_end_stream_ = false;
 
     // WebSockets over HTTP/2: an extended CONNECT (:protocol websocket) goes
     // to the backend as an HTTP/1.1 Upgrade; its 101 becomes our 200 and the

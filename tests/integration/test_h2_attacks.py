@@ -441,6 +441,45 @@ def test_rapid_reset(request, proxy, pki, count_backend, transport):
     assert fig["goaways"] and fig["goaways"][-1][0] == NO_ERROR, fig
 
 
+SLOW_CONF = (
+    block("upstream counted", "server 127.0.0.1:{backend} max_conns=4") + "\n"
+    + block("server", "listen 127.0.0.1:{listen_h2c} http2", "server_name " + NAME,
+            location("/", "http://counted", "proxy_read_timeout 30s")) + "\n"
+    + block("server", "listen 127.0.0.1:{listen}", location("/witness", None, 'return 200 "witness\\n"')) + "\n")
+
+
+def test_slow_rapid_reset_cancels_backend_connects(request, proxy, pki, count_backend):
+    """The pairs sent apart (HEADERS, 10 ms, RST_STREAM), so that every
+    stream starts and connects to its backend, which never answers
+    (/silent); each reset must cancel that upstream connection: closed by
+    the proxy (none left open at the backend), and the peer's connection
+    count given back: with `max_conns=4`, a leak would leave the 5th stream
+    and every later one without a peer (no more connects, a 502)."""
+    proxy.start(SLOW_CONF, backend=count_backend.port)
+    peer = Peer(proxy.ports["listen_h2c"])
+    enc = hpack.Encoder()
+    run = Run(request, proxy, count_backend)
+    n = 150
+    try:
+        for i in range(n):
+            sid = 1 + 2 * i
+            block_ = request_block(enc, peer.scheme, "/silent/%d" % i)
+            assert peer.send(frame(HEADERS, END_STREAM | END_HEADERS, sid, block_))
+            time.sleep(0.01)
+            assert peer.send(rst(sid))
+            peer.drain()
+        fig = run.finish(peer, streams=n)
+        assert not peer.closed and not peer.goaways, fig
+    finally:
+        peer.close()
+    assert n - 10 <= fig["backend_connects"] <= n, fig
+    wait_until(lambda: count_backend._read()["open"] == 0, 10, "every upstream connection closed")
+    assert_bounded(fig)
+    # the peer is usable: nothing of max_conns leaked
+    r = rawhttp.curl(["--http2-prior-knowledge", "http://127.0.0.1:%d/after" % proxy.ports["listen_h2c"]], max_time=10)
+    assert (r.returncode, r.stdout) == (0, b"ok\n"), r
+
+
 # =========================================================== 2. HPACK bomb
 BOMB_VALUE = "b" * 3900
 

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """A counting HTTP/1.1 backend for flood tests: every accepted TCP connection
-is counted, every request gets `200 ok` (Content-Length: 3, keep-alive), and
-the counts are written to --record as one JSON object
-{"accepts": N, "requests": M} (rewritten whenever they change, at most every
+is counted, every request gets `200 ok` (Content-Length: 3, keep-alive) but
+one for a target starting with /silent (no answer: the connection is held
+until the peer closes it), and the counts are written to --record as one
+JSON object {"accepts": N, "requests": M, "open": K} (K: connections not
+yet closed by the peer; rewritten whenever they change, at most every
 50 ms, atomically), so a test reads them while a flood is running.
 
 One thread, selectors, a listen backlog of 4096: tens of thousands of
@@ -35,7 +37,7 @@ def main():
     ls.setblocking(False)
     sel = selectors.DefaultSelector()
     sel.register(ls, selectors.EVENT_READ, None)
-    counts = {"accepts": 0, "requests": 0}
+    counts = {"accepts": 0, "requests": 0, "open": 0}
     bufs = {}
     written = None
     last_write = 0.0
@@ -60,6 +62,7 @@ def main():
                         break
                     c.setblocking(False)
                     counts["accepts"] += 1
+                    counts["open"] += 1
                     bufs[c] = b""
                     sel.register(c, selectors.EVENT_READ, "c")
                 continue
@@ -71,14 +74,18 @@ def main():
             except OSError:
                 data = b""
             if not data:
+                counts["open"] -= 1
                 sel.unregister(c)
                 bufs.pop(c, None)
                 c.close()
                 continue
             buf = bufs[c] + data
             while b"\r\n\r\n" in buf:   # bodiless requests only (GET)
-                _, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = buf.split(b"\r\n\r\n", 1)
                 counts["requests"] += 1
+                target = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b""
+                if target.startswith(b"/silent"):
+                    continue
                 try:
                     c.send(RESPONSE)
                 except OSError:

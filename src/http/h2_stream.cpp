@@ -36,9 +36,11 @@ H2Stream::H2Stream(H2Connection& c, int32_t id) : Exchange(c.worker(), c.generat
     req_ = std::make_unique<Request>();
     req_->start_mono = clock::now_ms();
     req_->start_ms = clock::wall_ms();
+    ++live_;
 }
 
 H2Stream::~H2Stream() {
+    --live_;
     if (file_fd_ >= 0) ::close(file_fd_);
     close_tunnel();
 }

@@ -41,6 +41,9 @@ public:
     // nghttp2's data source: copies up to `len` response bytes into `buf`.
     ssize_t read_data(uint8_t* buf, size_t len, uint32_t* flags);
     int32_t id() const { return id_; }
+    // Streams alive in this process: the fuzzer checks they stay within
+    // http2_max_concurrent_streams (plus those awaiting deferred deletion).
+    static size_t live() { return live_; }
     // the upstream socket of a WebSocket tunnel (RFC 8441), and its idle timer
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
@@ -71,6 +74,7 @@ private:
     void flush_up();                  // tunnel: client DATA -> upstream, window given back as written
     void close_tunnel();
 
+    static inline size_t live_ = 0;
     H2Connection& c_;
     int32_t id_;
     // the head as received, laid out as HTTP/1.1 text in req_->raw at END_HEADERS

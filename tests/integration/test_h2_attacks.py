@@ -622,3 +622,40 @@ def test_control_frame_flood(request, proxy, pki, count_backend, kind):
     proxy.wait_error_log(r"\[info\].*%s while processing HTTP/2 connection" % why)
     assert_bounded(fig, cpu_s=20)
     assert_h2_still_served(proxy, port, pki, False)
+
+
+def test_hpack_bomb_after_goaway(request, proxy, pki, count_backend):
+    """The bomb on streams the server ignores: keepalive_requests 1, so the
+    first request (which puts x-bomb in the table) is answered with a
+    GOAWAY, and every later stream is over its last stream id. Their header
+    blocks are still decoded (HPACK state is per connection): the cost must
+    stay bounded all the same. nghttp2 decodes the blocks of streams it
+    ignores without checking the fields (cheap: 0.2 s of CPU for 8 MB),
+    and the flood detector ends the connection (GOAWAY NO_ERROR) after
+    ~9 MB of such frames, which carry no payload. (nginx closes the
+    connection as soon as the answered stream is done.)"""
+    port = start(proxy, pki, attack_conf("keepalive_requests 1", tls=False), count_backend)
+    peer = Peer(port)
+    enc = hpack.Encoder()
+    first = request_block(enc, peer.scheme, "/hold", [("x-bomb", BOMB_VALUE)])
+    assert peer.send(frame(HEADERS, END_HEADERS, 1, first))     # stream 1 stays open: no close yet
+    deadline = time.monotonic() + 5
+    while not peer.goaways and not peer.closed and time.monotonic() < deadline:
+        peer.drain(0.2)
+    assert [c for c, _ in peer.goaways] == [NO_ERROR], peer.goaways
+    if peer.closed:
+        # nginx closes at once: the answered stream ends its request body
+        # wait, and with the GOAWAY sent nothing is left to serve
+        assert proxy.impl == "nginx"
+        peer.close()
+        return
+    run = Run(request, proxy, count_backend)
+    try:
+        peer.flood(bomb_frames(enc, peer.scheme, 3, 800), chunk=4 * 16393)
+        peer.wait_closed(10)
+        fig = run.finish(peer)
+    finally:
+        peer.close()
+    assert peer.closed and [c for c, _ in fig["goaways"]] == [NO_ERROR, NO_ERROR], fig
+    assert_bounded(fig, cpu_s=3)
+    proxy.wait_error_log(r"\[info\].*http2 flood detected while processing HTTP/2 connection")

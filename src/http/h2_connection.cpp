@@ -229,7 +229,7 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
             goaway_and_close(fail_code_, Level::Info, fail_why_ + " while processing HTTP/2 connection");
             return;
         }
-        start_ready();
+        if (n >= 0) start_ready();
         if (closed_) return;
         if (n < 0) {
             close(Level::Info, std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(n)) +
@@ -295,10 +295,8 @@ bool H2Connection::read_in() {
                 goaway_and_close(NGHTTP2_NO_ERROR, Level::Info, "http2 flood detected while processing HTTP/2 connection");
                 return false;
             }
-            // streams whose head this input completed, unless it also reset them
-            start_ready();
-            if (closed_) return false;
             if (used < 0) {
+                ready_.clear();   // no stream starts on a connection about to close
                 std::string why = std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(used)) +
                                   ") while processing HTTP/2 connection";
                 write_out();   // the GOAWAY nghttp2 queued, if any
@@ -311,6 +309,9 @@ bool H2Connection::read_in() {
                 goaway_and_close(NGHTTP2_NO_ERROR, Level::Info, "http2 flood detected while processing HTTP/2 connection");
                 return false;
             }
+            // streams whose head this input completed, unless it also reset them
+            start_ready();
+            if (closed_) return false;
             if (size_t(n) < sizeof g_in && sock_.short_read_drains()) readable_ = false;
             continue;
         }

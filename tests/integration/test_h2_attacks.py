@@ -472,7 +472,10 @@ def test_slow_rapid_reset_cancels_backend_connects(request, proxy, pki, count_ba
         assert not peer.closed and not peer.goaways, fig
     finally:
         peer.close()
-    assert n - 10 <= fig["backend_connects"] <= n, fig
+    # most streams connected (a HEADERS read together with its RST_STREAM,
+    # on a loaded machine, never starts); with a leak of max_conns no more
+    # than 4 would have
+    assert 20 <= fig["backend_connects"] <= n, fig
     wait_until(lambda: count_backend._read()["open"] == 0, 10, "every upstream connection closed")
     assert_bounded(fig)
     # the peer is usable: nothing of max_conns leaked

@@ -104,7 +104,7 @@ class Peer:
             n = int.from_bytes(self.buf[:3], "big")
             if len(self.buf) < 9 + n:
                 break
-            t, flags = self.buf[3], self.buf[4]
+            t = self.buf[3]
             payload = self.buf[9:9 + n]
             self.buf = self.buf[9 + n:]
             self.counts[t] = self.counts.get(t, 0) + 1

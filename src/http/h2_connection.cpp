@@ -295,6 +295,11 @@ bool H2Connection::read_in() {
                 goaway_and_close(NGHTTP2_NO_ERROR, Level::Info, "http2 flood detected while processing HTTP/2 connection");
                 return false;
             }
+            if (used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {   // nghttp2: 8 a header block
+                goaway_and_close(NGHTTP2_ENHANCE_YOUR_CALM, Level::Info,
+                                 "client sent too many CONTINUATION frames while processing HTTP/2 connection");
+                return false;
+            }
             if (used < 0) {
                 ready_.clear();   // no stream starts on a connection about to close
                 std::string why = std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(used)) +

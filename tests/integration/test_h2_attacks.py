@@ -662,3 +662,30 @@ def test_hpack_bomb_after_goaway(request, proxy, pki, count_backend):
     assert peer.closed and [c for c, _ in fig["goaways"]] == [NO_ERROR, NO_ERROR], fig
     assert_bounded(fig, cpu_s=3)
     proxy.wait_error_log(r"\[info\].*http2 flood detected while processing HTTP/2 connection")
+
+
+def test_continuation_flood(request, proxy, pki, count_backend):
+    """HEADERS without END_HEADERS, then CONTINUATION frames that never
+    end the block (CVE-2024-27316's shape): empty ones, which add no field
+    to a size limit. nginx's flood detector closes the connection after
+    ~11 MB of them (GOAWAY NO_ERROR); nghttp2 allows 8 CONTINUATIONs a
+    block: switchyard answers the 9th with GOAWAY ENHANCE_YOUR_CALM ("client
+    sent too many CONTINUATION frames"). Nothing piles up."""
+    port = start(proxy, pki, attack_conf(tls=False), count_backend)
+    peer = Peer(port)
+    enc = hpack.Encoder()
+    run = Run(request, proxy, count_backend)
+    try:
+        head = frame(HEADERS, 0, 1, request_block(enc, peer.scheme))
+        peer.flood(head + frame(CONTINUATION, 0, 1) * ((FLOOD_BYTES - len(head)) // 9))
+        peer.wait_closed(10)
+        fig = run.finish(peer)
+    finally:
+        peer.close()
+    assert peer.closed and peer.sent < FLOOD_BYTES, fig
+    codes = [c for c, _ in fig["goaways"]]
+    assert codes == ([NO_ERROR] if proxy.impl == "nginx" else [ENHANCE_YOUR_CALM]), fig
+    assert fig["backend_connects"] == 0, fig
+    assert_bounded(fig, cpu_s=10)
+    if proxy.impl == "switchyard":
+        proxy.wait_error_log(r"\[info\].*client sent too many CONTINUATION frames while processing HTTP/2 connection")

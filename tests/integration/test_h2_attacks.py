@@ -581,10 +581,13 @@ def flood_frames(kind: str) -> bytes:
     return unit * (FLOOD_BYTES // len(unit))
 
 
-# kind: (nginx's GOAWAY codes, switchyard's)
+# kind: (nginx's GOAWAY codes, switchyard's); nginx closes a SETTINGS or
+# PING flood without a GOAWAY when its queue of answers fills first, with
+# GOAWAY NO_ERROR when its byte accounting fires first (a client that
+# reads fast)
 FLOOD_ANSWERS = {
-    "settings": ([], [NO_ERROR]),
-    "ping": ([], [NO_ERROR]),
+    "settings": (([], [NO_ERROR]), [NO_ERROR]),
+    "ping": (([], [NO_ERROR]), [NO_ERROR]),
     "priority": ([ENHANCE_YOUR_CALM], [ENHANCE_YOUR_CALM]),
     "window_update": ([NO_ERROR], [NO_ERROR]),
     "empty_data": ([NO_ERROR], [NO_ERROR]),
@@ -620,7 +623,10 @@ def test_control_frame_flood(request, proxy, pki, count_backend, kind):
     assert peer.closed, fig
     assert peer.sent < FLOOD_BYTES, fig
     codes = [c for c, _ in fig["goaways"]]
-    assert codes == FLOOD_ANSWERS[kind][0 if proxy.impl == "nginx" else 1], fig
+    if proxy.impl == "nginx" and kind in ("settings", "ping"):
+        assert codes in FLOOD_ANSWERS[kind][0], fig
+    else:
+        assert codes == FLOOD_ANSWERS[kind][0 if proxy.impl == "nginx" else 1], fig
     why = "client sent too many PRIORITY frames" if kind == "priority" else "http2 flood detected"
     proxy.wait_error_log(r"\[info\].*%s while processing HTTP/2 connection" % why)
     assert_bounded(fig, cpu_s=20)

@@ -665,8 +665,14 @@ def test_hpack_bomb_after_goaway(request, proxy, pki, count_backend):
         fig = run.finish(peer)
     finally:
         peer.close()
-    assert peer.closed and [c for c, _ in fig["goaways"]] == [NO_ERROR, NO_ERROR], fig
+    assert peer.closed, fig
     assert_bounded(fig, cpu_s=3)
+    if proxy.impl == "nginx":
+        # it closes once the answered stream is done (the race with the
+        # first bomb frames decides whether that is seen before them)
+        assert [c for c, _ in fig["goaways"]] in ([NO_ERROR], [NO_ERROR, NO_ERROR]), fig
+        return
+    assert [c for c, _ in fig["goaways"]] == [NO_ERROR, NO_ERROR], fig
     proxy.wait_error_log(r"\[info\].*http2 flood detected while processing HTTP/2 connection")
 
 

@@ -114,7 +114,7 @@ void EventLoop::heap_remove(size_t i) {
 }
 
 int EventLoop::next_timeout() const {
-    if (!posted_.empty()) return 0;
+    if (!posted_.empty() || !next_.empty()) return 0;
     if (heap_.empty()) return 1000;
     uint64_t now = clock::now_ms();
     uint64_t k = heap_[0]->key;
@@ -159,6 +159,11 @@ void EventLoop::run_once(int max_wait_ms) {
         io->owner->on_io(io->tag, evs[i].events);
     }
     run_timers();
+    if (!next_.empty()) {
+        running_next_.swap(next_);       // what they post_next() waits for the next turn
+        for (auto& f : running_next_) f();
+        running_next_.clear();
+    }
     while (!posted_.empty()) {
         running_posted_.swap(posted_);   // both keep their capacity
         for (auto& f : running_posted_) f();

@@ -88,6 +88,11 @@ public:
 
     void defer_delete(Deletable* obj) { graveyard_.push_back(obj); }
     void post(std::function<void()> fn) { posted_.push_back(std::move(fn)); }
+    // Runs fn in the next iteration, after that iteration's I/O events were
+    // dispatched (post() runs it in this one, before anything else gets a
+    // turn): work that used up its budget continues there, so one busy
+    // connection cannot starve the others.
+    void post_next(std::function<void()> fn) { next_.push_back(std::move(fn)); }
 
     // Runs until stop(); returns when no more work should be done.
     void run();
@@ -107,7 +112,7 @@ private:
     bool running_ = false;
     std::vector<Timer*> heap_;
     std::vector<Deletable*> graveyard_;
-    std::vector<std::function<void()>> posted_, running_posted_;
+    std::vector<std::function<void()>> posted_, running_posted_, next_, running_next_;
 };
 
 }  // namespace sy

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,6 +17,8 @@ enum { kIdleTimer = 0, kSendTimer = 1 };
 constexpr size_t kOutHighWater = 65536;      // frames pulled from nghttp2 before writing
 constexpr int32_t kConnWindow = 16 << 20;    // connection receive window: one slow stream can't stall the rest
 constexpr uint32_t kNoLimit = 0xffffffffu;     // nghttp2's own default for MAX_CONCURRENT_STREAMS
+constexpr int kReadBudget = 4;               // 16 KiB reads per wake-up, then write and yield
+constexpr uint64_t kFloodSlack = 1 << 20;    // nginx: flood once received / 8 > payload + 1 MiB
 alignas(64) uint8_t g_in[16384];
 
 H2Stream* stream_of(nghttp2_session* ng, int32_t id) {
@@ -27,15 +30,33 @@ H2Stream* stream_of(nghttp2_session* ng, int32_t id) {
 struct H2Callbacks {
     static int begin_headers(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
         auto* c = static_cast<H2Connection*>(ud);
-        if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        if (f->hd.type != NGHTTP2_HEADERS) return 0;
+        c->hdr_bytes_ = 0;   // a new header block (request, or trailers)
+        if (f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+        bool refuse = false;
         if (c->streams_.size() >= c->max_streams_) {
             // RFC 9113 5.1.2: a stream over the advertised limit is a stream
             // error; the others go on (nginx: "concurrent streams exceeded").
             SY_LOG(Level::Info, c->info_.number, "concurrent streams exceeded {}, client: {}", c->streams_.size(),
                    c->info_.remote_addr);
-            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
-            return 0;   // no H2Stream: its headers and DATA are dropped (see header(), data_chunk())
+            refuse = true;
+        } else if (c->new_streams_++ >= 2 * c->max_streams_) {
+            // nginx 1.25.3 (CVE-2023-44487): streams are begun faster than
+            // they can be handled
+            SY_LOG(Level::Info, c->info_.number, "client sent too many streams at once while processing HTTP/2 "
+                   "connection, client: {}", c->info_.remote_addr);
+            refuse = true;
         }
+        if (refuse) {
+            // ... and a client that goes on being refused is shown the door
+            if (c->refused_++ > std::max<uint32_t>(c->max_streams_, 100))
+                return c->fail(NGHTTP2_NO_ERROR, "client sent too many refused streams");
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+            // no H2Stream: its headers (still decoded, and bounded: see
+            // header()) and DATA are dropped (data_chunk())
+            return 0;
+        }
+        c->priority_limit_ += c->max_streams_;
         auto* s = new H2Stream(*c, f->hd.stream_id);
         c->streams_[f->hd.stream_id] = s;
         nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
@@ -46,7 +67,16 @@ struct H2Callbacks {
     }
 
     static int header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
-                      const uint8_t* value, size_t valuelen, uint8_t, void*) {
+                      const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
+        auto* c = static_cast<H2Connection*>(ud);
+        // nginx: the fields of one header block (a refused stream's too:
+        // HPACK makes us decode it) may not exceed large_client_header_buffers;
+        // more is a connection error, so an HPACK bomb (one big table entry
+        // referenced thousands of times) costs one block, not megabytes.
+        if (namelen > c->field_limit_ || valuelen > c->field_limit_)
+            return c->fail(NGHTTP2_ENHANCE_YOUR_CALM, "client sent too large header field");
+        c->hdr_bytes_ += namelen + valuelen;
+        if (c->hdr_bytes_ > c->hdr_limit_) return c->fail(NGHTTP2_ENHANCE_YOUR_CALM, "client sent too large header");
         if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: ignored
         H2Stream* s = stream_of(ng, f->hd.stream_id);
         if (!s) return 0;
@@ -55,7 +85,14 @@ struct H2Callbacks {
         return 0;
     }
 
-    static int frame_recv(nghttp2_session* ng, const nghttp2_frame* f, void*) {
+    static int frame_recv(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
+        if (f->hd.type == NGHTTP2_PRIORITY) {
+            // nginx: max(http2_max_concurrent_streams, 100) PRIORITY frames,
+            // that many more with each stream taken
+            auto* c = static_cast<H2Connection*>(ud);
+            if (--c->priority_limit_ == 0) return c->fail(NGHTTP2_ENHANCE_YOUR_CALM, "client sent too many PRIORITY frames");
+            return 0;
+        }
         H2Stream* s = f->hd.stream_id ? stream_of(ng, f->hd.stream_id) : nullptr;
         if (!s) return 0;
         bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
@@ -68,7 +105,8 @@ struct H2Callbacks {
         return 0;
     }
 
-    static int data_chunk(nghttp2_session* ng, uint8_t, int32_t id, const uint8_t* data, size_t len, void*) {
+    static int data_chunk(nghttp2_session* ng, uint8_t, int32_t id, const uint8_t* data, size_t len, void* ud) {
+        static_cast<H2Connection*>(ud)->payload_bytes_ += len;
         if (H2Stream* s = stream_of(ng, id)) s->on_data(data, len);
         else nghttp2_session_consume(ng, id, len);   // a stream we reset: give the window back
         return 0;
@@ -86,6 +124,13 @@ struct H2Callbacks {
     // A stream error nghttp2 found in what the client sent (flow control,
     // malformed headers, frames on a closed stream): say so, as nginx does.
     static int frame_send(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+        if (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) {
+            // nginx counts what it sends of responses as payload too
+            auto* c = static_cast<H2Connection*>(ud);
+            c->total_bytes_ += 9 + f->hd.length;
+            c->payload_bytes_ += f->hd.length;
+            return 0;
+        }
         if (f->hd.type != NGHTTP2_RST_STREAM) return 0;
         uint32_t code = f->rst_stream.error_code;
         if (code == NGHTTP2_NO_ERROR || code == NGHTTP2_CANCEL || code == NGHTTP2_REFUSED_STREAM ||
@@ -130,6 +175,7 @@ H2Connection::H2Connection(Worker& w, std::shared_ptr<Generation> gen, const Ser
 }
 
 H2Connection::~H2Connection() {
+    *alive_ = false;
     for (auto& [id, s] : streams_) delete s;
     if (ng_) nghttp2_session_del(ng_);
     w_.untrack(this);
@@ -143,6 +189,12 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
     nghttp2_option_new(&opt);
     // request DATA is acknowledged as the body consumer takes it (flow control end to end)
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    // closed streams are kept only for the RFC 7540 priority tree, up to
+    // MAX_CONCURRENT_STREAMS of them: with kNoLimit (below) every reset
+    // stream would stay. nghttp2's other limits stay at their defaults:
+    // 1000 queued SETTINGS/PING ACKs (NGHTTP2_ERR_FLOODED), 32 settings a
+    // frame, 8 CONTINUATIONs, the stream reset rate limit.
+    nghttp2_option_set_no_closed_streams(opt, 1);
     int rv = nghttp2_session_server_new2(&ng_, cbs, this, opt);
     nghttp2_option_del(opt);
     if (rv != 0) {
@@ -152,6 +204,9 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
     }
     const conf::LocConf& lc = group_->default_server->conf;
     max_streams_ = *lc.http2_max_concurrent_streams;
+    hdr_limit_ = size_t(lc.large_client_header_buffers->first) * lc.large_client_header_buffers->second;
+    field_limit_ = size_t(lc.large_client_header_buffers->second);
+    priority_limit_ = std::max<uint64_t>(max_streams_, 100);
     // nghttp2 ends the whole connection (GOAWAY PROTOCOL_ERROR) when a client
     // goes over the limit it has acknowledged, where RFC 9113 5.1.2 and nginx
     // refuse that stream alone. So nghttp2 is given no limit (kNoLimit) and
@@ -170,7 +225,14 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
     }
     SY_LOG(Level::Debug, info_.number, "http2 connection: {}", sock_.tls() ? "h2" : "h2c");
     if (!already_read.empty()) {
+        total_bytes_ += already_read.size();
         ssize_t n = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
+        if (failed_) {
+            goaway_and_close(fail_code_, Level::Info, fail_why_ + " while processing HTTP/2 connection");
+            return;
+        }
+        if (n >= 0) start_ready();
+        if (closed_) return;
         if (n < 0) {
             close(Level::Info, std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(n)) +
                                    ") while processing HTTP/2 connection");
@@ -193,6 +255,9 @@ void H2Connection::on_timer(int tag) {
     else close(Level::Debug, "");   // keepalive_timeout with no stream open
 }
 
+// One wake-up: at most kReadBudget reads, then what they produced is
+// written; input left on the socket is read in the next loop iteration,
+// after the other connections had their turn.
 void H2Connection::io() {
     if (in_io_ || closed_) return;
     in_io_ = true;
@@ -202,6 +267,7 @@ void H2Connection::io() {
     if (ok) ok = write_out();
     in_io_ = false;
     if (!ok || closed_) return;
+    if (readable_ && out_.bytes() < kOutHighWater && nghttp2_session_want_read(ng_)) post_read();
     if (!nghttp2_session_want_read(ng_) && !nghttp2_session_want_write(ng_) && out_.empty()) {
         close(Level::Debug, "");
         return;
@@ -214,19 +280,46 @@ void H2Connection::io() {
 }
 
 bool H2Connection::read_in() {
-    while (readable_ && !closed_) {
+    new_streams_ = 0;   // nginx: per read event
+    for (int budget = kReadBudget; budget > 0 && readable_ && !closed_; --budget) {
+        // a GOAWAY for an error was queued (nghttp2's, for a protocol error):
+        // nothing more is read, the connection closes once it is written
+        if (!nghttp2_session_want_read(ng_)) break;
         ssize_t n = sock_.read(reinterpret_cast<char*>(g_in), sizeof g_in);
         if (n > 0) {
+            total_bytes_ += uint64_t(n);
             ssize_t used = nghttp2_session_mem_recv(ng_, g_in, size_t(n));
+            if (failed_) {
+                goaway_and_close(fail_code_, Level::Info, fail_why_ + " while processing HTTP/2 connection");
+                return false;
+            }
+            if (used == NGHTTP2_ERR_FLOODED) {   // too many SETTINGS/PING ACKs queued
+                goaway_and_close(NGHTTP2_NO_ERROR, Level::Info, "http2 flood detected while processing HTTP/2 connection");
+                return false;
+            }
+            if (used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {   // nghttp2: 8 a header block
+                goaway_and_close(NGHTTP2_ENHANCE_YOUR_CALM, Level::Info,
+                                 "client sent too many CONTINUATION frames while processing HTTP/2 connection");
+                return false;
+            }
             if (used < 0) {
+                ready_.clear();   // no stream starts on a connection about to close
                 std::string why = std::string("client sent invalid HTTP/2 data (") + nghttp2_strerror(int(used)) +
                                   ") while processing HTTP/2 connection";
                 write_out();   // the GOAWAY nghttp2 queued, if any
                 close(Level::Info, why);
                 return false;
             }
+            // nginx: control frames, empty DATA frames, ... faster than any
+            // payload they carry
+            if (total_bytes_ / 8 > payload_bytes_ + kFloodSlack) {
+                goaway_and_close(NGHTTP2_NO_ERROR, Level::Info, "http2 flood detected while processing HTTP/2 connection");
+                return false;
+            }
+            // streams whose head this input completed, unless it also reset them
+            start_ready();
+            if (closed_) return false;
             if (size_t(n) < sizeof g_in && sock_.short_read_drains()) readable_ = false;
-            if (out_.bytes() >= kOutHighWater) break;
             continue;
         }
         if (n == 0) {
@@ -241,6 +334,49 @@ bool H2Connection::read_in() {
         return false;
     }
     return !closed_;
+}
+
+void H2Connection::start_ready() {
+    for (size_t i = 0; i < ready_.size() && !closed_; ++i) {
+        auto it = streams_.find(ready_[i]);
+        if (it != streams_.end()) it->second->start();   // else reset (or closed) before it could start
+    }
+    ready_.clear();
+}
+
+// The rest of the input waits for the next loop iteration.
+void H2Connection::post_read() {
+    if (read_posted_ || closed_) return;
+    read_posted_ = true;
+    w_.loop().post_next([this, alive = alive_] {
+        if (!*alive) return;
+        read_posted_ = false;
+        if (!closed_) io();
+    });
+}
+
+int H2Connection::fail(uint32_t code, std::string why) {
+    if (!failed_) {
+        failed_ = true;
+        fail_code_ = code;
+        fail_why_ = std::move(why);
+    }
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+// After a fatal nghttp2 error the session is not asked for more frames: the
+// GOAWAY is serialized here, behind the frames already queued.
+void H2Connection::goaway_and_close(uint32_t code, Level lvl, std::string_view why) {
+    if (closed_) return;
+    uint32_t last = uint32_t(nghttp2_session_get_last_proc_stream_id(ng_)) & 0x7fffffffu;
+    uint8_t f[17] = {0, 0, 8, NGHTTP2_GOAWAY, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 4; ++i) {
+        f[9 + i] = uint8_t(last >> (24 - 8 * i));
+        f[13 + i] = uint8_t(code >> (24 - 8 * i));
+    }
+    out_.append({reinterpret_cast<const char*>(f), sizeof f});
+    if (writable_) sock_.send(out_);   // best effort: the close follows whatever it wrote
+    close(lvl, why);
 }
 
 bool H2Connection::write_out() {

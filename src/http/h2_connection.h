@@ -13,6 +13,14 @@
 // Ownership: the connection owns its streams (destroyed through
 // defer_delete when nghttp2 closes them); a stream points back at the
 // connection, which outlives it.
+//
+// Hostile input (nginx's limits and answers, docs/usage.md "HTTP/2 limits"):
+// one wake-up reads at most kReadBudget chunks, then writes, then yields
+// (EventLoop::post_next); a stream starts (routing, a backend connect) only
+// after the input that completed its head was processed, so a stream reset
+// in the same input never connects; new streams per wake-up, refused
+// streams, header-block bytes and control-frame bytes are bounded, each
+// excess a GOAWAY and the close, no more input read.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +28,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/buffer.h"
 #include "core/event_loop.h"
@@ -59,12 +68,23 @@ public:
     void want_write();
     // A stream ended (nghttp2 closed it): forget it, destroy it later.
     void stream_closed(int32_t id);
+    // A stream's head is complete: start it once the current input was processed.
+    void stream_ready(int32_t id) { ready_.push_back(id); }
+    // Request bytes that count as payload for the flood detector (the head of a started request).
+    void note_payload(size_t n) { payload_bytes_ += n; }
 
 private:
     friend struct H2Callbacks;
     void io();                    // read what the socket has, feed nghttp2, write what it produces
     bool read_in();
     bool write_out();
+    void start_ready();
+    void post_read();
+    // A connection error of ours, decided in an nghttp2 callback: GOAWAY
+    // `code` and the close once nghttp2 returns. Returns the callback's error.
+    int fail(uint32_t code, std::string why);
+    // GOAWAY `code` written after what is queued (best effort), then the close.
+    void goaway_and_close(uint32_t code, Level lvl, std::string_view why);
     void advertise_stream_limit(uint8_t* frame, size_t len);
     void close(Level lvl, std::string_view why);
     void arm_timers();
@@ -79,6 +99,18 @@ private:
     std::unordered_map<int32_t, H2Stream*> streams_;
     uint64_t accepted_ = 0;       // streams taken, against keepalive_requests
     uint32_t max_streams_ = 0;    // http2_max_concurrent_streams, enforced here (see begin_headers)
+    uint32_t new_streams_ = 0;    // streams begun in this wake-up (nginx: at most 2 * max_streams_)
+    uint32_t refused_ = 0;        // streams refused so far (nginx: at most max(max_streams_, 100))
+    size_t hdr_bytes_ = 0;        // name + value bytes of the header block being decoded
+    size_t hdr_limit_ = 0;        // large_client_header_buffers: size * number
+    size_t field_limit_ = 0;      // large_client_header_buffers: size (one name or value)
+    uint64_t priority_limit_ = 0; // PRIORITY frames left (nginx)
+    uint64_t total_bytes_ = 0, payload_bytes_ = 0;   // nginx's flood detector
+    std::vector<int32_t> ready_;  // streams whose head completed in the input being processed
+    uint32_t fail_code_ = 0;      // fail(): the GOAWAY code and the log line
+    std::string fail_why_;
+    bool failed_ = false, read_posted_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);   // for post_next callbacks
     bool limit_advertised_ = false;
     Timer idle_, send_;
     bool readable_ = false, writable_ = true;

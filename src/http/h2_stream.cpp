@@ -36,9 +36,11 @@ H2Stream::H2Stream(H2Connection& c, int32_t id) : Exchange(c.worker(), c.generat
     req_ = std::make_unique<Request>();
     req_->start_mono = clock::now_ms();
     req_->start_ms = clock::wall_ms();
+    ++live_;
 }
 
 H2Stream::~H2Stream() {
+    --live_;
     if (file_fd_ >= 0) ::close(file_fd_);
     close_tunnel();
 }
@@ -46,12 +48,8 @@ H2Stream::~H2Stream() {
 // ---- the request head ----------------------------------------------------------
 
 bool H2Stream::on_header(std::string_view name, std::string_view value) {
+    // the size of the whole block is bounded by the connection (a connection error)
     field_bytes_ += name.size() + value.size() + 4;
-    const conf::LocConf& dlc = c_.group()->default_server->conf;
-    if (field_bytes_ > size_t(dlc.large_client_header_buffers->first) * dlc.large_client_header_buffers->second) {
-        log_error(Level::Info, "client exceeded http2 header size limit while processing HTTP/2 connection");
-        return false;
-    }
     if (!name.empty() && name[0] == ':') {
         // nghttp2 has checked the pseudo-header rules (known, once, before the fields)
         if (name == ":method") method_ = value;
@@ -123,6 +121,7 @@ void H2Stream::on_headers_done(bool end_stream) {
     if (!cookie.empty()) add("cookie", cookie);
     raw += "\r\n";
     fields_.clear();
+    fields_.shrink_to_fit();
     const char* base = raw.data();
     r.head.method = std::string_view(base, method_.size());
     r.head.target = std::string_view(base + method_.size() + 1, path_.size());
@@ -131,8 +130,38 @@ void H2Stream::on_headers_done(bool end_stream) {
     r.head.head_bytes = raw.size();
     r.request_length = raw.size();
     for (auto& o : offs) r.head.headers.push_back({std::string_view(base + o.n, o.nl), std::string_view(base + o.v, o.vl)});
-    body_done_ = end_stream;
-    begin_request();
+    body_done_ = head_end_stream_ = end_stream;
+    c_.note_payload(raw.size());
+    // routing (and a backend connect) waits until the input that completed
+    // the head was processed: a stream the client resets in the same input
+    // (rapid reset) never starts
+    c_.stream_ready(id_);
+}
+
+void H2Stream::start() {
+    if (started_ || closed_) return;
+    begin_request();    // body_buf_ is not handed on before started_
+    started_ = true;
+    if (closed_) return;
+    if (ws_connect_ || body_buf_.empty() || !req_->lc) {
+        deliver_body();
+        return;
+    }
+    // DATA that came with the head: the limit on_data() applies to the rest
+    const conf::LocConf& lc = *req_->lc;
+    if (*lc.client_max_body_size > 0 && body_received_ > *lc.client_max_body_size) {
+        nghttp2_session_consume(c_.ng(), id_, body_buf_.size());
+        body_buf_.clear();
+        c_.want_write();
+        if (!head_sent_) {
+            log_error(Level::Error, "client intended to send too large body: " + std::to_string(body_received_) + " bytes");
+            body_done_ = true;
+            reading_body_ = false;
+            finalize_error(413);
+        }
+        return;
+    }
+    deliver_body();
 }
 
 void H2Stream::begin_request() {
@@ -160,7 +189,7 @@ void H2Stream::begin_request() {
         }
     }
     if (ws_connect_) r.head.upgrade = true;   // its DATA are the tunnel's, not a body
-    else if (r.head.content_length < 0 && !body_done_) r.head.chunked = true;   // a body of unknown length follows
+    else if (r.head.content_length < 0 && !head_end_stream_) r.head.chunked = true;   // a body of unknown length follows
     if (host && !parse_host(host->value, r.host)) {
         log_error(Level::Info, "client sent invalid host header while processing HTTP/2 connection");
         finalize_error(400);
@@ -202,6 +231,10 @@ void H2Stream::on_data(const uint8_t* data, size_t len) {
         return;
     }
     body_received_ += len;
+    if (!started_) {   // kept until the stream starts (bounded by the stream's window)
+        body_buf_.append(reinterpret_cast<const char*>(data), len);
+        return;
+    }
     const conf::LocConf& lc = *req_->lc;
     if (*lc.client_max_body_size > 0 && body_received_ > *lc.client_max_body_size) {
         nghttp2_session_consume(c_.ng(), id_, len);
@@ -246,7 +279,7 @@ void H2Stream::pause_body(bool paused) {
 // Hands buffered DATA to the consumer and only then gives the client its
 // window back, so a slow upstream slows the client down.
 void H2Stream::deliver_body() {
-    if (!reading_body_ || body_paused_ || closed_) return;
+    if (!reading_body_ || body_paused_ || closed_ || !started_) return;
     if (!body_buf_.empty()) {
         std::string chunk;
         chunk.swap(body_buf_);

@@ -32,12 +32,18 @@ public:
     // A header field; false: refuse the stream (nghttp2 resets it).
     bool on_header(std::string_view name, std::string_view value);
     void on_headers_done(bool end_stream);
+    // The input that completed the head was processed and the stream is
+    // still open: route it (H2Connection::start_ready).
+    void start();
     void on_data(const uint8_t* data, size_t len);
     void on_end_stream();
     void on_close(uint32_t error_code);
     // nghttp2's data source: copies up to `len` response bytes into `buf`.
     ssize_t read_data(uint8_t* buf, size_t len, uint32_t* flags);
     int32_t id() const { return id_; }
+    // Streams alive in this process: the fuzzer checks they stay within
+    // http2_max_concurrent_streams (plus those awaiting deferred deletion).
+    static size_t live() { return live_; }
     // the upstream socket of a WebSocket tunnel (RFC 8441), and its idle timer
     void on_io(int tag, uint32_t events) override;
     void on_timer(int tag) override;
@@ -68,6 +74,7 @@ private:
     void flush_up();                  // tunnel: client DATA -> upstream, window given back as written
     void close_tunnel();
 
+    static inline size_t live_ = 0;
     H2Connection& c_;
     int32_t id_;
     // the head as received, laid out as HTTP/1.1 text in req_->raw at END_HEADERS
@@ -85,7 +92,7 @@ private:
     off_t file_off_ = 0, file_end_ = 0;
     bool has_body_ = false;           // a data source was submitted with the response
     bool response_done_ = false, deferred_ = false, hold_ = false, drained_posted_ = false;
-    bool closed_ = false;
+    bool closed_ = false, started_ = false, head_end_stream_ = false;
 
     // WebSockets over HTTP/2: an extended CONNECT (:protocol websocket) goes
     // to the backend as an HTTP/1.1 Upgrade; its 101 becomes our 200 and the

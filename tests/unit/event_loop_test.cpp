@@ -5,9 +5,11 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -237,6 +239,41 @@ TEST(EventLoop, PostedFunctionsRunInOrder) {
     });
     loop.run_once(1000);  // returns at once: posted work means no wait
     EXPECT_EQ(order, (std::vector<int>{1, 2, 3}));
+}
+
+TEST(EventLoop, PostNextWaitsForTheNextIterationAndItsEvents) {
+    EventLoop loop;
+    int fds[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    std::vector<std::string> order;
+    struct Reader : IoHandler {
+        std::vector<std::string>* order;
+        void on_io(int, uint32_t ev) override {
+            if (ev & EPOLLIN) order->push_back("io");
+        }
+    } reader;
+    reader.order = &order;
+    Io io;
+    io.fd = fds[0];
+    io.owner = &reader;
+    ASSERT_TRUE(loop.add(io));
+    loop.run_once(0);   // the first EPOLLOUT
+    order.clear();
+    int turns = 0;
+    std::function<void()> again = [&] {
+        order.push_back("next" + std::to_string(++turns));
+        if (turns < 3) loop.post_next(again);   // a budget used up: more next time
+    };
+    loop.post_next(again);
+    ASSERT_EQ(::write(fds[1], "x", 1), 1);
+    loop.run_once(1000);   // returns at once: next-iteration work means no wait
+    EXPECT_EQ(order, (std::vector<std::string>{"io", "next1"}));   // I/O first, then one turn only
+    loop.run_once(1000);
+    loop.run_once(1000);
+    EXPECT_EQ(order, (std::vector<std::string>{"io", "next1", "next2", "next3"}));
+    loop.remove(io);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 struct Tracked : Deletable {

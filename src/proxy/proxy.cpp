@@ -218,7 +218,7 @@ void Proxy::start() {
     std::string err;
     if (!resolve_target(err)) {
         s_.log_error(Level::Error, err);
-        s_.finalize_error(502);
+        finalize_error(502);
         return;
     }
     high_water_ = *lc.proxy_buffering
@@ -234,6 +234,7 @@ void Proxy::start() {
     buffering_body_ = *lc.proxy_request_buffering || (r.head.chunked && *lc.proxy_http_version == 10);
     if (buffering_body_) {
         state_ = ProxyState::WaitBody;
+        reading_body_ = true;
         s_.read_body(this);
         return;
     }
@@ -241,7 +242,18 @@ void Proxy::start() {
     chunk_body_ = r.head.chunked;
     connect_next();
     if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
+    reading_body_ = true;
     s_.read_body(this);
+}
+
+// An error page for the client. Exchange::finalize_error lets this Proxy go,
+// so a body still arriving is first taken from it (the carrier discards the rest).
+void Proxy::finalize_error(int status) {
+    if (reading_body_ && !body_complete_) {
+        reading_body_ = false;
+        s_.read_body(nullptr);
+    }
+    s_.finalize_error(status);
 }
 
 void Proxy::on_body(std::string_view data) {
@@ -316,9 +328,8 @@ void Proxy::body_failed(const std::string& err) {
     s_.log_error(Level::Crit, err);
     state_ = ProxyState::Dead;
     close_upstream();
-    s_.set_keepalive(false);
     if (s_.head_sent()) s_.abort_response();
-    else s_.finalize_error(500);
+    else finalize_error(500);   // never kept alive
 }
 
 // Tops the upstream queue up from the buffered body: at most four 16 KiB
@@ -426,7 +437,7 @@ void Proxy::connect_next() {
     const conf::LocConf& lc = *r.lc;
     if (head_.empty() && !build_request_head()) {
         state_ = ProxyState::Dead;
-        s_.finalize_error(400);
+        finalize_error(400);
         return;
     }
     uint64_t now = clock::now_ms();
@@ -455,7 +466,7 @@ void Proxy::connect_next() {
         s_.log_error(Level::Error, "no live upstreams while connecting to upstream",
                      "http://" + up_->name + uri_);
         r.upstream.push_back({up_->name, 502});
-        s_.finalize_error(502);
+        finalize_error(502);
         return;
     }
     peer_ = size_t(i);
@@ -601,7 +612,7 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
     }
     state_ = ProxyState::Dead;
     if (s_.head_sent()) s_.abort_response();
-    else s_.finalize_error(status);
+    else finalize_error(status);
 }
 
 // Whether this request may be sent again after reaching a peer: its body is
@@ -656,7 +667,8 @@ void Proxy::on_connected() {
 }
 
 void Proxy::write_out() {
-    if (fd() < 0) return;
+    // nothing goes to a socket still connecting (a retry may begin one under a caller)
+    if (fd() < 0 || state_ == ProxyState::Connecting || state_ == ProxyState::Handshake) return;
     http::Request& r = s_.req();
     for (;;) {
         if (!fill_body_out()) return;
@@ -698,10 +710,16 @@ void Proxy::on_io(int, uint32_t events) {
         }
         if (!(events & EPOLLOUT)) return;
         on_tcp_connected();
-        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
+        // Connecting again: the try failed at once and the next one began; these
+        // events were the old socket's
+        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake ||
+            state_ == ProxyState::Connecting)
+            return;
     } else if (state_ == ProxyState::Handshake) {
         step_handshake();
-        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
+        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake ||
+            state_ == ProxyState::Connecting)
+            return;
     }
     c_->s.on_events(events, readable_, writable_);
     if (writable_ && !out_.empty()) write_out();
@@ -946,7 +964,7 @@ void Proxy::on_head() {
                 if (c == status_) {
                     state_ = ProxyState::Dead;
                     close_upstream();
-                    s_.finalize_error(status_);
+                    finalize_error(status_);
                     return;
                 }
     }

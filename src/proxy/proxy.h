@@ -78,6 +78,7 @@ private:
     bool store_body(std::string_view data);
     bool fill_body_out();   // queues the next body bytes for the peer; false: failed
     void body_failed(const std::string& err);
+    void finalize_error(int status);
     void on_body_data(std::string_view data) override;  // decoded chunks
 
     http::Exchange& s_;
@@ -104,6 +105,7 @@ private:
     std::string sticky_cookie_;       // the request's sticky cookie value, if any
 
     std::unique_ptr<http::TempFile> body_file_;   // the buffered body beyond client_body_buffer_size
+    bool reading_body_ = false;       // the carrier hands the request body to this Proxy
     uint64_t body_off_ = 0;           // buffered body bytes queued for the current peer so far
     bool buffering_body_ = false, body_complete_ = false, stream_body_ = false, chunk_body_ = false;
     uint64_t body_len_ = 0;

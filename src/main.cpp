@@ -67,7 +67,8 @@ void version(bool full) {
     fmt::print(stderr, "TLS SNI support enabled\n");
     fmt::print(stderr,
                "configure arguments: --prefix={} --conf-path=conf/switchyard.conf --error-log-path=logs/error.log "
-               "--pid-path=logs/nginx.pid --with-pcre-jit --with-http_upstream_module --with-http_map_module "
+               "--pid-path=logs/nginx.pid --http-client-body-temp-path=client_body_temp "
+               "--http-proxy-temp-path=proxy_temp --with-pcre-jit --with-http_upstream_module --with-http_map_module "
                "--with-http_rewrite_module --with-http_proxy_module --with-http_log_module "
                "--program=switchyard-{}\n",
                SY_DEFAULT_PREFIX, SY_VERSION);

@@ -537,6 +537,8 @@ def test_request_buffering_off_streams(proxy, sinks):
     ("client_body_temp_path t; client_body_temp_path u;", r'"client_body_temp_path" directive is duplicate'),
     ("client_body_temp_path t 1 2 1 2;", r'invalid number of arguments in "client_body_temp_path" directive'),
     ("proxy_temp_path t 3 0;", r'"proxy_temp_path" directive invalid value'),
+    ("client_body_temp_path t 1; proxy_temp_path t 2;",
+     r'the same path name "\S+/t" in \S+nginx\.conf:\d+ has the different levels than'),
     ("client_body_in_file_only maybe;", r'invalid value "maybe"'),
     ("client_body_in_single_buffer yes;", r'invalid value "yes" in "client_body_in_single_buffer" directive, '
                                           r'it must be "on" or "off"'),

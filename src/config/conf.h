@@ -428,6 +428,7 @@ struct Http {
     std::vector<std::unique_ptr<LogFormat>> log_formats;
     std::map<std::string, int> map_index;   // variable name -> maps[i]
     bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
+    SrcLoc end;                             // the block's closing "}": nginx's merge-time errors
 };
 
 struct ErrorLogConf {

@@ -197,6 +197,7 @@ bool h_http(Ctx& c, const Directive& d) {
     add_combined_format(*c.http);
     c.prescan_http(d.children);
     c.lc = &c.http->conf;
+    c.http->end = d.end;
     return c.walk(d.children, kHttp);
 }
 

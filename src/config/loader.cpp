@@ -369,6 +369,31 @@ static void absolutize_root(LocConf& lc, const std::string& prefix) {
     }
 }
 
+// ngx_http_proxy_merge_loc_conf's checks of the temp-file sizes against the
+// largest proxy buffer, on every merged level (nginx reports them at the
+// http block's closing brace).
+static bool check_temp_sizes(const LocConf& lc, std::string& err) {
+    size_t size = std::max(*lc.proxy_buffer_size, lc.proxy_buffers->second);
+    size_t max_temp = *lc.proxy_max_temp_file_size;
+    if (max_temp != 0 && max_temp < size) {
+        err = "\"proxy_max_temp_file_size\" must be equal to zero to disable temporary files usage or must be equal "
+              "to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"";
+        return false;
+    }
+    if (lc.proxy_temp_file_write_size && *lc.proxy_temp_file_write_size < size) {
+        err = "\"proxy_temp_file_write_size\" must be equal to or greater than the maximum of the value of "
+              "\"proxy_buffer_size\" and one of the \"proxy_buffers\"";
+        return false;
+    }
+    return true;
+}
+
+static bool check_temp_sizes(const LocationTree& t, std::string& err) {
+    for (auto& l : t.all)
+        if (!check_temp_sizes(l->conf, err) || (l->nested && !check_temp_sizes(*l->nested, err))) return false;
+    return true;
+}
+
 static void finish_tree(LocationTree& t, const LocConf& parent, const std::string& prefix) {
     for (auto& l : t.all) {
         absolutize_root(l->conf, prefix);
@@ -735,6 +760,10 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         s->fallback.name = "";
         finish_tree(s->locations, s->conf, cfg->prefix);
     }
+    bool sizes_ok = check_temp_sizes(h.conf, err);
+    for (auto& s : h.servers)
+        sizes_ok = sizes_ok && check_temp_sizes(s->conf, err) && check_temp_sizes(s->locations, err);
+    if (!sizes_ok) return err + " in " + where_str(h.end);
     if (!setup_tls(h, err)) return err;
     if (cfg->stream && !finish_stream(*cfg, err)) return err;
     return std::shared_ptr<Config>(cfg);

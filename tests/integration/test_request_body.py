@@ -551,6 +551,29 @@ def test_directive_errors(proxy, directive, message):
     assert re.search(r"\[emerg\] %s in \S+nginx\.conf:\d+" % message, t.output), t.output
 
 
+@pytest.mark.parametrize("directive,message", [
+    ("proxy_max_temp_file_size 1k;", r'"proxy_max_temp_file_size" must be equal to zero to disable temporary files '
+                                     r'usage or must be equal to or greater than the maximum of the value of '
+                                     r'"proxy_buffer_size" and one of the "proxy_buffers"'),
+    ("proxy_buffers 4 64k; proxy_temp_file_write_size 32k;",
+     r'"proxy_temp_file_write_size" must be equal to or greater than the maximum of the value of '
+     r'"proxy_buffer_size" and one of the "proxy_buffers"'),
+])
+def test_temp_size_checks_at_http_end(proxy, directive, message):
+    """nginx's merge-time checks of the temp-file sizes, reported at the http
+    block's closing brace."""
+    t = proxy.run_t("server { listen 127.0.0.1:{listen}; location / { %s proxy_pass http://127.0.0.1:9; } }"
+                    % directive)
+    assert t.returncode == 1, t.output
+    m = re.search(r"\[emerg\] %s in (\S+nginx\.conf):(\d+)" % message, t.output)
+    assert m, t.output
+    lines = Path(m.group(1)).read_text().splitlines()
+    assert int(m.group(2)) == max(i + 1 for i, l in enumerate(lines) if l.strip() == "}")
+    ok = proxy.run_t("server { listen 127.0.0.1:{listen}; location / { proxy_max_temp_file_size 0; "
+                     "proxy_temp_file_write_size 64k; proxy_pass http://127.0.0.1:9; } }")
+    assert ok.returncode == 0, ok.output
+
+
 def test_directives_accepted_and_paths_created(proxy):
     """The directives load, and every temp path is created at start-up (one
     mkdir: the parent must exist), the defaults under the prefix included

@@ -435,8 +435,9 @@ def test_chunked_upload_buffered(proxy, sinks):
 
 
 def test_http2_upload_buffered(proxy, sinks, workdir):
-    """An HTTP/2 upload (h2c, curl --http2-prior-knowledge) takes the same path."""
-    be = sinks()
+    """An HTTP/2 upload (h2c, curl --http2-prior-knowledge) takes the same path:
+    to the file, then to a slow backend, with bounded memory."""
+    be = sinks(start_delay=1.0, pace=0.01)
     proxy.start("""
     client_max_body_size 0;
     server {
@@ -444,17 +445,23 @@ def test_http2_upload_buffered(proxy, sinks, workdir):
         location / { proxy_pass http://127.0.0.1:{backend}; proxy_set_header X-File $request_body_file; }
     }
     """, backend=be.port)
-    n = 4 * MiB + 5
+    n = 64 * MiB + 5
     src = workdir / "h2body.bin"
     with open(src, "wb") as f:
         for b in body_bytes(n):
             f.write(b)
+    pids = serving_pids(proxy)
+    base = RssSampler(pids).stop()
+    sampler = RssSampler(pids)
     r = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--max-time", "60", "-o", "-",
                         "-w", "\n%{http_version} %{http_code}", "--data-binary", "@%s" % src,
                         "-H", "Content-Type: application/octet-stream", "http://127.0.0.1:%d/h2" % proxy.port],
                        capture_output=True, timeout=90)
+    growth = sampler.stop() - base
+    src.unlink()
     body, _, tail = r.stdout.rpartition(b"\n")
     assert tail == b"2 200", (tail, r.stderr, body[:300])
+    assert growth < RSS_LIMIT_KIB, "RSS grew %d KiB" % growth
     info = json.loads(body)
     assert info["len"] == n and info["sha"] == body_sha(n)
     assert info["headers"]["content-length"] == str(n)

@@ -19,15 +19,12 @@ std::string sys_err(std::string_view call, const std::string& name, int e) {
     return fmt::format("{}() \"{}\" failed ({}: {})", call, name, e, strerror(e));
 }
 
-// nginx's ngx_next_temp_number: a process-wide counter from a random start;
-// a collision moves it on by a random step.
+// nginx's ngx_next_temp_number: a per-process counter from 1; a collision
+// (another process, files a previous run kept) jumps it by a random step.
 uint32_t next_number(bool collision) {
-    static uint32_t n = [] {
-        std::random_device rd;
-        return uint32_t(rd() % 1000000000u);
-    }();
-    static std::minstd_rand step{uint32_t(getpid())};
-    n += collision ? 1 + uint32_t(step() % 1000u) : 1;
+    static uint32_t n = 0;
+    static std::minstd_rand step{std::random_device{}() ^ uint32_t(getpid())};
+    n += collision ? 1 + uint32_t(step() % 1000000u) : 1;
     return n;
 }
 

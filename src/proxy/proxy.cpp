@@ -225,6 +225,11 @@ void Proxy::start() {
                       ? std::max<size_t>(65536, size_t(lc.proxy_buffers->first) * lc.proxy_buffers->second)
                       : std::max<size_t>(*lc.proxy_buffer_size, 16384);
     bool has_body = (r.head.content_length > 0 || r.head.chunked) && *lc.proxy_pass_request_body;
+    // client_body_in_file_only: an empty body given as "Content-Length: 0"
+    // still gets its (empty) file, as in nginx; no Content-Length: no body, no file
+    if (r.head.content_length == 0 && *lc.proxy_pass_request_body && *lc.proxy_request_buffering &&
+        *lc.client_body_in_file_only != conf::BodyInFile::Off)
+        has_body = true;
     if (!has_body) {
         body_complete_ = true;
         connect_next();

@@ -382,7 +382,7 @@ def test_client_body_in_file_only(proxy, sinks, mode):
                            "client_body_in_file_only %s;\nproxy_set_header X-File $request_body_file;" % mode),
                 backend=be.port)
     tmp = proxy.prefix / "body_tmp"
-    for n in (100, 3 * MiB):
+    for n in (0, 100, 3 * MiB):   # "Content-Length: 0" gets an empty file too
         info = result(upload(proxy.port, n))
         assert info["len"] == n and info["sha"] == body_sha(n)
         name = info["headers"]["x-file"]

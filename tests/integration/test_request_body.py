@@ -536,6 +536,29 @@ def test_request_buffering_off_streams(proxy, sinks):
     assert growth < RSS_LIMIT_KIB, "RSS grew %d KiB" % growth
 
 
+def test_streamed_body_peer_fails_mid_body(proxy, sinks):
+    """proxy_request_buffering off and the only peer closes after the head
+    while the body is still coming: 502, the rest of the body is discarded
+    (never handed to the proxy that answered), and the server goes on."""
+    bad = sinks(mode="close")
+    good = sinks()
+    proxy.start("""
+    client_max_body_size 0;
+    server {
+        listen 127.0.0.1:{listen};
+        location /bad { proxy_pass http://127.0.0.1:{bad}; proxy_request_buffering off; }
+        location / { proxy_pass http://127.0.0.1:{good}; }
+    }
+    """, bad=bad.port, good=good.port)
+    proxy.allow_log(r"\[error\]")
+    for _ in range(3):
+        resp = upload(proxy.port, 16 * MiB, path="/bad", method="PUT")
+        assert resp.status == 502
+    assert len(bad.heads) == 3
+    info = result(upload(proxy.port, 2 * MiB + 1))
+    assert info["len"] == 2 * MiB + 1 and info["sha"] == body_sha(2 * MiB + 1)
+
+
 # ============================================ 5. configuration
 @pytest.mark.parametrize("directive,message", [
     ("client_body_temp_path t 0;", r'"client_body_temp_path" directive invalid value'),

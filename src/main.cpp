@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "http/tls_front.h"
 #include "http/server.h"
+#include "http/temp_file.h"
 #include "http/router.h"
 #include "stream/session.h"
 
@@ -196,6 +197,7 @@ std::shared_ptr<sy::http::Generation> make_generation(std::shared_ptr<sy::conf::
     if (cfg->stream) sy::http::add_stream_groups(*cfg->stream, g->groups);
     sy::http::install_tls_callbacks(g->groups);
     sy::stream::install_tls_callbacks(g->groups);
+    if (!sy::http::create_temp_paths(*cfg, err)) return nullptr;
     if (!g->open_logs(err)) return nullptr;
     return g;
 }

@@ -124,6 +124,15 @@ struct SslSessionCache {
 // nginx); the loader wipes them once every context is built.
 using Passwords = std::shared_ptr<std::vector<std::string>>;
 
+// client_body_temp_path / proxy_temp_path: a directory and up to three
+// levels of subdirectories named by the file number's last digits.
+struct TempPath {
+    std::string path;                                        // absolute, no trailing '/'
+    int level[3] = {0, 0, 0};
+    SrcLoc where;                                            // none: nginx's default
+};
+enum class BodyInFile { Off, On, Clean };                    // client_body_in_file_only
+
 // Everything inheritable through http/server/location.
 struct LocConf {
     std::optional<Msec> proxy_connect_timeout, proxy_read_timeout, proxy_send_timeout, send_timeout;
@@ -137,6 +146,12 @@ struct LocConf {
     std::optional<size_t> proxy_buffer_size, client_max_body_size, client_body_buffer_size,
         client_header_buffer_size;
     std::optional<std::pair<int, size_t>> proxy_buffers, large_client_header_buffers;
+    // Request bodies beyond client_body_buffer_size go to a temp file (http/temp_file.h).
+    std::optional<std::shared_ptr<const TempPath>> client_body_temp_path, proxy_temp_path;
+    std::optional<BodyInFile> client_body_in_file_only;     // off
+    std::optional<bool> client_body_in_single_buffer;        // off (the in-memory body is one buffer anyway)
+    std::optional<size_t> proxy_max_temp_file_size;          // 1024m (stored: responses are not spooled)
+    std::optional<size_t> proxy_temp_file_write_size;        // 2 * max(proxy_buffer_size, proxy_buffers size)
     std::optional<ProxyRedirect> proxy_redirect;
     std::optional<Template> root;
     std::optional<std::vector<Template>> index;
@@ -413,6 +428,7 @@ struct Http {
     std::vector<std::unique_ptr<LogFormat>> log_formats;
     std::map<std::string, int> map_index;   // variable name -> maps[i]
     bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
+    SrcLoc end;                             // the block's closing "}": nginx's merge-time errors
 };
 
 struct ErrorLogConf {
@@ -435,6 +451,9 @@ struct Config {
     // merged settings, maps, upstreams, log formats), no locations.
     std::unique_ptr<Http> stream;
     std::vector<SourceFile> files;
+    // Every temp directory the configuration names (nginx's cycle->paths),
+    // created at start-up (http/temp_file.h: create_temp_paths).
+    std::vector<std::shared_ptr<const TempPath>> temp_paths;
 };
 
 }  // namespace sy::conf

@@ -197,6 +197,7 @@ bool h_http(Ctx& c, const Directive& d) {
     add_combined_format(*c.http);
     c.prescan_http(d.children);
     c.lc = &c.http->conf;
+    c.http->end = d.end;
     return c.walk(d.children, kHttp);
 }
 
@@ -542,6 +543,58 @@ bool h_proxy_pass(Ctx& c, const Directive& d) {
     }
     c.loc->proxy_pass = std::move(pp);
     c.proxy_sites.push_back({c.loc, d.where});
+    return true;
+}
+
+// ---- temp files (client_body_temp_path, proxy_temp_path, ...) ----------------
+
+// ngx_conf_set_path_slot: a directory (relative to the prefix) and up to three
+// levels of 1..n digits each, at most 10 digits in all; registered like
+// ngx_add_path so start-up creates it and one name never has two layouts.
+template <auto M>
+bool set_temp_path(Ctx& c, const Directive& d) {
+    auto& f = c.lc->*M;
+    if (f) return dup(c, d);
+    auto tp = std::make_shared<TempPath>();
+    tp->path = c.full_path(d.args[0].value);
+    while (tp->path.size() > 1 && tp->path.back() == '/') tp->path.pop_back();
+    tp->where = d.where;
+    size_t digits = 0;
+    for (size_t i = 1; i < d.args.size(); ++i) {
+        const std::string& v = d.args[i].value;
+        int n = 0;
+        for (char ch : v) {
+            if (!std::isdigit(static_cast<unsigned char>(ch)) || n > 1000) return invalid_slot(c, d);
+            n = n * 10 + (ch - '0');
+        }
+        if (v.empty() || n == 0) return invalid_slot(c, d);
+        tp->level[i - 1] = n;
+        digits += size_t(n);
+    }
+    if (digits > 10) return invalid_slot(c, d);
+    for (auto& p : c.cfg.temp_paths) {
+        if (p->path != tp->path) continue;
+        if (p->level[0] != tp->level[0] || p->level[1] != tp->level[1] || p->level[2] != tp->level[2]) {
+            c.err = "the same path name \"" + tp->path + "\" in " + p->where.str() + " has the different levels than";
+            return false;
+        }
+        f = p;   // one directory, one layout: share it
+        return true;
+    }
+    c.cfg.temp_paths.push_back(tp);
+    f = std::shared_ptr<const TempPath>(tp);
+    return true;
+}
+
+// client_body_in_file_only on|clean|off (ngx_conf_set_enum_slot)
+bool h_client_body_in_file_only(Ctx& c, const Directive& d) {
+    auto& f = c.lc->client_body_in_file_only;
+    if (f) return dup(c, d);
+    const std::string& v = d.args[0].value;
+    if (strcasecmp(v.c_str(), "off") == 0) f = BodyInFile::Off;
+    else if (strcasecmp(v.c_str(), "on") == 0) f = BodyInFile::On;
+    else if (strcasecmp(v.c_str(), "clean") == 0) f = BodyInFile::Clean;
+    else return invalid_enum(c, v);
     return true;
 }
 
@@ -1390,8 +1443,10 @@ const Spec kTable[] = {
     {"log_not_found",        kLoc,       A1, 0, set_flag<&LocConf::log_not_found>},
     {"ignore_invalid_headers", kHttp | kServer, A1, 0, set_flag<&LocConf::ignore_invalid_headers>},
     {"underscores_in_headers", kHttp | kServer, A1, 0, set_flag<&LocConf::underscores_in_headers>},
-    {"proxy_temp_path",      kLoc,       kMore1, 0, accept_noop},
-    {"client_body_temp_path", kLoc,      kMore1, 0, accept_noop},
+    {"proxy_temp_path",      kLoc,       A1 | A2 | A3 | A4, 0, set_temp_path<&LocConf::proxy_temp_path>},
+    {"client_body_temp_path", kLoc,      A1 | A2 | A3 | A4, 0, set_temp_path<&LocConf::client_body_temp_path>},
+    {"client_body_in_file_only", kLoc,   A1, 0, h_client_body_in_file_only},
+    {"client_body_in_single_buffer", kLoc, A1, 0, set_flag<&LocConf::client_body_in_single_buffer>},
     {"default_type",         kLoc,       A1, 0, h_default_type},
     {"types",                kLoc,       A0, kBlock | kRawBlock, h_types},
     {"add_header",           kLoc,       A2 | A3, 0, h_add_header},
@@ -1438,6 +1493,8 @@ const Spec kTable[] = {
     {"proxy_buffer_size",    kLoc | kStrm,       A1, 0, set_size<&LocConf::proxy_buffer_size>},
     {"proxy_buffers",        kLoc,       A2, 0, set_bufs<&LocConf::proxy_buffers>},
     {"proxy_busy_buffers_size", kLoc,    A1, 0, accept_noop},
+    {"proxy_max_temp_file_size", kLoc,   A1, 0, set_size<&LocConf::proxy_max_temp_file_size>},
+    {"proxy_temp_file_write_size", kLoc, A1, 0, set_size<&LocConf::proxy_temp_file_write_size>},
     {"proxy_intercept_errors", kLoc,     A1, 0, set_flag<&LocConf::proxy_intercept_errors>},
     {"proxy_redirect",       kLoc,       A1 | A2, 0, h_proxy_redirect},
     {"proxy_cache",          kLoc,       A1, 0, h_proxy_cache},

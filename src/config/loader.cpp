@@ -104,7 +104,7 @@ static bool is_not_yet(std::string_view n) {
         "directio", "open_file_cache", "output_buffers", "postpone_output", "limit_rate", "expires", "etag",
         "if_modified_since", "satisfy", "add_trailer", "proxy_socket_keepalive", "proxy_bind", "proxy_method",
         "proxy_set_body", "proxy_cookie_", "proxy_ignore_", "proxy_limit_rate", "proxy_force_ranges",
-        "proxy_max_temp_file_size", "proxy_temp_file_write_size", "proxy_headers_hash_", "chunked_transfer_encoding",
+        "proxy_headers_hash_", "chunked_transfer_encoding",
         "lingering_", "keepalive_disable", "server_name_in_redirect", "recursive_error_pages", "error_log_format",
         "worker_shutdown_timeout", "worker_cpu_affinity", "worker_priority", "thread_pool", "env",
         "lock_file", "master_process", "timer_resolution", "working_directory", "debug_connection", "mail",
@@ -195,6 +195,12 @@ void LocConf::merge_from(const LocConf& p) {
     fill(client_header_buffer_size, p.client_header_buffer_size);
     fill(proxy_buffers, p.proxy_buffers);
     fill(large_client_header_buffers, p.large_client_header_buffers);
+    fill(client_body_temp_path, p.client_body_temp_path);
+    fill(proxy_temp_path, p.proxy_temp_path);
+    fill(client_body_in_file_only, p.client_body_in_file_only);
+    fill(client_body_in_single_buffer, p.client_body_in_single_buffer);
+    fill(proxy_max_temp_file_size, p.proxy_max_temp_file_size);
+    fill(proxy_temp_file_write_size, p.proxy_temp_file_write_size);
     fill(proxy_redirect, p.proxy_redirect);
     fill(root, p.root);
     fill(index, p.index);
@@ -286,6 +292,9 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(client_max_body_size, size_t(1024 * 1024));
     def(client_body_buffer_size, size_t(16384));
     def(client_header_buffer_size, size_t(1024));
+    def(client_body_in_file_only, BodyInFile::Off);
+    def(client_body_in_single_buffer, false);
+    def(proxy_max_temp_file_size, size_t(1024) * 1024 * 1024);
     def(large_client_header_buffers, std::make_pair(4, size_t(8192)));
     if (!proxy_redirect) proxy_redirect.emplace();
     if (!root) {
@@ -358,6 +367,31 @@ static void absolutize_root(LocConf& lc, const std::string& prefix) {
         lc.root->segs.clear();
         lc.root->segs.push_back(Segment{prefix + r, {}});
     }
+}
+
+// ngx_http_proxy_merge_loc_conf's checks of the temp-file sizes against the
+// largest proxy buffer, on every merged level (nginx reports them at the
+// http block's closing brace).
+static bool check_temp_sizes(const LocConf& lc, std::string& err) {
+    size_t size = std::max(*lc.proxy_buffer_size, lc.proxy_buffers->second);
+    size_t max_temp = *lc.proxy_max_temp_file_size;
+    if (max_temp != 0 && max_temp < size) {
+        err = "\"proxy_max_temp_file_size\" must be equal to zero to disable temporary files usage or must be equal "
+              "to or greater than the maximum of the value of \"proxy_buffer_size\" and one of the \"proxy_buffers\"";
+        return false;
+    }
+    if (lc.proxy_temp_file_write_size && *lc.proxy_temp_file_write_size < size) {
+        err = "\"proxy_temp_file_write_size\" must be equal to or greater than the maximum of the value of "
+              "\"proxy_buffer_size\" and one of the \"proxy_buffers\"";
+        return false;
+    }
+    return true;
+}
+
+static bool check_temp_sizes(const LocationTree& t, std::string& err) {
+    for (auto& l : t.all)
+        if (!check_temp_sizes(l->conf, err) || (l->nested && !check_temp_sizes(*l->nested, err))) return false;
+    return true;
 }
 
 static void finish_tree(LocationTree& t, const LocConf& parent, const std::string& prefix) {
@@ -701,6 +735,17 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         upstream::finish_peers(*u);
     }
     absolutize_root(h.conf, cfg->prefix);
+    // nginx's default temp directories (created at start-up like any other)
+    for (auto [field, name] : {std::pair{&LocConf::client_body_temp_path, "client_body_temp"},
+                               std::pair{&LocConf::proxy_temp_path, "proxy_temp"}}) {
+        if (h.conf.*field) continue;
+        auto tp = std::make_shared<TempPath>();
+        tp->path = cfg->prefix + name;
+        bool known = false;
+        for (auto& p : cfg->temp_paths) known |= p->path == tp->path;
+        if (!known) cfg->temp_paths.push_back(tp);
+        h.conf.*field = std::shared_ptr<const TempPath>(tp);
+    }
     h.conf.apply_defaults(cfg->prefix);
     if (!h.conf.access_log || h.conf.access_log->empty()) {
         AccessLogConf a;
@@ -715,6 +760,10 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         s->fallback.name = "";
         finish_tree(s->locations, s->conf, cfg->prefix);
     }
+    bool sizes_ok = check_temp_sizes(h.conf, err);
+    for (auto& s : h.servers)
+        sizes_ok = sizes_ok && check_temp_sizes(s->conf, err) && check_temp_sizes(s->locations, err);
+    if (!sizes_ok) return err + " in " + where_str(h.end);
     if (!setup_tls(h, err)) return err;
     if (cfg->stream && !finish_stream(*cfg, err)) return err;
     return std::shared_ptr<Config>(cfg);

@@ -18,6 +18,7 @@ constexpr Named kVars[] = {
     {"document_uri", Var::DocumentUri}, {"args", Var::Args}, {"query_string", Var::QueryString},
     {"is_args", Var::IsArgs}, {"request_method", Var::RequestMethod}, {"content_length", Var::ContentLength},
     {"content_type", Var::ContentType}, {"request_length", Var::RequestLength}, {"request_body", Var::RequestBody},
+    {"request_body_file", Var::RequestBodyFile},
     {"remote_user", Var::RemoteUser}, {"document_root", Var::DocumentRoot}, {"request_filename", Var::RequestFilename},
     {"hostname", Var::Hostname}, {"pid", Var::Pid}, {"nginx_version", Var::NginxVersion},
     {"connection", Var::Connection}, {"connection_requests", Var::ConnectionRequests}, {"pipe", Var::Pipe},

@@ -65,6 +65,10 @@ struct Request {
     uint32_t conn_requests = 0;       // $connection_requests when it began (HTTP/2: its stream's number)
     std::vector<UpstreamTry> upstream;
     std::string proxy_host, proxy_port;
+    // A buffered request body (proxy_request_buffering on): in memory up to
+    // client_body_buffer_size ($request_body), else in a temp file ($request_body_file).
+    std::string request_body;
+    std::string request_body_file;
     // Regex captures: subject copy plus offsets.
     std::string cap_subject;
     std::vector<int> caps;

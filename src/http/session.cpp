@@ -634,6 +634,9 @@ void Session::read_body(BodyConsumer* c) {
         return;
     }
     reading_body_ = true;
+    // A consumer that gives up from inside its on_body() (read_body(nullptr)
+    // before it goes) is swapped out; the feeding loop below goes on, discarding.
+    if (feeding_body_) return;
     if (c && req_->head.expect_continue && !sent_continue_ && req_->head.version == 11 && hlen_ == 0) {
         sent_continue_ = true;
         out_.append("HTTP/1.1 100 Continue\r\n\r\n");
@@ -666,6 +669,11 @@ void Session::on_body_data(std::string_view data) {
 
 void Session::feed_body() {
     Request& r = *req_;
+    struct Feeding {
+        bool& f;
+        explicit Feeding(bool& x) : f(x) { f = true; }
+        ~Feeding() { f = false; }
+    } feeding(feeding_body_);
     while (reading_body_ && !body_paused_ && state_ != SessionState::Closed) {
         if (hparsed_ < hlen_) {
             parser_.set_sink(this);

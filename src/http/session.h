@@ -115,6 +115,7 @@ private:
 
     BodyConsumer* body_consumer_ = nullptr;
     bool body_paused_ = false, body_done_ = true, reading_body_ = false;
+    bool feeding_body_ = false;       // inside feed_body: read_body() only swaps the consumer
     bool sent_continue_ = false;
     uint64_t body_received_ = 0;
     std::string chunk_too_large_;     // "received+chunk" once a chunk would pass client_max_body_size

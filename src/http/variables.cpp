@@ -203,7 +203,9 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         return true;
     case Var::ContentType: return header_var(h, "content-type", out);
     case Var::RequestLength: out += std::to_string(r.request_length); return true;
-    case Var::RequestBody: return false;
+    // the proxied body while it is in memory; the temp file's name once it is not
+    case Var::RequestBody: if (r.request_body.empty() || !r.request_body_file.empty()) return false; out += r.request_body; return true;
+    case Var::RequestBodyFile: if (r.request_body_file.empty()) return false; out += r.request_body_file; return true;
     case Var::RemoteUser: return false;
     case Var::DocumentRoot:
         if (r.lc && r.lc->root) eval(*r.lc->root, ctx, out);

@@ -218,13 +218,18 @@ void Proxy::start() {
     std::string err;
     if (!resolve_target(err)) {
         s_.log_error(Level::Error, err);
-        s_.finalize_error(502);
+        finalize_error(502);
         return;
     }
     high_water_ = *lc.proxy_buffering
                       ? std::max<size_t>(65536, size_t(lc.proxy_buffers->first) * lc.proxy_buffers->second)
                       : std::max<size_t>(*lc.proxy_buffer_size, 16384);
     bool has_body = (r.head.content_length > 0 || r.head.chunked) && *lc.proxy_pass_request_body;
+    // client_body_in_file_only: an empty body given as "Content-Length: 0"
+    // still gets its (empty) file, as in nginx; no Content-Length: no body, no file
+    if (r.head.content_length == 0 && *lc.proxy_pass_request_body && *lc.proxy_request_buffering &&
+        *lc.client_body_in_file_only != conf::BodyInFile::Off)
+        has_body = true;
     if (!has_body) {
         body_complete_ = true;
         connect_next();
@@ -234,6 +239,7 @@ void Proxy::start() {
     buffering_body_ = *lc.proxy_request_buffering || (r.head.chunked && *lc.proxy_http_version == 10);
     if (buffering_body_) {
         state_ = ProxyState::WaitBody;
+        reading_body_ = true;
         s_.read_body(this);
         return;
     }
@@ -241,13 +247,25 @@ void Proxy::start() {
     chunk_body_ = r.head.chunked;
     connect_next();
     if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
+    reading_body_ = true;
     s_.read_body(this);
 }
 
+// An error page for the client. Exchange::finalize_error lets this Proxy go,
+// so a body still arriving is first taken from it (the carrier discards the rest).
+void Proxy::finalize_error(int status) {
+    if (reading_body_ && !body_complete_) {
+        reading_body_ = false;
+        s_.read_body(nullptr);
+    }
+    s_.finalize_error(status);
+}
+
 void Proxy::on_body(std::string_view data) {
+    if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;   // failed: the rest is discarded
     body_len_ += data.size();
     if (buffering_body_) {
-        body_.append(data);
+        store_body(data);
         return;
     }
 
@@ -259,13 +277,94 @@ void Proxy::on_body(std::string_view data) {
 }
 
 void Proxy::on_body_end() {
+    if (state_ == ProxyState::Dead || state_ == ProxyState::Done) return;
     body_complete_ = true;
     if (buffering_body_) {
+        http::Request& r = s_.req();
+        // client_body_in_file_only: a body that never reached the file (an
+        // empty chunked one) still gets one, as nginx's does
+        if (!body_file_ && *r.lc->client_body_in_file_only != conf::BodyInFile::Off && !store_body({})) return;
+        if (body_file_) r.request_body_file = body_file_->name();
         connect_next();
         return;
     }
     if (chunk_body_) out_.append("0\r\n\r\n");
     if (state_ == ProxyState::Sending || state_ == ProxyState::ReadHead || state_ == ProxyState::ReadBody) write_out();
+}
+
+// Keeps the body in the Request while it fits client_body_buffer_size (and
+// client_body_in_file_only is off); from the first byte beyond, the whole body
+// goes to a temp file under client_body_temp_path, so memory holds at most
+// one buffer of it whatever its size.
+bool Proxy::store_body(std::string_view data) {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    std::string err;
+    if (!body_file_) {
+        bool in_file = *lc.client_body_in_file_only != conf::BodyInFile::Off;
+        if (!in_file && r.request_body.size() + data.size() <= *lc.client_body_buffer_size) {
+            r.request_body.append(data);
+            return true;
+        }
+        auto f = std::make_unique<http::TempFile>();
+        if (!f->create(**lc.client_body_temp_path, in_file, *lc.client_body_in_file_only == conf::BodyInFile::Clean, err)) {
+            body_failed(err);
+            return false;
+        }
+        body_file_ = std::move(f);
+        SY_LOG(Level::Debug, s_.number(), "request body to temp file {}", body_file_->name());
+        if (!r.request_body.empty()) {
+            if (!body_file_->write(r.request_body, err)) {
+                body_failed(err);
+                return false;
+            }
+            std::string().swap(r.request_body);
+        }
+    }
+    if (!body_file_->write(data, err)) {
+        body_failed(err);
+        return false;
+    }
+    return true;
+}
+
+// A temp file could not be made, written or read: nginx's crit line and 500.
+void Proxy::body_failed(const std::string& err) {
+    s_.log_error(Level::Crit, err);
+    state_ = ProxyState::Dead;
+    close_upstream();
+    if (s_.head_sent()) s_.abort_response();
+    else finalize_error(500);   // never kept alive
+}
+
+// Tops the upstream queue up from the buffered body: at most four 16 KiB
+// chunks ahead of the socket, read from the temp file (pread) or copied from
+// memory, so a body of any size is sent with bounded memory, and resent from
+// the start on a retry.
+bool Proxy::fill_body_out() {
+    if (!buffering_body_ || !body_complete_) return true;
+    constexpr size_t kAhead = 4 * Buf::kSize;
+    const std::string& mem = s_.req().request_body;
+    while (out_.bytes() < kAhead && body_off_ < body_len_) {
+        Buf b = Buf::take();
+        size_t want = size_t(std::min<uint64_t>(b.room(), body_len_ - body_off_));
+        if (body_file_) {
+            std::string err;
+            ssize_t n = body_file_->read(b.tail(), want, body_off_, err);
+            if (n <= 0) {
+                if (n == 0) err = fmt::format("pread() read only 0 of {} from \"{}\"", want, body_file_->name());
+                body_failed(err);
+                return false;
+            }
+            want = size_t(n);
+        } else {
+            std::memcpy(b.tail(), mem.data() + body_off_, want);
+        }
+        b.commit(want);
+        body_off_ += want;
+        out_.push(std::move(b));
+    }
+    return true;
 }
 
 // ---- request head -------------------------------------------------------------
@@ -343,7 +442,7 @@ void Proxy::connect_next() {
     const conf::LocConf& lc = *r.lc;
     if (head_.empty() && !build_request_head()) {
         state_ = ProxyState::Dead;
-        s_.finalize_error(400);
+        finalize_error(400);
         return;
     }
     uint64_t now = clock::now_ms();
@@ -372,7 +471,7 @@ void Proxy::connect_next() {
         s_.log_error(Level::Error, "no live upstreams while connecting to upstream",
                      "http://" + up_->name + uri_);
         r.upstream.push_back({up_->name, 502});
-        s_.finalize_error(502);
+        finalize_error(502);
         return;
     }
     peer_ = size_t(i);
@@ -518,7 +617,7 @@ void Proxy::fail(int status, Level lvl, std::string_view msg, uint32_t ft) {
     }
     state_ = ProxyState::Dead;
     if (s_.head_sent()) s_.abort_response();
-    else s_.finalize_error(status);
+    else finalize_error(status);
 }
 
 // Whether this request may be sent again after reaching a peer: its body is
@@ -566,15 +665,19 @@ void Proxy::on_connected() {
     t.connect_ms = clock::now_ms() - try_start_;
     state_ = ProxyState::Sending;
     s_.loop().disarm(timer_);
-    // A buffered body stays in body_ so a retry on the next peer can resend it.
-    if (buffering_body_) out_.append(body_);
+    // A buffered body stays in memory or its file, so a retry on the next
+    // peer sends it again from the start.
+    body_off_ = 0;
     write_out();
 }
 
 void Proxy::write_out() {
-    if (fd() < 0) return;
+    // nothing goes to a socket still connecting (a retry may begin one under a caller)
+    if (fd() < 0 || state_ == ProxyState::Connecting || state_ == ProxyState::Handshake) return;
     http::Request& r = s_.req();
-    if (!out_.empty()) {
+    for (;;) {
+        if (!fill_body_out()) return;
+        if (out_.empty()) break;
         size_t before = out_.bytes();
         ssize_t n = c_->s.send(out_);
         if (n < 0) {
@@ -612,10 +715,16 @@ void Proxy::on_io(int, uint32_t events) {
         }
         if (!(events & EPOLLOUT)) return;
         on_tcp_connected();
-        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
+        // Connecting again: the try failed at once and the next one began; these
+        // events were the old socket's
+        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake ||
+            state_ == ProxyState::Connecting)
+            return;
     } else if (state_ == ProxyState::Handshake) {
         step_handshake();
-        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake) return;
+        if (fd() < 0 || state_ == ProxyState::Dead || state_ == ProxyState::Handshake ||
+            state_ == ProxyState::Connecting)
+            return;
     }
     c_->s.on_events(events, readable_, writable_);
     if (writable_ && !out_.empty()) write_out();
@@ -860,7 +969,7 @@ void Proxy::on_head() {
                 if (c == status_) {
                     state_ = ProxyState::Dead;
                     close_upstream();
-                    s_.finalize_error(status_);
+                    finalize_error(status_);
                     return;
                 }
     }
@@ -1038,6 +1147,7 @@ void Proxy::finish() {
     end_try(false);
     bool reuse = up_->keepalive > 0 && req_keepalive_ok_ && resp_keepalive_ && !extra_ && rbuf_.empty() &&
                  framing_ != Framing::Close && framing_ != Framing::CloseChunked && body_complete_ && out_.empty() &&
+                 (!buffering_body_ || body_off_ == body_len_) &&
                  conn_requests_ + 1 < up_->keepalive_requests && c_ &&
                  clock::now_ms() - c_->born_ms < up_->keepalive_time;
     if (reuse) {

@@ -16,7 +16,7 @@
 #include "core/event_loop.h"
 #include "http/h1_parser.h"
 #include "http/exchange.h"
-#include "http/h1_parser.h"
+#include "http/temp_file.h"
 #include "upstream/balancer.h"
 #include "upstream/keepalive_pool.h"
 
@@ -73,6 +73,12 @@ private:
     void close_upstream();
     void forward_head_to_client();
     void emit(std::string_view data);
+    // Buffered request body (proxy_request_buffering on): stored in the
+    // Request up to client_body_buffer_size, beyond that in a temp file.
+    bool store_body(std::string_view data);
+    bool fill_body_out();   // queues the next body bytes for the peer; false: failed
+    void body_failed(const std::string& err);
+    void finalize_error(int status);
     void on_body_data(std::string_view data) override;  // decoded chunks
 
     http::Exchange& s_;
@@ -98,7 +104,9 @@ private:
     bool try_ended_ = true;           // the current try's outcome was counted (end_try)
     std::string sticky_cookie_;       // the request's sticky cookie value, if any
 
-    std::string body_;                // buffered request body (<= client_max_body_size)
+    std::unique_ptr<http::TempFile> body_file_;   // the buffered body beyond client_body_buffer_size
+    bool reading_body_ = false;       // the carrier hands the request body to this Proxy
+    uint64_t body_off_ = 0;           // buffered body bytes queued for the current peer so far
     bool buffering_body_ = false, body_complete_ = false, stream_body_ = false, chunk_body_ = false;
     uint64_t body_len_ = 0;
     std::string head_;                // the request head, built once (reused on a retry)

@@ -257,7 +257,7 @@ void Exchange::finalize_error(int status) {
     if (status == 400 || status == 413 || status == 414 || (status >= 494 && status <= 497) || status == 500 ||
         status == 501 || status == 505)
         keepalive_ = false;
-    if ((!r.internal || (r.lc && *r.lc->recursive_error_pages)) && redirects_ <= 10 && r.lc && r.lc->error_page) {
+    if (!error_page_done_ && redirects_ <= 10 && r.lc && r.lc->error_page) {
         for (auto& ep : *r.lc->error_page) {
             bool hit = false;
             for (int c : ep.codes) hit |= c == status;
@@ -270,6 +270,9 @@ void Exchange::finalize_error(int status) {
                 return;
             }
             r.internal = true;
+            // nginx: one error_page per request unless the location that
+            // redirects has recursive_error_pages on
+            if (!*r.lc->recursive_error_pages) error_page_done_ = true;
             r.forced_status = ep.overwrite == 0 ? 0 : code;
             size_t q = uri.find('?');
             if (q != std::string::npos) { r.args = uri.substr(q + 1); uri.resize(q); }
@@ -286,7 +289,10 @@ void Exchange::finalize_error(int status) {
                 r.loc = it->second;
                 r.lc = &r.loc->conf;
                 apply_realip(*r.lc);
-                run_handler();
+                bool stop = false, restart = false;   // the named location's rewrite phase (return, rewrite)
+                if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
+                if (restart) route();
+                else run_handler();
                 return;
             }
             r.uri = uri;

@@ -129,6 +129,7 @@ protected:
     bool head_sent_ = false;
     bool keepalive_ = false;
     int redirects_ = 0;
+    bool error_page_done_ = false;   // an error_page redirect happened (recursive_error_pages off)
 };
 
 }  // namespace sy::http

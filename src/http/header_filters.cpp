@@ -41,8 +41,8 @@ namespace {
 // nginx's ngx_http_test_if_match: `etag` in the comma list `v`; `weak`
 // compares weak tags as strong ones (If-None-Match).
 bool etag_matches(std::string_view v, std::string_view etag, bool weak) {
+    if (v == "*") return true;   // nginx 1.22: even without an ETag
     if (etag.empty()) return false;
-    if (v == "*") return true;
     if (weak && etag.size() > 2 && etag[0] == 'W' && etag[1] == '/') etag.remove_prefix(2);
     size_t i = 0;
     while (i < v.size()) {

@@ -133,7 +133,10 @@ bool Exchange::run_try_files() {
         r.loc = it->second;
         r.lc = &r.loc->conf;
         r.uri_changed = true;
-        run_handler();
+        bool stop = false, restart = false;   // the named location's rewrite phase
+        if (!run_rewrites(r.loc->rewrites, stop, restart)) return true;
+        if (restart) route();
+        else run_handler();
         return true;
     }
     size_t q = target.find('?');

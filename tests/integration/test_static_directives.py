@@ -45,6 +45,7 @@ STATIC_CONF = """
         listen 127.0.0.1:{listen};
         server_name localhost;
         root {prefix}/html;
+        types { text/html html; text/plain txt; text/css css; }
         location /tf/ { try_files $uri $uri/ /tf/fallback.html; }
         location /code/ { try_files $uri =403; }
         location /noargs/ { try_files $uri /echo; }
@@ -170,7 +171,8 @@ def test_etag_and_conditional_requests(static):
     # etag off: no ETag, If-Match can never match, Last-Modified still serves If-Modified-Since
     r = get(static.port, "/noetag/a.txt")
     assert (r.status, r.header("ETag"), r.header("Last-Modified")) == (200, None, LM)
-    assert get(static.port, "/noetag/a.txt", headers=[("If-Match", "*")]).status == 412
+    assert get(static.port, "/noetag/a.txt", headers=[("If-Match", '"x"')]).status == 412
+    assert get(static.port, "/noetag/a.txt", headers=[("If-Match", "*")]).status == 200
     assert get(static.port, "/noetag/a.txt", headers=[("If-Modified-Since", LM)]).status == 304
 
 

@@ -261,6 +261,25 @@ def test_chunked_transfer_encoding_off(proxy, http_backend):
     assert (r.status, r.header("Transfer-Encoding"), len(r.body)) == (200, "chunked", 300)
 
 
+def test_expires_and_charset_on_proxied_responses(proxy, http_backend):
+    be = http_backend()
+    proxy.start("""
+        server {
+            listen 127.0.0.1:{listen};
+            location /p/ { proxy_pass http://127.0.0.1:{backend}; expires 2h; charset utf-8; charset_types *; }
+            location /q/ { proxy_pass http://127.0.0.1:{backend}; expires 2h; }
+        }
+    """, backend=be.port)
+    r = get(proxy.port, "/p/a")
+    assert (r.status, r.header("Cache-Control")) == (200, "max-age=7200")
+    assert len(r.header_all("Cache-Control")) == 1 and len(r.header_all("Expires")) == 1
+    ct = r.header("Content-Type")
+    assert ct.endswith("; charset=utf-8") and ct.count("charset") == 1, ct
+    # not on an error status
+    r = get(proxy.port, "/q/a?status=404")
+    assert (r.status, r.header("Cache-Control"), r.header("Expires")) == (404, None, None)
+
+
 @pytest.mark.parametrize("conf,message", [
     ("location / { root /a; alias /b/; }", '"alias" directive is duplicate, "root" directive was specified earlier'),
     ("location / { alias /b/; root /a; }", '"root" directive is duplicate, "alias" directive was specified earlier'),

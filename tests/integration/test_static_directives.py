@@ -309,3 +309,36 @@ def test_charset_conversion_refused(proxy):
     assert 'no "charset_map" between the charsets "koi8-r" and "utf-8"' in run.output, run.output
     ok = proxy.run_t("server { listen 127.0.0.1:{listen}; charset utf-8; source_charset utf-8; }")
     assert ok.returncode == 0, ok.output
+
+
+def test_http2_conditional_expires_charset(proxy):
+    """The header policy is the carrier's business only in framing: the same
+    304, Expires/Cache-Control and charset reach an HTTP/2 (h2c) client."""
+    from test_http2 import curl_h2
+    proxy.start("""
+        server {
+            listen 127.0.0.1:{listen} http2;
+            types { text/html html; text/plain txt; }
+            location /s/ { alias {prefix}/html/data/; expires 1h; charset utf-8; try_files $uri =404; }
+        }
+    """, files=FILES)
+
+    def fetch(path, *extra):
+        r, version, body = curl_h2(proxy.port, path, None, "--http2-prior-knowledge", *extra, scheme="http")
+        assert (r.returncode, version) == (0, "2"), r.stderr
+        fields = {}
+        for line in r.stdout.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+            name, _, value = line.decode().partition(":")
+            fields[name.strip().lower()] = value.strip()
+        return r.status, fields, body
+
+    status, fields, body = fetch("/s/a.txt")
+    assert (status, body) == (200, b"hello\n")
+    assert (fields.get("content-type"), fields.get("cache-control"), fields.get("etag")) == \
+        ("text/plain; charset=utf-8", "max-age=3600", etag_of(6))
+    status, fields, body = fetch("/s/a.txt", "-H", "If-None-Match: " + etag_of(6))
+    assert (status, body, fields.get("cache-control"), fields.get("content-type")) == (304, b"", "max-age=3600", None)
+    status, _, _ = fetch("/s/a.txt", "-H", 'If-Match: "nope"')
+    assert status == 412
+    status, _, _ = fetch("/s/missing")
+    assert status == 404

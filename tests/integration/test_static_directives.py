@@ -78,6 +78,9 @@ STATIC_CONF = """
         location /rec2/ { error_page 404 =200 /tf/a.txt; }
         location /norec/ { error_page 404 /norec2/x; }
         location /norec2/ { error_page 404 =200 /tf/a.txt; }
+        location /v/ { alias {prefix}/html/$arg_d/; }
+        location = /exact { alias {prefix}/html/data/a.txt; }
+        location /tfd/ { try_files /tf/ =404; }
         location /tuning/ { alias {prefix}/html/data/; sendfile_max_chunk 512k; aio threads; }
     }
 """
@@ -135,6 +138,16 @@ def test_alias_prefix_regex_and_traversal(static):
     # "/st../secret.txt" to ".../data/../secret.txt", outside the alias. Matched as is.
     r = get(static.port, "/st../secret.txt")
     assert (r.status, r.body) == (200, b"secret\n")
+
+
+def test_alias_with_variables_and_exact(static):
+    # a prefix location's alias with variables still gets the rest of the URI (nginx 1.22)
+    assert get(static.port, "/v/a.txt?d=data").body == b"hello\n"
+    assert get(static.port, "/v/?d=data/sub").body == b"idx\n"
+    assert get(static.port, "/exact").body == b"hello\n"
+    # a literal "DIR/" that exists becomes the URI without its slash: the directory redirect
+    r = get(static.port, "/tfd/zzz")
+    assert (r.status, r.header("Location")) == (301, "http://localhost:%d/tf/" % static.port)
 
 
 def test_alias_with_try_files(static):

@@ -617,8 +617,10 @@ bool h_root(Ctx& c, const Directive& d) {
         c.err = root_alias_conflict(c, false);
         return false;
     }
+    std::string v = d.args[0].value;
+    if (!v.empty() && v.back() == '/') v.pop_back();   // nginx: "root /srv/;" is "/srv" (paths in logs)
     Template t;
-    if (!compile(c, d.args[0].value, t)) return false;
+    if (!compile(c, v, t)) return false;
     c.lc->root = std::move(t);
     return true;
 }

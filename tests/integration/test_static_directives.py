@@ -355,3 +355,15 @@ def test_http2_conditional_expires_charset(proxy):
     assert status == 412
     status, _, _ = fetch("/s/missing")
     assert status == 404
+
+
+def test_root_trailing_slash_is_dropped(proxy):
+    proxy.start("""
+        server {
+            listen 127.0.0.1:{listen};
+            location / { root {prefix}/html/; }
+        }
+    """, files=FILES)
+    assert get(proxy.port, "/secret.txt").body == b"secret\n"
+    assert get(proxy.port, "/nope.txt").status == 404
+    proxy.wait_error_log(r'open\(\) "%s/html/nope.txt" failed \(2: No such file or directory\)' % proxy.prefix)

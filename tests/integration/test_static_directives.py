@@ -367,3 +367,27 @@ def test_root_trailing_slash_is_dropped(proxy):
     assert get(proxy.port, "/secret.txt").body == b"secret\n"
     assert get(proxy.port, "/nope.txt").status == 404
     proxy.wait_error_log(r'open\(\) "%s/html/nope.txt" failed \(2: No such file or directory\)' % proxy.prefix)
+
+
+def test_front_controller_configs(proxy, http_backend):
+    """The two try_files lines most configurations have: a single-page app
+    (`$uri $uri/ /index.html`) and files-else-application (`$uri @app`)."""
+    be = http_backend()
+    proxy.start("""
+        server {
+            listen 127.0.0.1:{listen};
+            root {prefix}/html;
+            location /spa/ { try_files $uri $uri/ /spa/index.html; }
+            location /site/ { try_files $uri @app; }
+            location @app { proxy_pass http://127.0.0.1:{backend}; }
+        }
+    """, files={"html/spa/index.html": "app shell\n", "html/spa/main.js": "js\n",
+                "html/site/logo.txt": "logo\n"}, backend=be.port)
+    assert get(proxy.port, "/spa/main.js").body == b"js\n"
+    assert get(proxy.port, "/spa/users/42").body == b"app shell\n"
+    assert get(proxy.port, "/spa/").body == b"app shell\n"
+    assert get(proxy.port, "/site/logo.txt").body == b"logo\n"
+    r = get(proxy.port, "/site/page?id=7")
+    assert r.status == 200
+    reqs = be.requests()
+    assert [q["target"] for q in reqs] == ["/site/page?id=7"]   # only the miss went to the application

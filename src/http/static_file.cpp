@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -131,8 +131,7 @@ bool Exchange::run_try_files() {
             return true;
         }
         r.loc = it->second;
-        r.lc = &r.loc->conf;
-        r.uri_changed = true;
+        r.lc = &r.loc->conf;   // the URI is unchanged: proxy_pass sends the request's own (nginx)
         bool stop = false, restart = false;   // the named location's rewrite phase
         if (!run_rewrites(r.loc->rewrites, stop, restart)) return true;
         if (restart) route();

@@ -389,5 +389,7 @@ def test_front_controller_configs(proxy, http_backend):
     assert get(proxy.port, "/site/logo.txt").body == b"logo\n"
     r = get(proxy.port, "/site/page?id=7")
     assert r.status == 200
+    assert get(proxy.port, "/site/a%2fb%20c?x=%41").status == 200
     reqs = be.requests()
-    assert [q["target"] for q in reqs] == ["/site/page?id=7"]   # only the miss went to the application
+    # only the misses went to the application, with the request's own URI
+    assert [q["target"] for q in reqs] == ["/site/page?id=7", "/site/a%2fb%20c?x=%41"]

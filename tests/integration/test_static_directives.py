@@ -71,6 +71,7 @@ STATIC_CONF = """
         location /ee/ { alias {prefix}/html/data/; expires epoch; }
         location /ex/ { alias {prefix}/html/data/; expires max; }
         location /ez/ { alias {prefix}/html/data/; expires 0; }
+        location /ed/ { alias {prefix}/html/data/; expires @15h30m; }
         location /eoff/ { alias {prefix}/html/data/; expires off; }
         location /snir/ { alias {prefix}/html/data/; server_name_in_redirect on; }
         location /err/ { error_page 404 /err/404.html; recursive_error_pages on; }
@@ -210,6 +211,13 @@ def test_expires(static):
     assert (r.header("Expires"), r.header("Cache-Control")) == ("Thu, 31 Dec 2037 23:55:55 GMT", "max-age=315360000")
     r = get(static.port, "/ez/a.txt")
     assert r.header("Cache-Control") == "max-age=0"
+    # @15h30m: the next 15:30 local time (the server's time zone is this process's)
+    r = get(static.port, "/ed/a.txt")
+    exp = http_date(r.header("Expires"))
+    lt = time.localtime(exp)
+    assert (lt.tm_hour, lt.tm_min, lt.tm_sec) == (15, 30, 0), r.header("Expires")
+    assert 0 < exp - now <= 24 * 3600 + 60
+    assert abs(int(r.header("Cache-Control").split("=")[1]) - (exp - now)) < 60
     r = get(static.port, "/eoff/a.txt")
     assert (r.header("Expires"), r.header("Cache-Control")) == (None, None)
     # not on a 404; on a 304

@@ -58,6 +58,24 @@ struct AddHeader {
     bool always = false;
 };
 
+// try_files FILE ... URI|=CODE (static_directives.cpp).
+struct TryFile {
+    Template name;             // a trailing '/' removed (test_dir)
+    bool test_dir = false;     // "$uri/": a directory matches too
+};
+struct TryFiles {
+    std::vector<TryFile> files;
+    Template fallback;         // internal redirect target ("/x?a", "@named")
+    int code = 0;              // "=404": finalize with this status instead
+    SrcLoc where;
+};
+
+// expires [modified] TIME|epoch|max|off|@TIME (ngx_http_headers_module).
+struct Expires {
+    enum class Mode { Off, Epoch, Max, Access, Modified, Daily } mode = Mode::Off;
+    int64_t secs = 0;          // negative: "-1h"
+};
+
 struct ErrorPage {
     std::vector<int> codes;
     int overwrite = -1;        // "=code"; 0 for bare "=" (use the handler's status)
@@ -155,6 +173,18 @@ struct LocConf {
     std::optional<ProxyRedirect> proxy_redirect;
     std::optional<Template> root;
     std::optional<std::vector<Template>> index;
+    // `alias` (static_directives.cpp): merged with `root` as one setting (nginx).
+    // 0: root; N: alias of a prefix location whose name has N bytes (the
+    // URI minus those bytes is appended); kAliasWhole: alias of a regex location
+    // (the value is the whole path).
+    static constexpr size_t kAliasWhole = SIZE_MAX;
+    size_t alias = 0;
+    std::shared_ptr<const TryFiles> try_files;               // null: none; not inherited (nginx)
+    std::optional<bool> etag, chunked_transfer_encoding, server_name_in_redirect, recursive_error_pages;
+    std::optional<Expires> expires;                          // off
+    std::optional<std::string> charset;                      // "" = off
+    std::optional<TlsArg> source_charset;                    // value "" = off; where: for the conversion error
+    std::optional<std::shared_ptr<const std::vector<std::string>>> charset_types;   // lowercase MIME types; "*" any
     std::optional<std::vector<ErrorPage>> error_page;
     std::optional<std::vector<AddHeader>> add_header;
     std::optional<std::vector<AccessLogConf>> access_log;

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "config/loader.h"
+#include "config/static_directives.h"
 #include "tls/context.h"
 
 namespace sy::conf {
@@ -665,9 +666,14 @@ bool h_proxy_cache(Ctx& c, const Directive& d) {
 }
 
 bool h_root(Ctx& c, const Directive& d) {
-    if (c.lc->root) return dup(c, d);
+    if (c.lc->root) {
+        c.err = root_alias_conflict(c, false);
+        return false;
+    }
+    std::string v = d.args[0].value;
+    if (!v.empty() && v.back() == '/') v.pop_back();   // nginx: "root /srv/;" is "/srv" (paths in logs)
     Template t;
-    if (!compile(c, d.args[0].value, t)) return false;
+    if (!compile(c, v, t)) return false;
     c.lc->root = std::move(t);
     return true;
 }
@@ -1467,7 +1473,21 @@ const Spec kTable[] = {
     {"map_hash_max_size",    kHttp,      A1, 0, accept_noop},
     {"map_hash_bucket_size", kHttp,      A1, 0, accept_noop},
     {"reset_timedout_connection", kLoc,  A1, 0, accept_noop},
-    {"charset",              kLoc,       A1, 0, h_not_yet},
+    // static files and response headers (config/static_directives.cpp)
+    {"alias",                kLocation,  A1, 0, h_alias},
+    {"try_files",            kServer | kLocation, kMore2, 0, h_try_files},
+    {"etag",                 kLoc,       A1, 0, set_flag<&LocConf::etag>},
+    {"expires",              kLoc,       A1 | A2, 0, h_expires},
+    {"charset",              kLoc,       A1, 0, h_charset},
+    {"source_charset",       kLoc,       A1, 0, h_source_charset},
+    {"charset_types",        kLoc,       kMore1, 0, h_charset_types},
+    {"charset_map",          kHttp,      A2, kBlock | kRawBlock, h_not_yet},
+    {"override_charset",     kLoc,       A1, 0, h_not_yet},
+    {"chunked_transfer_encoding", kLoc,  A1, 0, set_flag<&LocConf::chunked_transfer_encoding>},
+    {"server_name_in_redirect", kLoc,    A1, 0, set_flag<&LocConf::server_name_in_redirect>},
+    {"recursive_error_pages", kLoc,      A1, 0, set_flag<&LocConf::recursive_error_pages>},
+    {"sendfile_max_chunk",   kLoc,       A1, 0, h_sendfile_max_chunk},
+    {"aio",                  kLoc,       A1, 0, h_aio},
     // upstream
     {"upstream",             kHttp | kStream,      A1, kBlock, h_upstream},
     {"server",               kUpstream | kStreamUpstream,  kMore1, 0, h_upstream_server},
@@ -1554,8 +1574,6 @@ const Spec kTable[] = {
     {"random",               kUpstream | kStreamUpstream,  A0 | A1 | A2, 0, h_random},
     {"if",                   kServer | kLocation, kMore1, kBlock | kRawBlock, h_not_yet},
     {"set",                  kServer | kLocation, A2, 0, h_not_yet},
-    {"alias",                kLocation,  A1, 0, h_not_yet},
-    {"try_files",            kServer | kLocation, kMore2, 0, h_not_yet},
     {"limit_except",         kLocation,  kMore1, kBlock | kRawBlock, h_not_yet},
     {"gzip",                 kLoc,       A1, 0, h_not_yet},
     {"stub_status",          kServer | kLocation, A0 | A1, 0, h_not_yet},

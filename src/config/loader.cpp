@@ -1,6 +1,7 @@
 // Walks the syntax tree against the directive table, then finishes the
 // snapshot: links proxy_pass to upstreams, merges levels, orders locations.
 #include "config/loader.h"
+#include "config/static_directives.h"
 
 #include <openssl/crypto.h>
 #include <unistd.h>
@@ -202,7 +203,18 @@ void LocConf::merge_from(const LocConf& p) {
     fill(proxy_max_temp_file_size, p.proxy_max_temp_file_size);
     fill(proxy_temp_file_write_size, p.proxy_temp_file_write_size);
     fill(proxy_redirect, p.proxy_redirect);
-    fill(root, p.root);
+    if (!root && p.root) {   // root and alias inherit together
+        root = p.root;
+        alias = p.alias;
+    }
+    fill(etag, p.etag);
+    fill(chunked_transfer_encoding, p.chunked_transfer_encoding);
+    fill(server_name_in_redirect, p.server_name_in_redirect);
+    fill(recursive_error_pages, p.recursive_error_pages);
+    fill(expires, p.expires);
+    fill(charset, p.charset);
+    fill(source_charset, p.source_charset);
+    fill(charset_types, p.charset_types);
     fill(index, p.index);
     fill(error_page, p.error_page);
     fill(add_header, p.add_header);
@@ -297,6 +309,16 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(proxy_max_temp_file_size, size_t(1024) * 1024 * 1024);
     def(large_client_header_buffers, std::make_pair(4, size_t(8192)));
     if (!proxy_redirect) proxy_redirect.emplace();
+    def(etag, true);
+    def(chunked_transfer_encoding, true);
+    def(server_name_in_redirect, false);
+    def(recursive_error_pages, false);
+    if (!expires) expires.emplace();
+    def(charset, std::string());
+    if (!source_charset) source_charset.emplace();
+    if (!charset_types)
+        charset_types = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{
+            "text/html", "text/xml", "text/plain", "text/vnd.wap.wml", "application/javascript", "application/rss+xml"});
     if (!root) {
         Template t;
         t.segs.push_back(Segment{prefix + "html", {}});
@@ -764,6 +786,7 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
     for (auto& s : h.servers)
         sizes_ok = sizes_ok && check_temp_sizes(s->conf, err) && check_temp_sizes(s->locations, err);
     if (!sizes_ok) return err + " in " + where_str(h.end);
+    if (err = check_charsets(h); !err.empty()) return err;
     if (!setup_tls(h, err)) return err;
     if (cfg->stream && !finish_stream(*cfg, err)) return err;
     return std::shared_ptr<Config>(cfg);

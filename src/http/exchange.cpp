@@ -158,6 +158,7 @@ void Exchange::run_handler() {
         finalize_error(404);
         return;
     }
+    if (r.lc->try_files && run_try_files()) return;
     if (r.loc->proxy_pass) {
         proxy_ = std::make_unique<proxy::Proxy>(*this, *r.loc->proxy_pass);
         proxy_->start();
@@ -181,7 +182,7 @@ bool Exchange::value_ok(std::string_view v, std::string_view what) {
 
 std::string Exchange::absolute_location(std::string_view loc) {
     if (loc.empty() || loc[0] != '/' || !*req_->lc->absolute_redirect) return std::string(loc);
-    std::string host = req_->host.empty() ? req_->server->first_name : req_->host;
+    std::string host = req_->host.empty() || *req_->lc->server_name_in_redirect ? req_->server->first_name : req_->host;
     if (host.empty()) host = info_.server_addr;
     // appended piece by piece: GCC 12's -Wrestrict misfires on `std::string(literal) + s` at -O3
     std::string out;
@@ -215,7 +216,10 @@ void Exchange::add_configured_headers(HeadBuilder& h) {
 }
 
 void Exchange::send_head(HeadBuilder& h, bool body_framed) {
-    if (req_->status != 101) add_configured_headers(h);
+    if (req_->status != 101) {
+        apply_header_filters(h);
+        add_configured_headers(h);
+    }
     write_head(h, body_framed);
 }
 
@@ -253,7 +257,7 @@ void Exchange::finalize_error(int status) {
     if (status == 400 || status == 413 || status == 414 || (status >= 494 && status <= 497) || status == 500 ||
         status == 501 || status == 505)
         keepalive_ = false;
-    if (!r.internal && r.lc && r.lc->error_page) {
+    if (!error_page_done_ && redirects_ <= 10 && r.lc && r.lc->error_page) {
         for (auto& ep : *r.lc->error_page) {
             bool hit = false;
             for (int c : ep.codes) hit |= c == status;
@@ -266,16 +270,29 @@ void Exchange::finalize_error(int status) {
                 return;
             }
             r.internal = true;
+            // nginx: one error_page per request unless the location that
+            // redirects has recursive_error_pages on
+            if (!*r.lc->recursive_error_pages) error_page_done_ = true;
             r.forced_status = ep.overwrite == 0 ? 0 : code;
             size_t q = uri.find('?');
             if (q != std::string::npos) { r.args = uri.substr(q + 1); uri.resize(q); }
             if (!uri.empty() && uri[0] == '@') {
+                if (++redirects_ > 10) {
+                    log_error(Level::Error, "rewrite or internal redirection cycle while redirect to named location \"" + uri + "\"");
+                    r.internal = false;
+                    r.forced_status = 0;
+                    send_simple(500, "text/html", error_page_body(500, *r.lc->server_tokens));
+                    return;
+                }
                 auto it = r.server->locations.named.find(uri);
                 if (it == r.server->locations.named.end()) break;
                 r.loc = it->second;
                 r.lc = &r.loc->conf;
                 apply_realip(*r.lc);
-                run_handler();
+                bool stop = false, restart = false;   // the named location's rewrite phase (return, rewrite)
+                if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
+                if (restart) route();
+                else run_handler();
                 return;
             }
             r.uri = uri;

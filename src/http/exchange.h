@@ -79,7 +79,10 @@ public:
     // Nothing more can happen on this exchange (its carrier closed).
     virtual bool closed() const = 0;
     // Whether the client reads HTTP/1.1 chunked framing (HTTP/2 frames bodies itself).
-    bool client_chunked() const { return req_->head.version == 11; }
+    // `chunked_transfer_encoding off`: bodies of unknown length end with the connection.
+    bool client_chunked() const {
+        return req_->head.version == 11 && (!req_->lc || *req_->lc->chunked_transfer_encoding);
+    }
 
     // Answer with `status` and nginx's page (or an error_page redirect).
     void finalize_error(int status);
@@ -97,6 +100,9 @@ protected:
     bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart);
     void handle_return(const conf::RewriteStep& st);
     void handle_static();
+    bool run_try_files();                             // static_file.cpp
+    std::string map_uri_to_path(std::string_view uri);   // root/alias + URI
+    void apply_header_filters(HeadBuilder& h);        // expires, charset (header_filters.cpp)
     void send_redirect(int status, const std::string& location);
     void send_simple(int status, std::string_view content_type, std::string_view body,
                      const std::string* location = nullptr);
@@ -123,6 +129,7 @@ protected:
     bool head_sent_ = false;
     bool keepalive_ = false;
     int redirects_ = 0;
+    bool error_page_done_ = false;   // an error_page redirect happened (recursive_error_pages off)
 };
 
 }  // namespace sy::http

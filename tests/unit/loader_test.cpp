@@ -189,8 +189,8 @@ TEST(Loader, NotSupportedYet) {
               "\"ssl_stapling\" directive is not supported yet by switchyard in F:4");
     EXPECT_EQ(err(in_location("if ($host) {\nreturn 404;\n}")),
               "\"if\" directive is not supported yet by switchyard in F:5");
-    EXPECT_EQ(err(in_location("try_files $uri =404;")),
-              "\"try_files\" directive is not supported yet by switchyard in F:5");
+    EXPECT_EQ(err(in_location("add_trailer X y;")),
+              "\"add_trailer\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("listen 443 quic;")),
               "the \"quic\" parameter of the \"listen\" directive is not supported yet by switchyard in F:4");
 }

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <openssl/ssl.h>
 
 #include "core/clock.h"
@@ -448,17 +449,7 @@ void Session::parse_head() {
             return;
         }
         if (ev == H1Parser::Event::Error) {
-            llhttp_errno_t e = parser_.error();
-            if (e == HPE_UNEXPECTED_CONTENT_LENGTH || e == HPE_INVALID_TRANSFER_ENCODING)
-                bad_request(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
-            else if (e == HPE_INVALID_VERSION && unsupported_version())
-                bad_request(505, "client sent invalid version while reading client request line");
-            else if (parser_.headers().empty() && parser_.url().len == 0 && e == HPE_INVALID_METHOD)
-                bad_request(400, "client sent invalid method while reading client request line");
-            else if (parser_.headers().empty() && e != HPE_INVALID_HEADER_TOKEN)
-                bad_request(400, "client sent invalid request while reading client request line");
-            else
-                bad_request(400, "client sent invalid header line while reading client request headers");
+            head_error();
             return;
         }
         // Need more: enforce nginx's header buffer limits.
@@ -482,13 +473,30 @@ void Session::parse_head() {
     }
 }
 
-// "HTTP/2.0" and up is well-formed but unsupported (505); anything else is 400.
-bool Session::unsupported_version() const {
-    const auto& url = parser_.url();
-    std::string_view rest(hbuf_ + url.off + url.len, hlen_ - (url.off + url.len));
-    if (rest.size() < 10 || rest.substr(0, 6) != " HTTP/") return false;
-    char maj = rest[6], dot = rest[7], min = rest[8];
-    return maj >= '2' && maj <= '9' && dot == '.' && min >= '0' && min <= '9' && (rest[9] == '\r' || rest[9] == '\n');
+// A head the parser refused: nginx's status and wording (ngx_http_parse.c results).
+void Session::head_error() {
+    switch (parser_.error()) {
+    case H1Parser::Error::InvalidMethod:
+        bad_request(400, "client sent invalid method while reading client request line");
+        return;
+    case H1Parser::Error::InvalidVersion:
+        bad_request(505, "client sent invalid version while reading client request line");
+        return;
+    case H1Parser::Error::Invalid09Method:
+        bad_request(400, "client sent invalid method in HTTP/0.9 request while reading client request line");
+        return;
+    case H1Parser::Error::InvalidHeader: {
+        // nginx's form: the line up to the bad byte, that byte in hex, "..."
+        size_t from = parser_.bad_line_start(), at = parser_.bad_pos();
+        std::string_view line = at <= hlen_ && from <= at ? std::string_view(hbuf_ + from, at - from) : std::string_view();
+        unsigned char bad = at < hlen_ ? static_cast<unsigned char>(hbuf_[at]) : 0;
+        bad_request(400, fmt::format("client sent invalid header line: \"{}\\x{:02x}...\" while reading client request headers", line, bad));
+        return;
+    }
+    default:
+        bad_request(400, "client sent invalid request while reading client request line");
+        return;
+    }
 }
 
 void Session::too_long_header(size_t off) {
@@ -528,8 +536,10 @@ void Session::begin_request() {
             for (char c : name)
                 valid &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '_' && *dlc.underscores_in_headers);
             if (!valid) {
+                // nginx logs the line as received, up to the end of the value
+                std::string_view line(name.data(), size_t(h.value.off + h.value.len - h.name.off));
                 SY_LOG(Level::Info, info_.number, "client sent invalid header line: \"{}\" while reading client request headers, client: {}",
-                       name, conn().remote_addr);
+                       line, conn().remote_addr);
                 continue;
             }
         }
@@ -548,24 +558,56 @@ void Session::begin_request() {
     if (r.head.version >= 20) { bad_request(505, "client sent invalid version while reading client request line"); return; }
     if (r.head.version < 10) { bad_request(400, "client sent invalid request while reading client request line"); return; }
 
+    // nginx's header handlers, in the order the headers came (duplicates and
+    // the Host value are refused as they are read), then the request checks
+    // of ngx_http_process_request_header
     const Header* host = nullptr;
+    const Header* length = nullptr;
+    const Header* encoding = nullptr;
     for (auto& h : r.head.headers) {
         if (ieq(h.name, "host")) {
             if (host) { bad_request(400, "client sent duplicate host header: \"" + std::string(h.name) + ": " + std::string(h.value) + "\", previous value: \"Host: " + std::string(host->value) + "\" while reading client request headers"); return; }
             host = &h;
+            if (!parse_host(h.value, r.host)) { bad_request(400, "client sent invalid host header while reading client request headers"); return; }
+        } else if (ieq(h.name, "content-length") || ieq(h.name, "transfer-encoding")) {
+            const Header*& first = ieq(h.name, "content-length") ? length : encoding;
+            if (first) {
+                bad_request(400, fmt::format("client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                             h.name, h.value, first->name, first->value));
+                return;
+            }
+            first = &h;
         } else if (ieq(h.name, "upgrade")) {
             r.head.upgrade = true;
         } else if (ieq(h.name, "expect")) {
             r.head.expect_continue = ieq(h.value, "100-continue");
-        } else if (ieq(h.name, "transfer-encoding") && !r.head.chunked) {
-            bad_request(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(h.value) + "\" while reading client request headers");
-            return;
         }
     }
-    if (host) {
-        if (!parse_host(host->value, r.host)) { bad_request(400, "client sent invalid host header while reading client request headers"); return; }
-    } else if (r.head.version == 11) {
+    if (!host && r.head.version == 11) {
         bad_request(400, "client sent HTTP/1.1 request without \"Host\" header while reading client request headers");
+        return;
+    }
+    switch (parser_.framing_error()) {
+    case H1Parser::Framing::Ok:
+        break;
+    case H1Parser::Framing::InvalidLength:
+        bad_request(400, "client sent invalid \"Content-Length\" header while reading client request headers");
+        return;
+    case H1Parser::Framing::EncodingHttp10:
+        bad_request(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header while reading client request headers");
+        return;
+    case H1Parser::Framing::LengthAndEncoding:
+        bad_request(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
+        return;
+    case H1Parser::Framing::UnknownEncoding:
+        bad_request(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(encoding ? encoding->value : std::string_view()) + "\" while reading client request headers");
+        return;
+    default:  // a duplicate the loop above did not see (ignore_invalid_headers off)
+        bad_request(400, "client sent duplicate header line while reading client request headers");
+        return;
+    }
+    if (r.head.method == "TRACE") {
+        bad_request(405, "client sent TRACE method while reading client request headers");
         return;
     }
     if (r.head.target.size() > 0 && r.head.target[0] != '/') {

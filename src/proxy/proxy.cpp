@@ -43,29 +43,6 @@ constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-
 constexpr std::string_view kHiddenByDefault[] = {"date", "server", "x-pad", "x-accel-expires", "x-accel-redirect",
                                                  "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset"};
 
-bool tchar(unsigned char c) {
-    return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-// Finds the first header line whose name is not a token: returns the line up
-// to the offending byte and that byte (for nginx's "invalid header" message).
-std::pair<std::string, unsigned char> first_bad_header(std::string_view head) {
-    size_t pos = head.find('\n');
-    while (pos != std::string_view::npos && pos + 1 < head.size()) {
-        size_t start = pos + 1;
-        size_t end = head.find('\n', start);
-        std::string_view line = head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-        if (line.empty() || line == "\r") break;
-        for (size_t i = 0; i < line.size(); ++i) {
-            unsigned char c = static_cast<unsigned char>(line[i]);
-            if (c == ':' && i > 0) break;
-            if (!tchar(c)) return {std::string(line.substr(0, i)), c};
-        }
-        pos = end;
-    }
-    return {std::string(), 0};
-}
-
 // The proxy_next_upstream condition a response status is (0: none).
 uint32_t status_ft(int status) {
     switch (status) {
@@ -749,12 +726,13 @@ void Proxy::read_upstream() {
             http::H1Parser::Event ev = parser_.feed(rbuf_.data(), hparsed_, rbuf_.size(), consumed);
             hparsed_ += consumed;
             if (ev == http::H1Parser::Event::Error) {
-                if (parser_.status_code() == 0 || (parser_.headers().empty() && parser_.error() != HPE_INVALID_HEADER_TOKEN)) {
+                if (parser_.error() == http::H1Parser::Error::InvalidStatus) {
                     fail(502, Level::Error, "upstream sent no valid HTTP/1.0 header while reading response header from upstream", conf::next_upstream::InvalidHeader);
                 } else {
                     // nginx's form: the line up to the bad byte, that byte in hex, "..."
-                    std::string_view all(rbuf_.data(), rbuf_.size());
-                    auto [line, bad] = first_bad_header(all);
+                    size_t from = parser_.bad_line_start(), at = parser_.bad_pos();
+                    std::string_view line = from <= at && at <= rbuf_.size() ? std::string_view(rbuf_.data() + from, at - from) : std::string_view();
+                    unsigned char bad = at < rbuf_.size() ? static_cast<unsigned char>(rbuf_.data()[at]) : 0;
                     fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\\x{:02x}...\" while reading response header from upstream", line, bad), conf::next_upstream::InvalidHeader);
                 }
                 return;
@@ -953,6 +931,17 @@ void Proxy::emit(std::string_view data) {
 
 void Proxy::on_body_data(std::string_view data) { emit(data); }
 
+void Proxy::on_chunk_header(uint64_t size) {
+    if (framing_ != Framing::ChunkedRaw) return;
+    char line[24];
+    auto r = fmt::format_to_n(line, sizeof line, "{:x}\r\n", size);
+    s_.send(std::string_view(line, r.size));
+}
+
+void Proxy::on_chunk_complete() {
+    if (framing_ == Framing::ChunkedRaw) s_.send(std::string_view("\r\n"));
+}
+
 // Forwards what `data` holds according to the framing. Returns false when the
 // exchange ended (finished or failed) and the caller must stop.
 bool Proxy::process_body(Buf& data) {
@@ -993,27 +982,20 @@ bool Proxy::process_body(Buf& data) {
         }
         case Framing::ChunkedRaw:
         case Framing::ChunkedDecode: {
+            // the parser decodes the chunks (nginx's rules: bare LF lines,
+            // extensions and trailers are accepted, broken framing is not);
+            // a chunked client gets them framed anew, never the upstream's bytes
             size_t consumed = 0;
-            if (framing_ == Framing::ChunkedDecode) parser_.set_sink(this);
+            parser_.set_sink(this);
             http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
             parser_.set_sink(nullptr);
             if (ev == http::H1Parser::Event::Error) {
                 fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", 0);
                 return false;
             }
-            if (framing_ == Framing::ChunkedRaw) {
-                r.body_bytes_sent += consumed;
-                if (consumed == data.size()) {
-                    s_.send(std::move(data));
-                    data = Buf();
-                } else {
-                    s_.send(std::string_view(data.data(), consumed));
-                    data.consume(consumed);
-                }
-            } else {
-                data.consume(consumed);
-            }
+            data.consume(consumed);
             if (ev == http::H1Parser::Event::MessageDone) {
+                if (framing_ == Framing::ChunkedRaw) s_.send(std::string_view("0\r\n\r\n"));
                 extra_ = !data.empty();
                 data = Buf();
                 finish();

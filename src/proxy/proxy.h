@@ -74,6 +74,8 @@ private:
     void forward_head_to_client();
     void emit(std::string_view data);
     void on_body_data(std::string_view data) override;  // decoded chunks
+    void on_chunk_header(uint64_t size) override;      // re-framed for a chunked client
+    void on_chunk_complete() override;
 
     http::Exchange& s_;
     const conf::ProxyPass& pp_;

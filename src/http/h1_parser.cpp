@@ -120,7 +120,7 @@ int H1Parser::version() const {
 
 bool H1Parser::keep_alive() const {
     // nginx: "close" anywhere in Connection ends it; HTTP/1.0 needs "keep-alive"
-    if (conn_close_) return false;
+    if (conn_close_ || until_close_) return false;
     if (version() >= 11) return true;
     return conn_keepalive_;
 }
@@ -232,7 +232,7 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
     auto off = [base](const char* q) { return uint32_t(q - base); };
 
     if (state_ == S::Done) {
-        state_ = S::Dead;  // reported once; reset() before the next message
+        started_ = false;  // (again and again, until reset() for the next message)
         return Event::MessageDone;
     }
     if (state_ == S::Dead) return Event::Error;
@@ -251,7 +251,8 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
             remaining_ -= n;
             consumed = n;
             if (remaining_ == 0) {
-                state_ = S::Dead;
+                state_ = S::Done;
+                started_ = false;
                 return Event::MessageDone;
             }
             return Event::NeedMore;
@@ -261,7 +262,8 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
         consumed = n;
         if (error) return fail(Error::InvalidChunked, p + n);
         if (done) {
-            state_ = S::Dead;
+            state_ = S::Done;
+            started_ = false;
             return Event::MessageDone;
         }
         return Event::NeedMore;

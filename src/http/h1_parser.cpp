@@ -152,6 +152,26 @@ H1Parser::Event H1Parser::fail(Error e, const char* at) {
     return Event::Error;
 }
 
+// Whether the header just read repeats Host, Content-Length or
+// Transfer-Encoding (nginx: "client sent duplicate ... header").
+bool H1Parser::duplicate_unique_header() {
+    const HeaderSpan& h = headers_.back();
+    std::string_view n(base_ + h.name.off, h.name.len);
+    Framing f;
+    if (n.size() == 4 && ieq(n, "host")) f = Framing::DuplicateHost;
+    else if (n.size() == 14 && ieq(n, "content-length")) f = Framing::DuplicateLength;
+    else if (n.size() == 17 && ieq(n, "transfer-encoding")) f = Framing::DuplicateEncoding;
+    else return false;
+    for (size_t i = 0; i + 1 < headers_.size(); ++i)
+        if (ieq(std::string_view(base_ + headers_[i].name.off, headers_[i].name.len), n)) {
+            framing_ = f;
+            framing_idx_ = headers_.size() - 1;
+            framing_prev_ = i;
+            return true;
+        }
+    return false;
+}
+
 // End of the head: the framing headers decide what follows.
 void H1Parser::judge_framing() {
     const char* b = base_;
@@ -612,6 +632,14 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
         headers_.push_back({{line_start_, name_end_ - line_start_}, {value_start_, value_end_ - value_start_}});
         value_started_ = false;
         state_ = S::HStart;
+        // nginx's unique-header handlers refuse a second one as it is read,
+        // before the head is complete
+        if (request_ && duplicate_unique_header()) {
+            err_ = Error::InvalidFraming;
+            state_ = S::Dead;
+            consumed = size_t(p - start);
+            return Event::Error;
+        }
         --p;  // the loop's ++p
         continue;
 

@@ -53,7 +53,8 @@ public:
     // A request's framing headers that nginx refuses (checked at head end).
     enum class Framing {
         Ok,
-        DuplicateLength,    // second Content-Length: 400 "client sent duplicate header line"
+        DuplicateHost,      // second Host: 400 "client sent duplicate host header" (as the line is read)
+        DuplicateLength,    // second Content-Length: 400 "client sent duplicate header line" (as read)
         DuplicateEncoding,  // second Transfer-Encoding: the same
         InvalidLength,      // not a decimal off_t: 400 "client sent invalid \"Content-Length\" header"
         EncodingHttp10,     // 400 "client sent HTTP/1.0 request with \"Transfer-Encoding\" header"
@@ -100,6 +101,7 @@ private:
     Event fail(Error e, const char* at);
     size_t parse_chunked(const char* p, const char* end, bool& done, bool& error);
     void judge_framing();
+    bool duplicate_unique_header();
 
     bool request_;
     S state_;

@@ -493,10 +493,24 @@ void Session::head_error() {
         bad_request(400, fmt::format("client sent invalid header line: \"{}\\x{:02x}...\" while reading client request headers", line, bad));
         return;
     }
-    default:
-        bad_request(400, "client sent invalid request while reading client request line");
+    case H1Parser::Error::InvalidFraming: {
+        // a second Host, Content-Length or Transfer-Encoding, refused as it was read
+        const auto& hs = parser_.headers();
+        size_t i = parser_.framing_header(), j = parser_.framing_previous();
+        if (i >= hs.size() || j >= hs.size()) break;
+        auto view = [this](H1Parser::Span sp) { return std::string_view(hbuf_ + sp.off, sp.len); };
+        if (parser_.framing_error() == H1Parser::Framing::DuplicateHost)
+            bad_request(400, fmt::format("client sent duplicate host header: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                         view(hs[i].name), view(hs[i].value), view(hs[j].name), view(hs[j].value)));
+        else
+            bad_request(400, fmt::format("client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                         view(hs[i].name), view(hs[i].value), view(hs[j].name), view(hs[j].value)));
         return;
     }
+    default:
+        break;
+    }
+    bad_request(400, "client sent invalid request while reading client request line");
 }
 
 void Session::too_long_header(size_t off) {

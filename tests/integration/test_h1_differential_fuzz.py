@@ -404,7 +404,10 @@ def gen_response(rng: random.Random) -> tuple[bytes, bool]:
         headers.insert(rng.randint(0, len(headers)), rng.choice([
             b"X-F: a\r\n b", b" X-G: c", b"X-H: a\x00", b"X-I: a\rb", b"X_J: ok", b"X@K: ok", b"X L: bad",
             b"X-M:", b"X-N", b"HTTP/1.1 200 OK"]))
-    out = line + line_end(rng)
+    le = line_end(rng)
+    if le not in (b"\r\n", b"\n"):
+        valid_status = False  # nginx's status line ends in LF or CR LF only: the rest is KNOWN["upstream-http09"]
+    out = line + le
     for h in headers:
         out += h + line_end(rng)
     return out + line_end(rng) + payload, valid_status

@@ -475,6 +475,19 @@ void Session::parse_head() {
 
 // A head the parser refused: nginx's status and wording (ngx_http_parse.c results).
 void Session::head_error() {
+    // what was read of the request goes to the log context and $request, as nginx's
+    if (req_ && parser_.in_message() && parser_.head_start() < hlen_) {
+        Request& r = *req_;
+        size_t start = parser_.head_start();
+        r.raw.assign(hbuf_ + start, hlen_ - start);
+        size_t eol = r.raw.find_first_of("\r\n");
+        r.head.request_line = std::string_view(r.raw.data(), eol == std::string::npos ? r.raw.size() : eol);
+        r.head.headers.clear();
+        for (auto& h : parser_.headers())
+            if (h.value.off + h.value.len <= hlen_ && h.name.off >= start)
+                r.head.headers.push_back({std::string_view(r.raw.data() + (h.name.off - start), h.name.len),
+                                          std::string_view(r.raw.data() + (h.value.off - start), h.value.len)});
+    }
     switch (parser_.error()) {
     case H1Parser::Error::InvalidMethod:
         bad_request(400, "client sent invalid method while reading client request line");

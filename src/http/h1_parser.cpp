@@ -125,6 +125,10 @@ bool H1Parser::keep_alive() const {
     return conn_keepalive_;
 }
 
+bool H1Parser::in_header_lines() const {
+    return state_ >= S::HStart && state_ <= S::HHeaderAlmostDone;
+}
+
 bool H1Parser::upgrade() const {
     if (!request_) return status_code_ == 101;
     return has_upgrade_ && conn_upgrade_;
@@ -632,6 +636,7 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
         headers_.push_back({{line_start_, name_end_ - line_start_}, {value_start_, value_end_ - value_start_}});
         value_started_ = false;
         state_ = S::HStart;
+        line_start_ = off(p);
         // nginx's unique-header handlers refuse a second one as it is read,
         // before the head is complete
         if (request_ && duplicate_unique_header()) {
@@ -652,11 +657,13 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
             return head_done();
         }
         state_ = S::HStart;
+        line_start_ = off(p);
         --p;
         continue;
 
     status_line_done:
         state_ = S::HStart;
+        line_start_ = off(p);
         --p;
         continue;
 

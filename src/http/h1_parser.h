@@ -93,6 +93,9 @@ public:
     uint32_t bad_line_start() const { return bad_line_; }
     uint32_t bad_pos() const { return bad_pos_; }
     uint32_t head_start() const { return head_start_; }
+    // past the request/status line, reading header lines; where the current one starts
+    bool in_header_lines() const;
+    uint32_t line_start() const { return line_start_; }
     bool in_message() const { return started_; }
 
 private:

@@ -166,7 +166,7 @@ void Session::on_timer(int tag) {
         if (hlen_ > 0 || parser_.in_message()) {
             SY_LOG(Level::Info, info_.number,
                    "client timed out (110: Connection timed out) while reading client request {}, client: {}, server: {}",
-                   parser_.headers().empty() ? "line" : "headers", info_.remote_addr,
+                   parser_.in_header_lines() ? "headers" : "line", info_.remote_addr,
                    info_.server_addr + ":" + std::to_string(info_.server_port));
             if (req_) { req_->status = 408; write_access_log(); }
         }
@@ -454,17 +454,14 @@ void Session::parse_head() {
         }
         // Need more: enforce nginx's header buffer limits.
         size_t start = parser_.head_start();
-        if (parser_.headers().empty()) {
+        if (!parser_.in_header_lines()) {
             if (hlen_ - start > large) {
                 bad_request(414, "client sent too long URI while reading client request line");
                 return;
             }
-        } else {
-            const auto& last = parser_.headers().back();
-            if (hlen_ - last.name.off > large) {
-                too_long_header(last.name.off);
-                return;
-            }
+        } else if (hlen_ - parser_.line_start() > large) {
+            too_long_header(parser_.line_start());
+            return;
         }
         if (hlen_ - start >= total) {
             bad_request(494, "client sent too large request while reading client request headers");

@@ -811,5 +811,18 @@ TEST(H1Parser, ErrorIsReportedWhateverTheSplit) {
     }
 }
 
+TEST(H1Parser, CurrentHeaderLineIsKnownWhileItIsRead) {
+    // the session holds each header line to large_client_header_buffers
+    const std::string r = "GET / HTTP/1.1\r\nHost: h\r\nX-Long: aaaa";
+    H1Parser p(true);
+    size_t parsed = 0;
+    EXPECT_EQ(feed(p, r, parsed, 10), Event::NeedMore);
+    EXPECT_FALSE(p.in_header_lines());
+    EXPECT_EQ(feed(p, r, parsed, r.size()), Event::NeedMore);
+    EXPECT_TRUE(p.in_header_lines());
+    EXPECT_EQ(p.line_start(), 25u);
+    EXPECT_EQ(p.headers().size(), 1u);
+}
+
 }  // namespace
 }  // namespace sy::http

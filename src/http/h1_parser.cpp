@@ -188,14 +188,25 @@ void H1Parser::judge_framing() {
                 if (framing_ == Framing::Ok) { framing_ = Framing::DuplicateLength; framing_idx_ = i; framing_prev_ = cl; }
                 continue;
             }
-            cl = i;   // an upstream's last one counts
+            if (!request_ && framing_ == Framing::Ok) {
+                if (cl != SIZE_MAX) { framing_ = Framing::DuplicateLength; framing_idx_ = i; framing_prev_ = cl; }
+                else if (te != SIZE_MAX) { framing_ = Framing::LengthAndEncoding; framing_idx_ = i; }
+                else if ((length_ = atoof(v)) < 0) { framing_ = Framing::InvalidLength; framing_idx_ = i; }
+            }
+            cl = i;
         } else if (ieq(n, "transfer-encoding")) {
             if (request_ && te != SIZE_MAX) {
                 if (framing_ == Framing::Ok) { framing_ = Framing::DuplicateEncoding; framing_idx_ = i; framing_prev_ = te; }
                 continue;
             }
+            if (!request_ && framing_ == Framing::Ok) {
+                // nginx >= 1.23's upstream handlers, in header order
+                if (te != SIZE_MAX) { framing_ = Framing::DuplicateEncoding; framing_idx_ = i; framing_prev_ = te; }
+                else if (cl != SIZE_MAX) { framing_ = Framing::LengthAndEncoding; framing_idx_ = i; }
+                else if (!ieq(v, "chunked")) { framing_ = Framing::UnknownEncoding; framing_idx_ = i; }
+                else chunked_ = true;
+            }
             te = i;
-            if (!request_ && icontains(v, "chunked")) chunked_ = true;
         } else if (ieq(n, "connection")) {
             if (icontains(v, "close")) conn_close_ = true;
             else if (icontains(v, "keep-alive")) conn_keepalive_ = true;
@@ -204,12 +215,7 @@ void H1Parser::judge_framing() {
             has_upgrade_ = true;
         }
     }
-    if (!request_) {
-        // nginx 1.22's upstream module: an invalid length is no length, and
-        // a chunked body ignores it
-        if (cl != SIZE_MAX && !chunked_) length_ = atoof(view(headers_[cl].value));
-        return;
-    }
+    if (!request_) return;
     if (framing_ != Framing::Ok) return;
     if (cl != SIZE_MAX) {
         length_ = atoof(view(headers_[cl].value));

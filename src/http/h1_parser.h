@@ -9,11 +9,12 @@
 // extensions and trailers); what it refuses is an error (CR not followed by
 // LF, NUL in a header, control characters in the target, obs-fold lines,
 // spaces in header names, chunk sizes past 2^63, junk after chunk data).
-// The framing headers are judged at the end of the head the way nginx
-// judges them: for a request, framing_error() says what nginx refuses
-// (the session words the log line and the status); for a response, an
-// invalid Content-Length is ignored and any Transfer-Encoding naming
-// "chunked" makes the body chunked (nginx 1.22's upstream module).
+// The framing headers are judged the way nginx judges them: framing_error()
+// says what it refuses (the session or the proxy words the log line and the
+// status). For a response these are nginx >= 1.23's upstream rules (1.22
+// ignored an invalid Content-Length and took any Transfer-Encoding naming
+// "chunked"): an invalid or second Content-Length, a second or unknown
+// Transfer-Encoding, or both headers, make the response invalid (502).
 #pragma once
 
 #include <cstddef>

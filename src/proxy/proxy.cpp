@@ -744,6 +744,10 @@ void Proxy::read_upstream() {
                 }
                 continue;
             }
+            if (parser_.framing_error() != http::H1Parser::Framing::Ok) {
+                framing_failed();
+                return;
+            }
             on_head();
             if (state_ != ProxyState::ReadBody) return;
             // what follows the head in this read is body
@@ -758,6 +762,32 @@ void Proxy::read_upstream() {
         }
     }
     if (state_ == ProxyState::ReadBody && read_paused_) s_.loop().disarm(timer_);
+}
+
+// The framing headers of the response are refused (nginx >= 1.23's upstream
+// header handlers): 502, a proxy_next_upstream "invalid_header" failure.
+void Proxy::framing_failed() {
+    const auto& hs = parser_.headers();
+    size_t i = parser_.framing_header(), j = parser_.framing_previous();
+    auto view = [this](http::H1Parser::Span sp) { return std::string_view(rbuf_.data() + sp.off, sp.len); };
+    std::string why;
+    switch (parser_.framing_error()) {
+    case http::H1Parser::Framing::InvalidLength:
+        why = fmt::format("upstream sent invalid \"Content-Length\" header: \"{}: {}\"", view(hs[i].name), view(hs[i].value));
+        break;
+    case http::H1Parser::Framing::DuplicateLength:
+    case http::H1Parser::Framing::DuplicateEncoding:
+        why = fmt::format("upstream sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\"", view(hs[i].name),
+                          view(hs[i].value), view(hs[j].name), view(hs[j].value));
+        break;
+    case http::H1Parser::Framing::UnknownEncoding:
+        why = fmt::format("upstream sent unknown \"Transfer-Encoding\": \"{}\"", view(hs[i].value));
+        break;
+    default:
+        why = "upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time";
+        break;
+    }
+    fail(502, Level::Error, why + " while reading response header from upstream", conf::next_upstream::InvalidHeader);
 }
 
 void Proxy::on_head() {

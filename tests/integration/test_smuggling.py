@@ -9,10 +9,13 @@ shows up as a request too many).
 The upstream side: a raw backend (in this process) sends crafted responses;
 a folded header or an invalid header byte is a 502, broken chunk framing
 ends the response unfinished, and a response with bare LF line ends is
-passed on decoded and framed anew."""
+passed on decoded and framed anew. Framing headers of a response follow
+nginx >= 1.23 (502 for an invalid or second length, an unknown or second
+Transfer-Encoding, or both): switchyard only, 1.22 lets them through."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -20,6 +23,7 @@ import time
 import pytest
 
 from harness import rawhttp
+from harness.marks import only_switchyard
 from harness.ports import free_port
 
 CONF = """
@@ -284,11 +288,28 @@ def test_upstream_bare_lf_response_is_decoded_and_framed_anew(proxy, raw_backend
     assert resp.body == b"ok abc"
 
 
-def test_upstream_invalid_content_length_is_ignored(proxy, raw_backend):
-    """nginx 1.22 takes a Content-Length it cannot parse as no length: the
-    body runs to the end of the connection."""
-    be = raw_backend(b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\nok")
+UPSTREAM_FRAMING = [
+    ("cl-2^63", b"Content-Length: 9223372036854775808\r\n\r\nok",
+     r'upstream sent invalid "Content-Length" header: "Content-Length: 9223372036854775808"'),
+    ("cl-invalid", b"Content-Length: foo\r\n\r\nok", r'upstream sent invalid "Content-Length" header: "Content-Length: foo"'),
+    ("cl-duplicate", b"Content-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+     r'upstream sent duplicate header line: "Content-Length: 3", previous value: "Content-Length: 2"'),
+    ("te-unknown", b"Transfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     r'upstream sent unknown "Transfer-Encoding": "gzip, chunked"'),
+    ("te-duplicate", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     r'upstream sent duplicate header line: "Transfer-Encoding: chunked"'),
+    ("cl-and-te", b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+     r'upstream sent "Content-Length" and "Transfer-Encoding" headers at the same time'),
+]
+
+
+@only_switchyard("nginx >= 1.23 (proxy_duplicate_headers.t); 1.22 ignores an invalid length and takes any "
+                 "Transfer-Encoding naming chunked")
+@pytest.mark.parametrize("case", UPSTREAM_FRAMING, ids=[c[0] for c in UPSTREAM_FRAMING])
+def test_upstream_framing_headers_refused(proxy, raw_backend, case):
+    _, rest, log = case
+    be = raw_backend(b"HTTP/1.1 200 OK\r\n" + rest)
     proxy.start(CONF, backend=be.port)
     resp = rawhttp.exchange(proxy.port, b"GET /r HTTP/1.1\r\nHost: front\r\n\r\n")
-    assert resp.status == 200
-    assert resp.body == b"ok"
+    assert resp.status == 502
+    proxy.wait_error_log(r"\[error\] .*" + re.escape(log) + ".* while reading response header from upstream")

@@ -776,21 +776,25 @@ TEST(H1Parser, ResponseRules) {
     }
 }
 
-TEST(H1Parser, ResponseFramingAsNginx122) {
-    auto head = [](const std::string& r) {
+// nginx >= 1.23's upstream header handlers (1.22 ignored an invalid length
+// and took any Transfer-Encoding naming "chunked"): such a response is 502.
+TEST(H1Parser, ResponseFramingAsNginx123) {
+    auto verdict = [](const std::string& r) {
         H1Parser p(false);
         size_t parsed = 0;
         EXPECT_EQ(feed(p, r, parsed, r.size()), Event::HeadDone) << r;
-        return std::make_tuple(p.chunked(), p.has_length(), p.content_length());
+        return std::make_tuple(p.framing_error(), p.chunked(), p.has_length(), p.content_length());
     };
-    // an invalid length is no length (read until close)
-    EXPECT_EQ(head("HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n"), std::make_tuple(false, false, 0ull));
-    EXPECT_EQ(head("HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n"), std::make_tuple(false, false, 0ull));
-    // the last length counts; chunked wins over a length
-    EXPECT_EQ(head("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"), std::make_tuple(false, true, 2ull));
-    EXPECT_EQ(head("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"), std::make_tuple(true, false, 0ull));
-    EXPECT_EQ(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), std::make_tuple(true, false, 0ull));
-    EXPECT_EQ(head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), std::make_tuple(false, false, 0ull));
+    const std::string ok = "HTTP/1.1 200 OK\r\n";
+    EXPECT_EQ(verdict(ok + "Content-Length: 9223372036854775808\r\n\r\n"), std::make_tuple(Framing::InvalidLength, false, false, 0ull));
+    EXPECT_EQ(verdict(ok + "Content-Length: abc\r\n\r\n"), std::make_tuple(Framing::InvalidLength, false, false, 0ull));
+    EXPECT_EQ(verdict(ok + "Content-Length: 2\r\nContent-Length: 2\r\n\r\n"), std::make_tuple(Framing::DuplicateLength, false, true, 2ull));
+    EXPECT_EQ(verdict(ok + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"), std::make_tuple(Framing::LengthAndEncoding, false, true, 2ull));
+    EXPECT_EQ(verdict(ok + "Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n"), std::make_tuple(Framing::LengthAndEncoding, true, false, 0ull));
+    EXPECT_EQ(verdict(ok + "Transfer-Encoding: gzip, chunked\r\n\r\n"), std::make_tuple(Framing::UnknownEncoding, false, false, 0ull));
+    EXPECT_EQ(verdict(ok + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), std::make_tuple(Framing::DuplicateEncoding, true, false, 0ull));
+    EXPECT_EQ(verdict(ok + "Transfer-Encoding: Chunked \r\n\r\n"), std::make_tuple(Framing::Ok, true, false, 0ull));
+    EXPECT_EQ(verdict(ok + "Content-Length: 7 \r\n\r\n"), std::make_tuple(Framing::Ok, false, true, 7ull));
 }
 
 TEST(H1Parser, IisDuplicateStatusLineIsIgnored) {

@@ -26,6 +26,24 @@ constexpr bool name_char(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
+// Byte classes for the fast paths: runs of ordinary bytes are skipped in a
+// tight loop, the state machine sees only the bytes that matter.
+struct Classes {
+    bool uri[256] = {};    // usual() bytes: stay in the URI states
+    bool name[256] = {};   // header-name bytes that need no attention
+    bool value[256] = {};  // header-value bytes but ' ', CR, LF, NUL
+    bool text[256] = {};   // status text bytes but CR, LF
+    constexpr Classes() {
+        for (int c = 0; c < 256; ++c) {
+            uri[c] = usual(static_cast<unsigned char>(c));
+            name[c] = c > 0x20 && c != 0x7f && c != ':' && c != '/';
+            value[c] = c != ' ' && c != '\r' && c != '\n' && c != 0;
+            text[c] = c != '\r' && c != '\n';
+        }
+    }
+};
+constexpr Classes kClass;
+
 int hexval(unsigned char c) {
     if (c >= '0' && c <= '9') return c - '0';
     c |= 0x20;
@@ -381,8 +399,9 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
         case S::AfterSlashInUri:
         case S::CheckUri:
         case S::Uri:
-            if (usual(ch)) {
+            if (kClass.uri[ch]) {
                 if (state_ == S::AfterSlashInUri) state_ = S::CheckUri;
+                while (p + 1 < end && kClass.uri[static_cast<unsigned char>(p[1])]) ++p;
                 break;
             }
             switch (ch) {
@@ -541,6 +560,10 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
             }
             break;
         case S::StStatusText:
+            if (kClass.text[ch]) {
+                while (p + 1 < end && kClass.text[static_cast<unsigned char>(p[1])]) ++p;
+                break;
+            }
             if (ch == CR) { status_.len = off(p) - status_.off; state_ = S::StAlmostDone; break; }
             if (ch == LF) { status_.len = off(p) - status_.off; ++p; goto status_line_done; }
             break;
@@ -565,6 +588,10 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
             }
             break;
         case S::HName:
+            if (kClass.name[ch]) {
+                while (p + 1 < end && kClass.name[static_cast<unsigned char>(p[1])]) ++p;
+                break;
+            }
             if (name_char(ch) || ch == '_') break;
             if (ch == ':') {
                 name_end_ = off(p);
@@ -599,6 +626,10 @@ H1Parser::Event H1Parser::feed(const char* base, size_t from, size_t to, size_t&
             }
             break;
         case S::HValue:
+            if (kClass.value[ch]) {
+                while (p + 1 < end && kClass.value[static_cast<unsigned char>(p[1])]) ++p;
+                break;
+            }
             switch (ch) {
             case ' ': value_end_ = off(p); state_ = S::HSpaceAfterValue; break;
             case CR: value_end_ = off(p); state_ = S::HAlmostDone; break;

@@ -4,7 +4,7 @@
 set -euo pipefail
 mode=${1:-build}
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libpcre2-dev libfmt-dev libc-ares-dev node-llhttp libnghttp2-dev
+build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libpcre2-dev libfmt-dev libc-ares-dev libnghttp2-dev
             python3 python3-websockets curl)
 test_pkgs=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev python3-pytest nginx libnginx-mod-stream openssl chromium nghttp2-client python3-h2 iproute2)
 

@@ -1,15 +1,40 @@
-// llhttp wrapper for HTTP/1.x messages: feeds bytes, records where the
-// request/status line and headers are (offsets into the caller's buffer, so
-// the buffer may grow between calls) and pauses at the end of the head and
-// at the end of the message. No I/O here.
+// HTTP/1.x message parser with nginx's rules (ngx_http_parse.c of nginx
+// 1.22, the reference): request line, status line, header lines, chunked
+// bodies. Feeds bytes, records where the request/status line and headers are
+// (offsets into the caller's buffer, so the buffer may grow between calls)
+// and pauses at the end of the head and at the end of the message. No I/O.
+//
+// What nginx accepts is accepted (bare LF line ends everywhere, "\r\r\n" at
+// the end of a header line, leading empty lines before a request, chunk
+// extensions and trailers); what it refuses is an error (CR not followed by
+// LF, NUL in a header, control characters in the target, obs-fold lines,
+// spaces in header names, chunk sizes past 2^63, junk after chunk data).
+// The framing headers are judged the way nginx judges them: framing_error()
+// says what it refuses (the session or the proxy words the log line and the
+// status). For a response these are nginx >= 1.23's upstream rules (1.22
+// ignored an invalid Content-Length and took any Transfer-Encoding naming
+// "chunked"): an invalid or second Content-Length, a second or unknown
+// Transfer-Encoding, or both headers, make the response invalid (502).
+//
+// Why hand-written (llhttp was used before): the job is to split a byte
+// stream exactly where nginx splits it, because a front end and switchyard
+// that disagree on message boundaries let requests be smuggled. Debian 12's
+// llhttp (6.0) cannot be set to nginx's rules: its lenient mode folds
+// obs-fold lines into values, swallows a byte after "\r\n\r" and takes any
+// two bytes after chunk data, while its strict mode refuses the bare-LF line
+// ends that nginx (and its own test suite) accepts; the leniency flags that
+// would separate these came in later llhttp versions. Checking llhttp's
+// output after the fact meant a second pass over every head. So this file
+// follows ngx_http_parse.c's state machines directly, is fed split at every
+// byte by its unit tests, fuzzed (fuzz/fuzz_request_head.cpp) and compared
+// with a real nginx on generated input (tests/integration/
+// test_h1_differential_fuzz.py).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <vector>
-
-#include <llhttp.h>
 
 namespace sy::http {
 
@@ -28,60 +53,97 @@ public:
 
     enum class Event { NeedMore, HeadDone, MessageDone, Error };
 
+    // Syntax errors, named after nginx's parse results.
+    enum class Error {
+        None,
+        InvalidMethod,      // request line: "client sent invalid method"
+        InvalidRequest,     // request line: "client sent invalid request"
+        InvalidVersion,     // request line: HTTP/2.0 and up, "client sent invalid version" (505)
+        Invalid09Method,    // "GET /" without version is 0.9; any other method is refused
+        InvalidHeader,      // header line: "client sent invalid header line" / "upstream sent invalid header"
+        InvalidStatus,      // status line: "upstream sent no valid HTTP/1.0 header"
+        InvalidChunked,     // "client sent invalid chunked body" / "upstream sent invalid chunked response"
+        InvalidFraming,     // framing headers refused (request): see framing_error()
+    };
+    // A request's framing headers that nginx refuses (checked at head end).
+    enum class Framing {
+        Ok,
+        DuplicateHost,      // second Host: 400 "client sent duplicate host header" (as the line is read)
+        DuplicateLength,    // second Content-Length: 400 "client sent duplicate header line" (as read)
+        DuplicateEncoding,  // second Transfer-Encoding: the same
+        InvalidLength,      // not a decimal off_t: 400 "client sent invalid \"Content-Length\" header"
+        EncodingHttp10,     // 400 "client sent HTTP/1.0 request with \"Transfer-Encoding\" header"
+        LengthAndEncoding,  // 400 "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time"
+        UnknownEncoding,    // 501 "client sent unknown \"Transfer-Encoding\""
+    };
+
     explicit H1Parser(bool request);
     void reset();                 // before the next message on the connection
-    void set_head_only(bool v) { head_only_ = v; }   // response to HEAD / 1xx: no body
+    void set_head_only(bool v) { head_only_ = v; }   // response to HEAD: no body
     void set_sink(BodySink* s) { sink_ = s; }
 
     // Parses base[from, to). `consumed` is how far it got (to the pause point).
     Event feed(const char* base, size_t from, size_t to, size_t& consumed);
-    // After an upgrade request's message end, parse on as HTTP.
-    void resume_after_upgrade() { llhttp_resume_after_upgrade(&p_); }
 
     const Span& method() const { return method_; }
     const Span& url() const { return url_; }
     const std::vector<HeaderSpan>& headers() const { return headers_; }
     Span status_text() const { return status_; }
-    int status_code() const { return p_.status_code; }
-    int version() const { return p_.http_major * 10 + p_.http_minor; }
-    bool keep_alive() const { return llhttp_should_keep_alive(&p_) != 0; }
-    bool upgrade() const { return p_.upgrade != 0; }
-    bool chunked() const { return (p_.flags & F_CHUNKED) != 0; }
-    bool has_length() const { return (p_.flags & F_CONTENT_LENGTH) != 0; }
-    uint64_t content_length() const { return p_.content_length; }
-    llhttp_errno_t error() const { return err_; }
-    const char* error_reason() const { return reason_; }
+    int status_code() const { return status_code_; }
+    // 9, 10, 11 (any HTTP/1.x with x >= 1 counts as 1.1, as in nginx)
+    int version() const;
+    int http_minor() const { return minor_; }
+    bool keep_alive() const;
+    bool upgrade() const;
+    bool chunked() const { return chunked_; }
+    bool has_length() const { return length_ >= 0; }
+    uint64_t content_length() const { return length_ >= 0 ? uint64_t(length_) : 0; }
+    Error error() const { return err_; }
+    const char* error_reason() const;
+    Framing framing_error() const { return framing_; }
+    // the header the framing error is about (and, for a duplicate, the first one)
+    size_t framing_header() const { return framing_idx_; }
+    size_t framing_previous() const { return framing_prev_; }
+    // for InvalidHeader: where the bad line starts and the offending byte
+    uint32_t bad_line_start() const { return bad_line_; }
+    uint32_t bad_pos() const { return bad_pos_; }
     uint32_t head_start() const { return head_start_; }
+    // past the request/status line, reading header lines; where the current one starts
+    bool in_header_lines() const;
+    uint32_t line_start() const { return line_start_; }
     bool in_message() const { return started_; }
 
 private:
-    static int cb_message_begin(llhttp_t*);
-    static int cb_method(llhttp_t*, const char*, size_t);
-    static int cb_url(llhttp_t*, const char*, size_t);
-    static int cb_status(llhttp_t*, const char*, size_t);
-    static int cb_field(llhttp_t*, const char*, size_t);
-    static int cb_value(llhttp_t*, const char*, size_t);
-    static int cb_field_done(llhttp_t*);
-    static int cb_headers_complete(llhttp_t*);
-    static int cb_body(llhttp_t*, const char*, size_t);
-    static int cb_chunk_header(llhttp_t*);
-    static int cb_chunk_complete(llhttp_t*);
-    static int cb_message_complete(llhttp_t*);
-    void extend(Span& s, const char* at, size_t n);
+    enum class S : uint8_t;
+    Event head_done();
+    Event fail(Error e, const char* at);
+    size_t parse_chunked(const char* p, const char* end, bool& done, bool& error);
+    void judge_framing();
+    bool duplicate_unique_header();
 
-    llhttp_t p_;
-    llhttp_settings_t settings_;
+    bool request_;
+    S state_;
     const char* base_ = nullptr;
     Span method_, url_, status_;
     std::vector<HeaderSpan> headers_;
-    bool in_value_ = false;
-    bool head_done_ = false, msg_done_ = false, started_ = false;
-    bool head_reported_ = false, msg_pending_ = false;
+    uint32_t line_start_ = 0;      // current header line
+    uint32_t name_end_ = 0, value_start_ = 0, value_end_ = 0;
+    bool value_started_ = false;
+    int major_ = 0, minor_ = 0;
+    int status_code_ = 0, status_digits_ = 0;
+    bool conn_close_ = false, conn_keepalive_ = false, conn_upgrade_ = false, has_upgrade_ = false;
+    bool chunked_ = false;
+    int64_t length_ = -1;
+    uint64_t remaining_ = 0;       // of a Content-Length body, or of the current chunk
+    bool until_close_ = false;
     bool head_only_ = false;
+    bool started_ = false;
     uint32_t head_start_ = 0;
     BodySink* sink_ = nullptr;
-    llhttp_errno_t err_ = HPE_OK;
-    const char* reason_ = "";
+    Error err_ = Error::None;
+    Framing framing_ = Framing::Ok;
+    size_t framing_idx_ = 0, framing_prev_ = 0;
+    uint32_t bad_line_ = 0, bad_pos_ = 0;
 };
 
 }  // namespace sy::http

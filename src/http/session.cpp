@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <openssl/ssl.h>
 
 #include "core/clock.h"
@@ -169,7 +170,7 @@ void Session::on_timer(int tag) {
         if (hlen_ > 0 || parser_.in_message()) {
             SY_LOG(Level::Info, info_.number,
                    "client timed out (110: Connection timed out) while reading client request {}, client: {}, server: {}",
-                   parser_.headers().empty() ? "line" : "headers", info_.remote_addr,
+                   parser_.in_header_lines() ? "headers" : "line", info_.remote_addr,
                    info_.server_addr + ":" + std::to_string(info_.server_port));
             if (req_) { req_->status = 408; write_access_log(); }
         }
@@ -453,32 +454,19 @@ void Session::parse_head() {
             return;
         }
         if (ev == H1Parser::Event::Error) {
-            llhttp_errno_t e = parser_.error();
-            if (e == HPE_UNEXPECTED_CONTENT_LENGTH || e == HPE_INVALID_TRANSFER_ENCODING)
-                bad_request(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
-            else if (e == HPE_INVALID_VERSION && unsupported_version())
-                bad_request(505, "client sent invalid version while reading client request line");
-            else if (parser_.headers().empty() && parser_.url().len == 0 && e == HPE_INVALID_METHOD)
-                bad_request(400, "client sent invalid method while reading client request line");
-            else if (parser_.headers().empty() && e != HPE_INVALID_HEADER_TOKEN)
-                bad_request(400, "client sent invalid request while reading client request line");
-            else
-                bad_request(400, "client sent invalid header line while reading client request headers");
+            head_error();
             return;
         }
         // Need more: enforce nginx's header buffer limits.
         size_t start = parser_.head_start();
-        if (parser_.headers().empty()) {
+        if (!parser_.in_header_lines()) {
             if (hlen_ - start > large) {
                 bad_request(414, "client sent too long URI while reading client request line");
                 return;
             }
-        } else {
-            const auto& last = parser_.headers().back();
-            if (hlen_ - last.name.off > large) {
-                too_long_header(last.name.off);
-                return;
-            }
+        } else if (hlen_ - parser_.line_start() > large) {
+            too_long_header(parser_.line_start());
+            return;
         }
         if (hlen_ - start >= total) {
             bad_request(494, "client sent too large request while reading client request headers");
@@ -487,13 +475,57 @@ void Session::parse_head() {
     }
 }
 
-// "HTTP/2.0" and up is well-formed but unsupported (505); anything else is 400.
-bool Session::unsupported_version() const {
-    const auto& url = parser_.url();
-    std::string_view rest(hbuf_ + url.off + url.len, hlen_ - (url.off + url.len));
-    if (rest.size() < 10 || rest.substr(0, 6) != " HTTP/") return false;
-    char maj = rest[6], dot = rest[7], min = rest[8];
-    return maj >= '2' && maj <= '9' && dot == '.' && min >= '0' && min <= '9' && (rest[9] == '\r' || rest[9] == '\n');
+// A head the parser refused: nginx's status and wording (ngx_http_parse.c results).
+void Session::head_error() {
+    // what was read of the request goes to the log context and $request, as nginx's
+    if (req_ && parser_.in_message() && parser_.head_start() < hlen_) {
+        Request& r = *req_;
+        size_t start = parser_.head_start();
+        r.raw.assign(hbuf_ + start, hlen_ - start);
+        size_t eol = r.raw.find_first_of("\r\n");
+        r.head.request_line = std::string_view(r.raw.data(), eol == std::string::npos ? r.raw.size() : eol);
+        r.head.headers.clear();
+        for (auto& h : parser_.headers())
+            if (h.value.off + h.value.len <= hlen_ && h.name.off >= start)
+                r.head.headers.push_back({std::string_view(r.raw.data() + (h.name.off - start), h.name.len),
+                                          std::string_view(r.raw.data() + (h.value.off - start), h.value.len)});
+    }
+    switch (parser_.error()) {
+    case H1Parser::Error::InvalidMethod:
+        bad_request(400, "client sent invalid method while reading client request line");
+        return;
+    case H1Parser::Error::InvalidVersion:
+        bad_request(505, "client sent invalid version while reading client request line");
+        return;
+    case H1Parser::Error::Invalid09Method:
+        bad_request(400, "client sent invalid method in HTTP/0.9 request while reading client request line");
+        return;
+    case H1Parser::Error::InvalidHeader: {
+        // nginx's form: the line up to the bad byte, that byte in hex, "..."
+        size_t from = parser_.bad_line_start(), at = parser_.bad_pos();
+        std::string_view line = at <= hlen_ && from <= at ? std::string_view(hbuf_ + from, at - from) : std::string_view();
+        unsigned char bad = at < hlen_ ? static_cast<unsigned char>(hbuf_[at]) : 0;
+        bad_request(400, fmt::format("client sent invalid header line: \"{}\\x{:02x}...\" while reading client request headers", line, bad));
+        return;
+    }
+    case H1Parser::Error::InvalidFraming: {
+        // a second Host, Content-Length or Transfer-Encoding, refused as it was read
+        const auto& hs = parser_.headers();
+        size_t i = parser_.framing_header(), j = parser_.framing_previous();
+        if (i >= hs.size() || j >= hs.size()) break;
+        auto view = [this](H1Parser::Span sp) { return std::string_view(hbuf_ + sp.off, sp.len); };
+        if (parser_.framing_error() == H1Parser::Framing::DuplicateHost)
+            bad_request(400, fmt::format("client sent duplicate host header: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                         view(hs[i].name), view(hs[i].value), view(hs[j].name), view(hs[j].value)));
+        else
+            bad_request(400, fmt::format("client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                         view(hs[i].name), view(hs[i].value), view(hs[j].name), view(hs[j].value)));
+        return;
+    }
+    default:
+        break;
+    }
+    bad_request(400, "client sent invalid request while reading client request line");
 }
 
 void Session::too_long_header(size_t off) {
@@ -533,8 +565,10 @@ void Session::begin_request() {
             for (char c : name)
                 valid &= std::isalnum(static_cast<unsigned char>(c)) || c == '-' || (c == '_' && *dlc.underscores_in_headers);
             if (!valid) {
+                // nginx logs the line as received, up to the end of the value
+                std::string_view line(name.data(), size_t(h.value.off + h.value.len - h.name.off));
                 SY_LOG(Level::Info, info_.number, "client sent invalid header line: \"{}\" while reading client request headers, client: {}",
-                       name, conn().remote_addr);
+                       line, conn().remote_addr);
                 continue;
             }
         }
@@ -553,24 +587,56 @@ void Session::begin_request() {
     if (r.head.version >= 20) { bad_request(505, "client sent invalid version while reading client request line"); return; }
     if (r.head.version < 10) { bad_request(400, "client sent invalid request while reading client request line"); return; }
 
+    // nginx's header handlers, in the order the headers came (duplicates and
+    // the Host value are refused as they are read), then the request checks
+    // of ngx_http_process_request_header
     const Header* host = nullptr;
+    const Header* length = nullptr;
+    const Header* encoding = nullptr;
     for (auto& h : r.head.headers) {
         if (ieq(h.name, "host")) {
             if (host) { bad_request(400, "client sent duplicate host header: \"" + std::string(h.name) + ": " + std::string(h.value) + "\", previous value: \"Host: " + std::string(host->value) + "\" while reading client request headers"); return; }
             host = &h;
+            if (!parse_host(h.value, r.host)) { bad_request(400, "client sent invalid host header while reading client request headers"); return; }
+        } else if (ieq(h.name, "content-length") || ieq(h.name, "transfer-encoding")) {
+            const Header*& first = ieq(h.name, "content-length") ? length : encoding;
+            if (first) {
+                bad_request(400, fmt::format("client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                             h.name, h.value, first->name, first->value));
+                return;
+            }
+            first = &h;
         } else if (ieq(h.name, "upgrade")) {
             r.head.upgrade = true;
         } else if (ieq(h.name, "expect")) {
             r.head.expect_continue = ieq(h.value, "100-continue");
-        } else if (ieq(h.name, "transfer-encoding") && !r.head.chunked) {
-            bad_request(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(h.value) + "\" while reading client request headers");
-            return;
         }
     }
-    if (host) {
-        if (!parse_host(host->value, r.host)) { bad_request(400, "client sent invalid host header while reading client request headers"); return; }
-    } else if (r.head.version == 11) {
+    if (!host && r.head.version == 11) {
         bad_request(400, "client sent HTTP/1.1 request without \"Host\" header while reading client request headers");
+        return;
+    }
+    switch (parser_.framing_error()) {
+    case H1Parser::Framing::Ok:
+        break;
+    case H1Parser::Framing::InvalidLength:
+        bad_request(400, "client sent invalid \"Content-Length\" header while reading client request headers");
+        return;
+    case H1Parser::Framing::EncodingHttp10:
+        bad_request(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header while reading client request headers");
+        return;
+    case H1Parser::Framing::LengthAndEncoding:
+        bad_request(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
+        return;
+    case H1Parser::Framing::UnknownEncoding:
+        bad_request(501, "client sent unknown \"Transfer-Encoding\": \"" + std::string(encoding ? encoding->value : std::string_view()) + "\" while reading client request headers");
+        return;
+    default:  // a duplicate the loop above did not see (ignore_invalid_headers off)
+        bad_request(400, "client sent duplicate header line while reading client request headers");
+        return;
+    }
+    if (r.head.method == "TRACE") {
+        bad_request(405, "client sent TRACE method while reading client request headers");
         return;
     }
     if (r.head.target.size() > 0 && r.head.target[0] != '/') {

@@ -83,7 +83,7 @@ private:
     void begin_request();
     void bad_request(int status, std::string_view why);
     void too_long_header(size_t off);
-    bool unsupported_version() const;
+    void head_error();
     void feed_body();
     void finish_request();
     void flush();

@@ -43,29 +43,6 @@ constexpr std::string_view kHopByHop[] = {"connection", "keep-alive", "transfer-
 constexpr std::string_view kHiddenByDefault[] = {"date", "server", "x-pad", "x-accel-expires", "x-accel-redirect",
                                                  "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset"};
 
-bool tchar(unsigned char c) {
-    return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-// Finds the first header line whose name is not a token: returns the line up
-// to the offending byte and that byte (for nginx's "invalid header" message).
-std::pair<std::string, unsigned char> first_bad_header(std::string_view head) {
-    size_t pos = head.find('\n');
-    while (pos != std::string_view::npos && pos + 1 < head.size()) {
-        size_t start = pos + 1;
-        size_t end = head.find('\n', start);
-        std::string_view line = head.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-        if (line.empty() || line == "\r") break;
-        for (size_t i = 0; i < line.size(); ++i) {
-            unsigned char c = static_cast<unsigned char>(line[i]);
-            if (c == ':' && i > 0) break;
-            if (!tchar(c)) return {std::string(line.substr(0, i)), c};
-        }
-        pos = end;
-    }
-    return {std::string(), 0};
-}
-
 // The proxy_next_upstream condition a response status is (0: none).
 uint32_t status_ft(int status) {
     switch (status) {
@@ -858,12 +835,13 @@ void Proxy::read_upstream() {
             http::H1Parser::Event ev = parser_.feed(rbuf_.data(), hparsed_, rbuf_.size(), consumed);
             hparsed_ += consumed;
             if (ev == http::H1Parser::Event::Error) {
-                if (parser_.status_code() == 0 || (parser_.headers().empty() && parser_.error() != HPE_INVALID_HEADER_TOKEN)) {
+                if (parser_.error() == http::H1Parser::Error::InvalidStatus) {
                     fail(502, Level::Error, "upstream sent no valid HTTP/1.0 header while reading response header from upstream", conf::next_upstream::InvalidHeader);
                 } else {
                     // nginx's form: the line up to the bad byte, that byte in hex, "..."
-                    std::string_view all(rbuf_.data(), rbuf_.size());
-                    auto [line, bad] = first_bad_header(all);
+                    size_t from = parser_.bad_line_start(), at = parser_.bad_pos();
+                    std::string_view line = from <= at && at <= rbuf_.size() ? std::string_view(rbuf_.data() + from, at - from) : std::string_view();
+                    unsigned char bad = at < rbuf_.size() ? static_cast<unsigned char>(rbuf_.data()[at]) : 0;
                     fail(502, Level::Error, fmt::format("upstream sent invalid header: \"{}\\x{:02x}...\" while reading response header from upstream", line, bad), conf::next_upstream::InvalidHeader);
                 }
                 return;
@@ -874,6 +852,10 @@ void Proxy::read_upstream() {
                     return;
                 }
                 continue;
+            }
+            if (parser_.framing_error() != http::H1Parser::Framing::Ok) {
+                framing_failed();
+                return;
             }
             on_head();
             if (state_ != ProxyState::ReadBody) return;
@@ -889,6 +871,32 @@ void Proxy::read_upstream() {
         }
     }
     if (state_ == ProxyState::ReadBody && read_paused_) s_.loop().disarm(timer_);
+}
+
+// The framing headers of the response are refused (nginx >= 1.23's upstream
+// header handlers): 502, a proxy_next_upstream "invalid_header" failure.
+void Proxy::framing_failed() {
+    const auto& hs = parser_.headers();
+    size_t i = parser_.framing_header(), j = parser_.framing_previous();
+    auto view = [this](http::H1Parser::Span sp) { return std::string_view(rbuf_.data() + sp.off, sp.len); };
+    std::string why;
+    switch (parser_.framing_error()) {
+    case http::H1Parser::Framing::InvalidLength:
+        why = fmt::format("upstream sent invalid \"Content-Length\" header: \"{}: {}\"", view(hs[i].name), view(hs[i].value));
+        break;
+    case http::H1Parser::Framing::DuplicateLength:
+    case http::H1Parser::Framing::DuplicateEncoding:
+        why = fmt::format("upstream sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\"", view(hs[i].name),
+                          view(hs[i].value), view(hs[j].name), view(hs[j].value));
+        break;
+    case http::H1Parser::Framing::UnknownEncoding:
+        why = fmt::format("upstream sent unknown \"Transfer-Encoding\": \"{}\"", view(hs[i].value));
+        break;
+    default:
+        why = "upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time";
+        break;
+    }
+    fail(502, Level::Error, why + " while reading response header from upstream", conf::next_upstream::InvalidHeader);
 }
 
 void Proxy::on_head() {
@@ -1062,6 +1070,17 @@ void Proxy::emit(std::string_view data) {
 
 void Proxy::on_body_data(std::string_view data) { emit(data); }
 
+void Proxy::on_chunk_header(uint64_t size) {
+    if (framing_ != Framing::ChunkedRaw) return;
+    char line[24];
+    auto r = fmt::format_to_n(line, sizeof line, "{:x}\r\n", size);
+    s_.send(std::string_view(line, r.size));
+}
+
+void Proxy::on_chunk_complete() {
+    if (framing_ == Framing::ChunkedRaw) s_.send(std::string_view("\r\n"));
+}
+
 // Forwards what `data` holds according to the framing. Returns false when the
 // exchange ended (finished or failed) and the caller must stop.
 bool Proxy::process_body(Buf& data) {
@@ -1102,27 +1121,20 @@ bool Proxy::process_body(Buf& data) {
         }
         case Framing::ChunkedRaw:
         case Framing::ChunkedDecode: {
+            // the parser decodes the chunks (nginx's rules: bare LF lines,
+            // extensions and trailers are accepted, broken framing is not);
+            // a chunked client gets them framed anew, never the upstream's bytes
             size_t consumed = 0;
-            if (framing_ == Framing::ChunkedDecode) parser_.set_sink(this);
+            parser_.set_sink(this);
             http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
             parser_.set_sink(nullptr);
             if (ev == http::H1Parser::Event::Error) {
                 fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", 0);
                 return false;
             }
-            if (framing_ == Framing::ChunkedRaw) {
-                r.body_bytes_sent += consumed;
-                if (consumed == data.size()) {
-                    s_.send(std::move(data));
-                    data = Buf();
-                } else {
-                    s_.send(std::string_view(data.data(), consumed));
-                    data.consume(consumed);
-                }
-            } else {
-                data.consume(consumed);
-            }
+            data.consume(consumed);
             if (ev == http::H1Parser::Event::MessageDone) {
+                if (framing_ == Framing::ChunkedRaw) s_.send(std::string_view("0\r\n\r\n"));
                 extra_ = !data.empty();
                 data = Buf();
                 finish();

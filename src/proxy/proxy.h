@@ -80,6 +80,9 @@ private:
     void body_failed(const std::string& err);
     void finalize_error(int status);
     void on_body_data(std::string_view data) override;  // decoded chunks
+    void on_chunk_header(uint64_t size) override;      // re-framed for a chunked client
+    void on_chunk_complete() override;
+    void framing_failed();
 
     http::Exchange& s_;
     const conf::ProxyPass& pp_;

@@ -19,11 +19,12 @@
 // Why hand-written (llhttp was used before): the job is to split a byte
 // stream exactly where nginx splits it, because a front end and switchyard
 // that disagree on message boundaries let requests be smuggled. Debian 12's
-// llhttp (6.0) cannot be set to nginx's rules: its lenient mode folds
-// obs-fold lines into values, swallows a byte after "\r\n\r" and takes any
-// two bytes after chunk data, while its strict mode refuses the bare-LF line
-// ends that nginx (and its own test suite) accepts; the leniency flags that
-// would separate these came in later llhttp versions. Checking llhttp's
+// llhttp (8.1) cannot be set to nginx's rules: built without
+// LLHTTP_STRICT_MODE it folds obs-fold lines into values, swallows a byte
+// after "\r\n\r" and takes any two bytes after chunk data, while strict mode
+// refuses the bare-LF line ends that nginx (and its own test suite) accepts;
+// the flags that separate these (lenient_optional_lf_after_cr,
+// lenient_optional_cr_before_lf, ...) came with llhttp 9. Checking llhttp's
 // output after the fact meant a second pass over every head. So this file
 // follows ngx_http_parse.c's state machines directly, is fed split at every
 // byte by its unit tests, fuzzed (fuzz/fuzz_request_head.cpp) and compared

@@ -22,16 +22,20 @@ Exchange::~Exchange() = default;
 void Exchange::route() {
     Request& r = *req_;
     bool first = true;
+    // nginx's uri_changes: a request may change its URI (rewrite, internal
+    // redirect) 10 times; the 11th is a cycle
+    auto cycle = [&] {
+        if (++redirects_ <= 10) return false;
+        log_error(Level::Error, "rewrite or internal redirection cycle while processing \"" + r.uri + "\"");
+        finalize_error(500);
+        return true;
+    };
+    if (r.loc && cycle()) return;   // an internal redirect (error_page) routes again
     for (;;) {
-        if (++redirects_ > 10) {
-            log_error(Level::Error, "rewrite or internal redirection cycle while processing \"" + r.uri + "\"");
-            finalize_error(500);
-            return;
-        }
-        bool stop = false, restart = false;
+        bool stop = false, changed = false;
         if (first && !r.internal) {
             apply_realip(r.server->conf);   // nginx's post-read phase: the server's settings
-            if (!run_rewrites(r.server->rewrites, stop, restart)) return;
+            if (!run_rewrites(r.server->rewrites, stop, changed)) return;
         }
         first = false;
         Match m = find_location(*r.server, r);
@@ -48,9 +52,12 @@ void Exchange::route() {
             finalize_error(413);
             return;
         }
-        stop = restart = false;
-        if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
-        if (restart) continue;
+        stop = changed = false;
+        if (!run_rewrites(r.loc->rewrites, stop, changed)) return;
+        if (changed) {   // nginx's post-rewrite phase: search the locations again
+            if (cycle()) return;
+            continue;
+        }
         break;
     }
     apply_realip(*r.lc);   // preaccess: the location's, if the server's changed nothing
@@ -87,44 +94,6 @@ void Exchange::apply_realip(const conf::LocConf& lc) {
     if (pp) realip_->remote_port = info_.proxy_protocol_port;
     SY_LOG(Level::Debug, info_.number, "realip: client {}:{} (peer {})", realip_->remote_addr, realip_->remote_port,
            info_.remote_addr);
-}
-
-// Runs rewrite/return steps. Returns false when a response was produced.
-bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart) {
-    Request& r = *req_;
-    for (auto& st : steps) {
-        if (st.kind == conf::RewriteStep::Kind::Return) {
-            handle_return(st);
-            return false;
-        }
-        std::vector<int> caps;
-        if (!st.regex->match(r.uri, caps)) continue;
-        set_captures(r, *st.regex, r.uri, caps);
-        VarCtx vc = vars();
-        std::string target = eval(st.replacement, vc);
-        bool redirect = st.flag == conf::RewriteStep::Flag::Redirect || st.flag == conf::RewriteStep::Flag::Permanent ||
-                        target.compare(0, 7, "http://") == 0 || target.compare(0, 8, "https://") == 0;
-        if (redirect) {
-            int code = st.flag == conf::RewriteStep::Flag::Permanent ? 301 : 302;
-            if (target.find('?') == std::string::npos && !r.args.empty()) target += "?" + r.args;
-            else if (!target.empty() && target.back() == '?') target.pop_back();
-            send_redirect(code, absolute_location(target));
-            return false;
-        }
-        size_t q = target.find('?');
-        if (q != std::string::npos) {
-            std::string nargs = target.substr(q + 1);
-            bool drop = q == target.size() - 1;
-            target.resize(q);
-            if (!drop && !r.args.empty() && !nargs.empty()) nargs += "&" + r.args;
-            r.args = nargs;
-        }
-        r.uri = target;
-        r.uri_changed = true;
-        if (st.flag == conf::RewriteStep::Flag::Last) { restart = true; return true; }
-        if (st.flag == conf::RewriteStep::Flag::Break) { stop = true; return true; }
-    }
-    return true;
 }
 
 void Exchange::handle_return(const conf::RewriteStep& st) {

@@ -94,7 +94,12 @@ protected:
     void route();
     void run_handler();
     void apply_realip(const conf::LocConf& lc);
-    bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart);
+    // rewrite module (http/rewrite.cpp): false when a response was produced;
+    // `stop`: break/last/rewrite ... break; `changed`: the URI changed and the
+    // location search runs again (nginx's uri_changed)
+    bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& changed);
+    bool test_condition(const conf::IfCondition& c);
+    void set_variable(const conf::RewriteStep& st);
     void handle_return(const conf::RewriteStep& st);
     void handle_static();
     void send_redirect(int status, const std::string& location);

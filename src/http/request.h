@@ -69,6 +69,9 @@ struct Request {
     std::string cap_subject;
     std::vector<int> caps;
     const conf::Regex* cap_regex = nullptr;
+    // `set` variables (conf::Http::user_var_names order); user_set[i]: has a value
+    std::vector<std::string> user_vars;
+    std::vector<uint8_t> user_set;
     // map results, computed once per request
     std::vector<std::string> map_cache;
     std::vector<uint8_t> map_done;

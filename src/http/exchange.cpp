@@ -244,6 +244,13 @@ void Exchange::finalize_error(int status) {
                 r.loc = it->second;
                 r.lc = &r.loc->conf;
                 apply_realip(*r.lc);
+                // nginx enters a named location at its rewrite phase
+                bool stop = false, changed = false;
+                if (!run_rewrites(r.loc->rewrites, stop, changed)) return;
+                if (changed) {
+                    route();
+                    return;
+                }
                 run_handler();
                 return;
             }

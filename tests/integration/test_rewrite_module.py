@@ -328,3 +328,26 @@ def test_bad_conditions_fail_t(proxy, snippet, message):
     line = int(re.search(r"nginx\.conf:(\d+)", out).group(1))
     text = run.conf_path.read_text().splitlines()[line - 1]
     assert re.search(r"\b(if|set)\b", text), (line, text)
+
+
+NAMED_CONF = r"""
+server {
+    listen 127.0.0.1:{listen};
+    server_name rw;
+    location /np { error_page 404 = @fallback; return 404; }
+    location @fallback {
+        set $via "named";
+        if ($arg_r) { rewrite ^ /dest/from-named; }
+        if ($arg_l) { rewrite ^ /dest/last last; }
+        return 200 "$via $uri";
+    }
+    location /dest/ { return 200 "dest $uri"; }
+}
+"""
+
+
+def test_named_location_runs_its_rewrite_directives(proxy):
+    proxy.start(NAMED_CONF)
+    assert body(proxy.port, "/np") == (200, "named /np")
+    assert body(proxy.port, "/np?r=1") == (200, "named /dest/from-named")   # no flag: the return still runs
+    assert body(proxy.port, "/np?l=1") == (200, "dest /dest/last")

@@ -351,3 +351,26 @@ def test_named_location_runs_its_rewrite_directives(proxy):
     assert body(proxy.port, "/np") == (200, "named /np")
     assert body(proxy.port, "/np?r=1") == (200, "named /dest/from-named")   # no flag: the return still runs
     assert body(proxy.port, "/np?l=1") == (200, "dest /dest/last")
+
+
+H2C_CONF = r"""
+server {
+    listen 127.0.0.1:{listen} http2;
+    server_name rw;
+    location /h2 {
+        set $proto "p-$server_protocol";
+        if ($arg_a ~ ^(\d+)$) { add_header X-Num $1; return 200 "num $proto"; }
+        return 200 "other $proto";
+    }
+}
+"""
+
+
+def test_set_and_if_over_h2c(proxy):
+    from test_http2 import curl_h2
+    proxy.start(H2C_CONF)
+    r, version, out = curl_h2(proxy.port, "/h2?a=42", None, "--http2-prior-knowledge", scheme="http")
+    assert (r.returncode, version, out) == (0, "2", b"num p-HTTP/2.0")
+    assert b"\r\nx-num: 42\r\n" in r.stdout.lower()
+    r, version, out = curl_h2(proxy.port, "/h2?a=x", None, "--http2-prior-knowledge", scheme="http")
+    assert (r.returncode, version, out) == (0, "2", b"other p-HTTP/2.0")

@@ -374,3 +374,30 @@ def test_set_and_if_over_h2c(proxy):
     assert b"\r\nx-num: 42\r\n" in r.stdout.lower()
     r, version, out = curl_h2(proxy.port, "/h2?a=x", None, "--http2-prior-knowledge", scheme="http")
     assert (r.returncode, version, out) == (0, "2", b"other p-HTTP/2.0")
+
+
+COMMON_CONF = r"""
+server {
+    listen 127.0.0.1:{listen};
+    server_name rw;
+    if ($request_method !~ ^(GET|HEAD|POST)$ ) { return 444; }
+    if ($host !~* ^(rw|www\.rw)$) { return 421; }
+    if ($http_x_forwarded_proto = "http") { return 301 https://$host$request_uri; }
+    location / { return 200 "served $host"; }
+}
+"""
+
+
+def test_common_server_level_guards(proxy):
+    proxy.start(COMMON_CONF)
+    p = proxy.port
+    assert body(p, "/a?b=c") == (200, "served rw")
+    assert get(p, "/", host="WWW.RW").status == 200
+    assert get(p, "/", host="other").status == 421
+    r = rawhttp.exchange(p, b"GET /a?b=c HTTP/1.1\r\nHost: rw\r\nX-Forwarded-Proto: http\r\nConnection: close\r\n\r\n")
+    assert (r.status, r.header("Location")) == (301, "https://rw/a?b=c")
+    # 444: the connection closes without a response
+    import socket
+    with socket.create_connection(("127.0.0.1", p), timeout=10) as s:
+        s.sendall(b"DELETE / HTTP/1.1\r\nHost: rw\r\n\r\n")
+        assert s.recv(100) == b""

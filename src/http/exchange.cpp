@@ -116,7 +116,8 @@ void Exchange::handle_return(const conf::RewriteStep& st) {
         finalize_error(st.code);
         return;
     }
-    send_simple(st.code, *r.lc->default_type, text);
+    // after an error_page redirect the response keeps the error's status (nginx's err_status)
+    send_simple(r.forced_status ? r.forced_status : st.code, *r.lc->default_type, text);
 }
 
 void Exchange::run_handler() {

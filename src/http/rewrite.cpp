@@ -90,6 +90,47 @@ bool Exchange::test_condition(const conf::IfCondition& c) {
     return false;
 }
 
+namespace {
+
+// nginx's NGX_ESCAPE_ARGS: " ", "#", "%", "&", "+", ";", "?", controls and bytes >= 0x7f.
+void escape_args(std::string_view in, std::string& out) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (unsigned char c : in) {
+        bool esc = c < 0x20 || c >= 0x7f || c == ' ' || c == '#' || c == '%' || c == '&' || c == '+' || c == ';' ||
+                   c == '?';
+        if (!esc) {
+            out += char(c);
+            continue;
+        }
+        out += '%';
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+}
+
+// The replacement of a `rewrite`: as nginx, $1..$9 copied into the
+// arguments part (or anywhere in a redirect) are escaped when the request's
+// URI was escaped (had "%" or "+"), so "%25" stays "%25" there.
+std::string eval_replacement(const conf::Template& t, VarCtx& vc, bool redirect, bool quoted) {
+    std::string out;
+    bool in_args = false;
+    for (auto& seg : t.segs) {
+        if (seg.var.kind == conf::Var::None) {
+            out += seg.literal;
+            in_args |= seg.literal.find('?') != std::string::npos;
+        } else if (seg.var.kind == conf::Var::Capture && quoted && (in_args || redirect)) {
+            std::string v;
+            get_var(seg.var, vc, v);
+            escape_args(v, out);
+        } else {
+            get_var(seg.var, vc, out);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& changed) {
     using Kind = conf::RewriteStep::Kind;
     using Flag = conf::RewriteStep::Flag;
@@ -127,14 +168,18 @@ bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& s
         if (log) log_error(Level::Notice, "\"" + st.regex->source() + "\" matches \"" + r.uri + "\"");
         set_captures(r, *st.regex, r.uri, caps);
         VarCtx vc = vars();
-        std::string target = eval(st.replacement, vc);
         const std::string& src = st.replacement.source;   // nginx decides by the replacement as written
         bool redirect = st.flag == Flag::Redirect || st.flag == Flag::Permanent || src.compare(0, 7, "http://") == 0 ||
                         src.compare(0, 8, "https://") == 0 || src.compare(0, 7, "$scheme") == 0;
+        std::string_view path = r.head.target.substr(0, r.head.target.find('?'));
+        bool quoted = path.find('%') != std::string_view::npos || path.find('+') != std::string_view::npos;
+        std::string target = eval_replacement(st.replacement, vc, redirect, quoted);
         if (redirect) {
             int code = st.flag == Flag::Permanent ? 301 : 302;
-            if (target.find('?') == std::string::npos && !r.args.empty()) target += "?" + r.args;
-            else if (!target.empty() && target.back() == '?') target.pop_back();
+            // a final "?" drops the request's arguments, otherwise they are added ("&" after the replacement's own)
+            bool drop = !src.empty() && src.back() == '?';
+            if (drop && !target.empty() && target.back() == '?') target.pop_back();
+            else if (!drop && !r.args.empty()) target += (src.find('?') != std::string::npos ? "&" : "?") + r.args;
             if (log) log_error(Level::Notice, "rewritten redirect: \"" + target + "\"");
             send_redirect(code, absolute_location(target));
             return false;
@@ -144,7 +189,7 @@ bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& s
             std::string nargs = target.substr(q + 1);
             bool drop = q == target.size() - 1;
             target.resize(q);
-            if (!drop && !r.args.empty() && !nargs.empty()) nargs += "&" + r.args;
+            if (!drop && !r.args.empty()) nargs += "&" + r.args;
             r.args = nargs;
         }
         if (log) log_error(Level::Notice, "rewritten data: \"" + target + "\", args: \"" + r.args + "\"");

@@ -401,3 +401,33 @@ def test_common_server_level_guards(proxy):
     with socket.create_connection(("127.0.0.1", p), timeout=10) as s:
         s.sendall(b"DELETE / HTTP/1.1\r\nHost: rw\r\n\r\n")
         assert s.recv(100) == b""
+
+
+ARGS_CONF = r"""
+server {
+    listen 127.0.0.1:{listen};
+    server_name rw;
+    location /add { rewrite ^ http://example.com/?c=d redirect; }
+    location /drop { rewrite ^ http://example.com/?c=d? redirect; }
+    location /capdup { rewrite ^(.*) $1?c=$1; return 200 "uri:$uri args:$args"; }
+    location /e405 { error_page 405 /r204; return 405; }
+    location /e405t { error_page 405 /r200t; return 405; }
+    location /r204 { return 204; }
+    location /r200t { return 200 "text"; }
+}
+"""
+
+
+def test_rewrite_arguments_and_error_page_status(proxy):
+    proxy.start(ARGS_CONF)
+    p = proxy.port
+    assert get(p, "/add?a=b").header("Location") == "http://example.com/?c=d&a=b"
+    assert get(p, "/add").header("Location") == "http://example.com/?c=d"
+    assert get(p, "/drop?a=b").header("Location") == "http://example.com/?c=d"
+    # a capture copied into the arguments of an escaped URI stays escaped
+    assert body(p, "/capdup/%25?a=b") == (200, "uri:/capdup/% args:c=/capdup/%25&a=b")
+    assert body(p, "/capdup/x?a=b") == (200, "uri:/capdup/x args:c=/capdup/x&a=b")
+    # `return` in an error_page target keeps the error's status
+    r = get(p, "/e405")
+    assert (r.status, r.header("Content-Length")) == (405, "0")
+    assert body(p, "/e405t") == (405, "text")

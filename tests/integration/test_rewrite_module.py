@@ -431,3 +431,25 @@ def test_rewrite_arguments_and_error_page_status(proxy):
     r = get(p, "/e405")
     assert (r.status, r.header("Content-Length")) == (405, "0")
     assert body(p, "/e405t") == (405, "text")
+
+
+VARPASS_CONF = r"""
+upstream pool_b { server 127.0.0.1:{backend2}; }
+server {
+    listen 127.0.0.1:{listen};
+    server_name rw;
+    location / {
+        set $target "127.0.0.1:{backend}";
+        if ($arg_pool) { set $target pool_b; }
+        proxy_pass http://$target;
+    }
+}
+"""
+
+
+def test_proxy_pass_to_a_set_variable(proxy, http_backend):
+    be, be2 = http_backend("one"), http_backend("two")
+    proxy.start(VARPASS_CONF, backend=be.port, backend2=be2.port)
+    assert get(proxy.port, "/a").body == b"one GET /a\n"
+    assert get(proxy.port, "/b?pool=1").body == b"two GET /b?pool=1\n"
+    assert (len(be.requests()), len(be2.requests())) == (1, 1)

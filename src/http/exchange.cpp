@@ -109,7 +109,17 @@ void Exchange::handle_return(const conf::RewriteStep& st) {
     bool redirect = st.code == 301 || st.code == 302 || st.code == 303 || st.code == 307 || st.code == 308;
     if (redirect && st.has_text) {
         if (!value_ok(text, "Location")) return;
-        send_redirect(st.code, absolute_location(text));
+        std::string loc = absolute_location(text);
+        // an error_page for the code: its target answers, with this Location (nginx keeps headers_out.location)
+        if (!r.internal && r.lc->error_page)
+            for (auto& ep : *r.lc->error_page)
+                for (int c : ep.codes)
+                    if (c == st.code) {
+                        r.kept_location = std::move(loc);
+                        finalize_error(st.code);
+                        return;
+                    }
+        send_redirect(st.code, loc);
         return;
     }
     if (!st.has_text && st.code >= 300) {
@@ -196,6 +206,7 @@ void Exchange::send_redirect(int status, const std::string& location) {
 
 void Exchange::send_simple(int status, std::string_view ctype, std::string_view body, const std::string* location) {
     Request& r = *req_;
+    if (!location && r.internal && !r.kept_location.empty()) location = &r.kept_location;
     HeadBuilder h(head_scratch(), status, "", *r.lc->server_tokens);
     h.add("Content-Type", ctype);
     h.add("Content-Length", std::to_string(body.size()));

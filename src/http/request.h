@@ -57,6 +57,7 @@ struct Request {
     uint64_t start_mono = 0;
     int status = 0;
     int forced_status = 0;            // error_page: the status the redirected response keeps
+    std::string kept_location;        // `return 3xx URL` sent to an error_page: the Location its answer carries
     bool logged = false;
     uint64_t bytes_sent = 0;          // all bytes to the client
     uint64_t body_bytes_sent = 0;

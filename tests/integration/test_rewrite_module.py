@@ -453,3 +453,23 @@ def test_proxy_pass_to_a_set_variable(proxy, http_backend):
     assert get(proxy.port, "/a").body == b"one GET /a\n"
     assert get(proxy.port, "/b?pool=1").body == b"two GET /b?pool=1\n"
     assert (len(be.requests()), len(be2.requests())) == (1, 1)
+
+
+KEPT_CONF = r"""
+server {
+    listen 127.0.0.1:{listen};
+    server_name rw;
+    location /e302 { error_page 302 /r200t; return 302 "text"; }
+    location /plain302 { return 302 "text"; }
+    location /r200t { return 200 "text"; }
+}
+"""
+
+
+def test_return_redirect_to_an_error_page_keeps_location(proxy):
+    proxy.start(KEPT_CONF)
+    r = get(proxy.port, "/e302")
+    assert (r.status, r.header("Location"), r.body) == (302, "text", b"text")
+    r = get(proxy.port, "/plain302")
+    assert (r.status, r.header("Location")) == (302, "text")
+    assert b"<title>302 Found</title>" in r.body

@@ -70,6 +70,9 @@ struct Request {
     std::string cap_subject;
     std::vector<int> caps;
     const conf::Regex* cap_regex = nullptr;
+    bool numbered_caps_off = false;   // a later regex failed: $1..$9 are empty, named captures keep their values
+    // named captures are variables (nginx): the value of each name at its last successful match
+    std::vector<std::pair<std::string, std::string>> named_caps;
     // `set` variables (conf::Http::user_var_names order); user_set[i]: has a value
     std::vector<std::string> user_vars;
     std::vector<uint8_t> user_set;

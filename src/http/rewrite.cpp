@@ -64,7 +64,7 @@ bool Exchange::test_condition(const conf::IfCondition& c) {
             log_error(Level::Notice, "\"" + c.regex->source() + (m ? "\" matches \"" : "\" does not match \"") +
                                          subject + "\"");
         if (m) set_captures(r, *c.regex, subject, caps);
-        else r.caps.clear();   // nginx: no captures after a failed match
+        else r.numbered_caps_off = true;   // nginx: no $1..$9 after a failed match (named ones stay)
         return m != c.negate;
     }
     case K::File: {
@@ -162,7 +162,7 @@ bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& s
         std::vector<int> caps;
         if (!st.regex->match(r.uri, caps)) {
             if (log) log_error(Level::Notice, "\"" + st.regex->source() + "\" does not match \"" + r.uri + "\"");
-            r.caps.clear();
+            r.numbered_caps_off = true;
             continue;
         }
         if (log) log_error(Level::Notice, "\"" + st.regex->source() + "\" matches \"" + r.uri + "\"");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cstring>
@@ -137,6 +138,14 @@ void set_captures(Request& r, const conf::Regex& re, std::string_view subject, c
     r.cap_subject.assign(subject);
     r.caps = caps;
     r.cap_regex = &re;
+    r.numbered_caps_off = false;
+    for (auto& [name, num] : re.names()) {
+        std::string v;
+        capture(r, uint32_t(num), v);
+        auto it = std::find_if(r.named_caps.begin(), r.named_caps.end(), [&](auto& p) { return ieq(p.first, name); });
+        if (it != r.named_caps.end()) it->second = std::move(v);
+        else r.named_caps.emplace_back(name, std::move(v));
+    }
 }
 
 const std::string& map_value(uint32_t id, VarCtx& ctx) {
@@ -201,11 +210,15 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         return false;
     case Var::Arg: return arg_var(r.args, v.arg, out);
     case Var::Cookie: return cookie_value(h, v.arg, out);
-    case Var::Capture: return capture(r, v.index, out);
+    case Var::Capture:
+        if (r.numbered_caps_off) return v.index != 0;
+        return capture(r, v.index, out);
     case Var::NamedCapture:
-        if (!r.cap_regex) return false;
-        for (auto& [n, num] : r.cap_regex->names())
-            if (ieq(n, v.arg)) return capture(r, uint32_t(num), out);
+        for (auto& [n, val] : r.named_caps)
+            if (ieq(n, v.arg)) {
+                out += val;
+                return true;
+            }
         return false;
     case Var::Map: out += map_value(v.index, ctx); return true;
     case Var::User: return user_var(v, ctx, out);

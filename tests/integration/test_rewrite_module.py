@@ -473,3 +473,26 @@ def test_return_redirect_to_an_error_page_keeps_location(proxy):
     r = get(proxy.port, "/plain302")
     assert (r.status, r.header("Location")) == (302, "text")
     assert b"<title>302 Found</title>" in r.body
+
+
+CAPS_CONF = r"""
+server {
+    listen 127.0.0.1:{listen};
+    server_name rw;
+    location ~ ^/nc/(?<word>[a-z]+)/(\d+) {
+        if ($arg_f) { rewrite ^/never /x; }
+        if ($arg_i ~ ^(z)$) { return 200 "if-matched $1 $word"; }
+        return 200 "w=$word n=$1";
+    }
+    location ~ ^/nd/(?<word>[a-z]+)/(\d+) { if ($arg_f) { return 200 "f $word $2"; } return 200 "w=$word n=$2"; }
+}
+"""
+
+
+def test_failed_regex_clears_numbered_captures_only(proxy):
+    proxy.start(CAPS_CONF)
+    assert body(proxy.port, "/nd/abc/7") == (200, "w=abc n=7")
+    assert body(proxy.port, "/nd/abc/7?f=1") == (200, "f abc 7")           # a variable condition keeps them
+    assert body(proxy.port, "/nc/abc/7") == (200, "w=abc n=")              # the failed if regex cleared $1
+    assert body(proxy.port, "/nc/abc/7?f=1") == (200, "w=abc n=")          # a failed rewrite regex too
+    assert body(proxy.port, "/nc/abc/7?i=z") == (200, "if-matched z abc")

@@ -197,6 +197,8 @@ struct LocConf {
     std::optional<Msec> proxy_next_upstream_timeout;         // 0 = unlimited
     std::optional<std::shared_ptr<const ResolverConf>> resolver;   // null: none configured
     std::optional<Msec> resolver_timeout;
+    std::optional<bool> rewrite_log;                         // off: rewrite decisions at notice
+    std::optional<bool> uninitialized_variable_warn;         // on
 
     // TLS, server side (http, server). ssl_certificate and ssl_certificate_key
     // inherit independently, each as a whole (nginx); the i-th key pairs with
@@ -368,13 +370,32 @@ struct ProxyPass {
     std::shared_ptr<tls::ClientCtx> tls;
 };
 
+struct Location;
+
+// The condition of an `if (...)` block (ngx_http_rewrite_module), compiled by
+// parse_if_condition() (config/if_condition.h).
+struct IfCondition {
+    enum class Kind { Var, Equal, NotEqual, Match, File } kind = Kind::Var;
+    Template lhs;              // Var/Equal/NotEqual/Match: the variable; File: the path
+    Template rhs;              // Equal/NotEqual: the value
+    std::shared_ptr<Regex> regex;
+    bool negate = false;       // `!~`, `!~*`, `!-f`, ...
+    char file_op = 0;          // File: 'f', 'd', 'e' or 'x'
+};
+
 struct RewriteStep {
-    enum class Kind { Rewrite, Return } kind = Kind::Rewrite;
+    // Rewrite, Return; Set (`set $var value`), If (condition + block), Break.
+    enum class Kind { Rewrite, Return, Set, If, Break } kind = Kind::Rewrite;
     std::shared_ptr<Regex> regex;
     Template replacement;      // rewrite target, or return URL/text
     enum class Flag { None, Last, Break, Redirect, Permanent } flag = Flag::None;
     int code = 0;              // return code
     bool has_text = false;
+    VarRef target;             // Set: Var::User, Var::Map or Var::Args
+    std::shared_ptr<const IfCondition> cond;   // If
+    // If: the block as nginx's unnamed pseudo-location: its settings (merged
+    // from the enclosing level) and its steps (block->rewrites).
+    std::shared_ptr<Location> block;
     SrcLoc where;
 };
 
@@ -390,6 +411,7 @@ struct Location {
     std::optional<ProxyPass> proxy_pass;
     bool auto_redirect = false;   // "/ws/" with proxy_pass also catches "/ws" with a 301
     bool internal = false;        // only error_page / rewrite targets may land here
+    const Location* if_parent = nullptr;   // an `if` block: the location (or server fallback) it is in
     std::unique_ptr<LocationTree> nested;
     SrcLoc where;
 };
@@ -457,6 +479,8 @@ struct Http {
     std::vector<std::unique_ptr<Upstream>> upstreams;
     std::vector<std::unique_ptr<LogFormat>> log_formats;
     std::map<std::string, int> map_index;   // variable name -> maps[i]
+    std::map<std::string, int> user_var_index;   // `set $name`: name -> Request::user_vars slot
+    std::vector<std::string> user_var_names;
     bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
     SrcLoc end;                             // the block's closing "}": nginx's merge-time errors
 };

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "config/loader.h"
+#include "config/rewrite_directives.h"
 #include "config/static_directives.h"
 #include "tls/context.h"
 
@@ -537,7 +538,7 @@ bool h_proxy_pass(Ctx& c, const Directive& d) {
         if (slash != std::string::npos) { pp.has_uri = true; pp.uri = rest.substr(slash); }
     }
     if (pp.host_port.empty()) { c.err = "no host in upstream \"" + (pp.has_uri ? pp.uri : std::string()) + "\""; return false; }
-    if (pp.has_uri && (c.loc->regex || c.loc->match == Location::Match::Named)) {
+    if (pp.has_uri && (c.loc->regex || c.loc->match == Location::Match::Named || c.loc->if_parent)) {
         c.err = "\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, "
                 "or inside \"if\" statement, or inside \"limit_except\" block";
         return false;
@@ -1572,8 +1573,11 @@ const Spec kTable[] = {
     {"hash",                 kUpstream | kStreamUpstream,  A1 | A2 | A3, 0, h_hash},
     {"least_conn",           kUpstream | kStreamUpstream,  A0, 0, h_least_conn},
     {"random",               kUpstream | kStreamUpstream,  A0 | A1 | A2, 0, h_random},
-    {"if",                   kServer | kLocation, kMore1, kBlock | kRawBlock, h_not_yet},
-    {"set",                  kServer | kLocation, A2, 0, h_not_yet},
+    {"if",                   kServer | kLocation, kMore1, kBlock, h_if},
+    {"set",                  kServer | kLocation, A2, 0, h_set},
+    {"break",                kServer | kLocation, A0, 0, h_break},
+    {"rewrite_log",          kLoc,       A1, 0, set_flag<&LocConf::rewrite_log>},
+    {"uninitialized_variable_warn", kLoc, A1, 0, set_flag<&LocConf::uninitialized_variable_warn>},
     {"limit_except",         kLocation,  kMore1, kBlock | kRawBlock, h_not_yet},
     {"gzip",                 kLoc,       A1, 0, h_not_yet},
     {"stub_status",          kServer | kLocation, A0 | A1, 0, h_not_yet},

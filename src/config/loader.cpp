@@ -13,6 +13,7 @@
 
 #include "config/directives.h"
 #include "config/parser.h"
+#include "config/rewrite_directives.h"
 #include "tls/context.h"
 #include "upstream/balancer.h"
 
@@ -24,6 +25,15 @@ bool Scope::lookup(std::string_view name, VarRef& ref) const {
         if (it != http->map_index.end()) {
             ref.kind = Var::Map;
             ref.index = uint32_t(it->second);
+            return true;
+        }
+    }
+    if (http) {
+        auto it = http->user_var_index.find(std::string(name));
+        if (it != http->user_var_index.end()) {
+            ref.kind = Var::User;
+            ref.index = uint32_t(it->second);
+            ref.arg = it->first;
             return true;
         }
     }
@@ -91,6 +101,7 @@ void Ctx::prescan_http(const std::vector<Directive>& list) {
             if (d.has_block && d.name != "map" && d.name != "types") stack.push_back(&d.children);
         }
     }
+    prescan_rewrite(*this, list);   // `set` variables and `if` captures, once the maps are known
 }
 
 // nginx directives with behaviour switchyard does not have yet: refused with a
@@ -228,6 +239,8 @@ void LocConf::merge_from(const LocConf& p) {
     fill(proxy_next_upstream_timeout, p.proxy_next_upstream_timeout);
     fill(resolver, p.resolver);
     fill(resolver_timeout, p.resolver_timeout);
+    fill(rewrite_log, p.rewrite_log);
+    fill(uninitialized_variable_warn, p.uninitialized_variable_warn);
     fill(http2, p.http2);
     fill(ssl_certificate, p.ssl_certificate);
     fill(ssl_certificate_key, p.ssl_certificate_key);
@@ -270,6 +283,8 @@ void LocConf::merge_from(const LocConf& p) {
 void LocConf::apply_defaults(const std::string& prefix) {
     auto def = [](auto& f, auto v) { if (!f) f = v; };
     def(proxy_connect_timeout, Msec(60000));
+    def(rewrite_log, false);
+    def(uninitialized_variable_warn, true);
     def(proxy_read_timeout, Msec(60000));
     def(proxy_send_timeout, Msec(60000));
     def(send_timeout, Msec(60000));
@@ -427,6 +442,7 @@ static void finish_tree(LocationTree& t, const LocConf& parent, const std::strin
             l->match != Location::Match::Exact)
             l->auto_redirect = true;
         if (l->nested) finish_tree(*l->nested, l->conf, prefix);
+        finish_if_blocks(l->rewrites, *l, prefix);
     }
     std::stable_sort(t.prefix.begin(), t.prefix.end(),
                      [](const Location* a, const Location* b) { return a->name.size() > b->name.size(); });
@@ -534,6 +550,22 @@ static bool wants_client_tls(const ProxyPass& pp) {
     return pp.https || (pp.has_vars && !pp.url.empty() && pp.url[0] == '$');
 }
 
+// `if` blocks: their own proxy_pass gets a context, an inherited one shares the location's.
+static bool make_if_client_ctxs(std::vector<RewriteStep>& steps, const Location& parent, std::string& err) {
+    for (auto& st : steps) {
+        if (st.kind != RewriteStep::Kind::If || !st.block) continue;
+        Location& b = *st.block;
+        if (b.proxy_pass && wants_client_tls(*b.proxy_pass)) {
+            if (parent.proxy_pass && parent.proxy_pass->where.file == b.proxy_pass->where.file &&
+                parent.proxy_pass->where.line == b.proxy_pass->where.line)
+                b.proxy_pass->tls = parent.proxy_pass->tls;
+            else if (!(b.proxy_pass->tls = tls::make_client_ctx(b.conf, b.proxy_pass->where, err)))
+                return false;
+        }
+    }
+    return true;
+}
+
 static bool make_client_ctxs(LocationTree& t, std::string& err) {
     for (auto& l : t.all) {
         if (l->proxy_pass && wants_client_tls(*l->proxy_pass)) {
@@ -541,6 +573,7 @@ static bool make_client_ctxs(LocationTree& t, std::string& err) {
             if (!l->proxy_pass->tls) return false;
         }
         if (l->nested && !make_client_ctxs(*l->nested, err)) return false;
+        if (!make_if_client_ctxs(l->rewrites, *l, err)) return false;
     }
     return true;
 }
@@ -781,6 +814,7 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         s->fallback.conf = s->conf;
         s->fallback.name = "";
         finish_tree(s->locations, s->conf, cfg->prefix);
+        finish_if_blocks(s->rewrites, s->fallback, cfg->prefix);
     }
     bool sizes_ok = check_temp_sizes(h.conf, err);
     for (auto& s : h.servers)

@@ -22,6 +22,7 @@ enum class Var : uint16_t {
     Capture,         // $1..$9          (index: group)
     NamedCapture,    // $name from (?<name>...) (arg: name)
     Map,             // map result       (index: map id)
+    User,            // `set $name`      (index: Http::user_var_index slot, arg: name)
     // request
     Host, RemoteAddr, RemotePort, BinaryRemoteAddr, ServerAddr, ServerPort, ServerName, ServerProtocol,
     Scheme, Https, SslProtocol, SslCipher, SslServerName, SslSessionReused, Http2, Request, RequestUri, Uri, DocumentUri, Args, QueryString, IsArgs, RequestMethod,

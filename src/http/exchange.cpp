@@ -22,16 +22,20 @@ Exchange::~Exchange() = default;
 void Exchange::route() {
     Request& r = *req_;
     bool first = true;
+    // nginx's uri_changes: a request may change its URI (rewrite, internal
+    // redirect) 10 times; the 11th is a cycle
+    auto cycle = [&] {
+        if (++redirects_ <= 10) return false;
+        log_error(Level::Error, "rewrite or internal redirection cycle while processing \"" + r.uri + "\"");
+        finalize_error(500);
+        return true;
+    };
+    if (r.loc && cycle()) return;   // an internal redirect (error_page) routes again
     for (;;) {
-        if (++redirects_ > 10) {
-            log_error(Level::Error, "rewrite or internal redirection cycle while processing \"" + r.uri + "\"");
-            finalize_error(500);
-            return;
-        }
-        bool stop = false, restart = false;
+        bool stop = false, changed = false;
         if (first && !r.internal) {
             apply_realip(r.server->conf);   // nginx's post-read phase: the server's settings
-            if (!run_rewrites(r.server->rewrites, stop, restart)) return;
+            if (!run_rewrites(r.server->rewrites, stop, changed)) return;
         }
         first = false;
         Match m = find_location(*r.server, r);
@@ -48,9 +52,12 @@ void Exchange::route() {
             finalize_error(413);
             return;
         }
-        stop = restart = false;
-        if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
-        if (restart) continue;
+        stop = changed = false;
+        if (!run_rewrites(r.loc->rewrites, stop, changed)) return;
+        if (changed) {   // nginx's post-rewrite phase: search the locations again
+            if (cycle()) return;
+            continue;
+        }
         break;
     }
     apply_realip(*r.lc);   // preaccess: the location's, if the server's changed nothing
@@ -89,44 +96,6 @@ void Exchange::apply_realip(const conf::LocConf& lc) {
            info_.remote_addr);
 }
 
-// Runs rewrite/return steps. Returns false when a response was produced.
-bool Exchange::run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart) {
-    Request& r = *req_;
-    for (auto& st : steps) {
-        if (st.kind == conf::RewriteStep::Kind::Return) {
-            handle_return(st);
-            return false;
-        }
-        std::vector<int> caps;
-        if (!st.regex->match(r.uri, caps)) continue;
-        set_captures(r, *st.regex, r.uri, caps);
-        VarCtx vc = vars();
-        std::string target = eval(st.replacement, vc);
-        bool redirect = st.flag == conf::RewriteStep::Flag::Redirect || st.flag == conf::RewriteStep::Flag::Permanent ||
-                        target.compare(0, 7, "http://") == 0 || target.compare(0, 8, "https://") == 0;
-        if (redirect) {
-            int code = st.flag == conf::RewriteStep::Flag::Permanent ? 301 : 302;
-            if (target.find('?') == std::string::npos && !r.args.empty()) target += "?" + r.args;
-            else if (!target.empty() && target.back() == '?') target.pop_back();
-            send_redirect(code, absolute_location(target));
-            return false;
-        }
-        size_t q = target.find('?');
-        if (q != std::string::npos) {
-            std::string nargs = target.substr(q + 1);
-            bool drop = q == target.size() - 1;
-            target.resize(q);
-            if (!drop && !r.args.empty() && !nargs.empty()) nargs += "&" + r.args;
-            r.args = nargs;
-        }
-        r.uri = target;
-        r.uri_changed = true;
-        if (st.flag == conf::RewriteStep::Flag::Last) { restart = true; return true; }
-        if (st.flag == conf::RewriteStep::Flag::Break) { stop = true; return true; }
-    }
-    return true;
-}
-
 void Exchange::handle_return(const conf::RewriteStep& st) {
     Request& r = *req_;
     VarCtx vc = vars();
@@ -140,14 +109,25 @@ void Exchange::handle_return(const conf::RewriteStep& st) {
     bool redirect = st.code == 301 || st.code == 302 || st.code == 303 || st.code == 307 || st.code == 308;
     if (redirect && st.has_text) {
         if (!value_ok(text, "Location")) return;
-        send_redirect(st.code, absolute_location(text));
+        std::string loc = absolute_location(text);
+        // an error_page for the code: its target answers, with this Location (nginx keeps headers_out.location)
+        if (!r.internal && r.lc->error_page)
+            for (auto& ep : *r.lc->error_page)
+                for (int c : ep.codes)
+                    if (c == st.code) {
+                        r.kept_location = std::move(loc);
+                        finalize_error(st.code);
+                        return;
+                    }
+        send_redirect(st.code, loc);
         return;
     }
     if (!st.has_text && st.code >= 300) {
         finalize_error(st.code);
         return;
     }
-    send_simple(st.code, *r.lc->default_type, text);
+    // after an error_page redirect the response keeps the error's status (nginx's err_status)
+    send_simple(r.forced_status ? r.forced_status : st.code, *r.lc->default_type, text);
 }
 
 void Exchange::run_handler() {
@@ -230,6 +210,7 @@ void Exchange::send_redirect(int status, const std::string& location) {
 
 void Exchange::send_simple(int status, std::string_view ctype, std::string_view body, const std::string* location) {
     Request& r = *req_;
+    if (!location && r.internal && !r.kept_location.empty()) location = &r.kept_location;
     HeadBuilder h(head_scratch(), status, "", *r.lc->server_tokens);
     h.add("Content-Type", ctype);
     h.add("Content-Length", std::to_string(body.size()));
@@ -242,6 +223,17 @@ void Exchange::send_simple(int status, std::string_view ctype, std::string_view 
         r.body_bytes_sent += body.size();
     }
     end_response(true);
+}
+
+void Exchange::enter_named(const conf::Location* loc) {
+    Request& r = *req_;
+    r.loc = loc;
+    r.lc = &r.loc->conf;
+    apply_realip(*r.lc);
+    bool stop = false, changed = false;
+    if (!run_rewrites(r.loc->rewrites, stop, changed)) return;
+    if (changed) route();
+    else run_handler();
 }
 
 void Exchange::finalize_error(int status) {
@@ -286,13 +278,7 @@ void Exchange::finalize_error(int status) {
                 }
                 auto it = r.server->locations.named.find(uri);
                 if (it == r.server->locations.named.end()) break;
-                r.loc = it->second;
-                r.lc = &r.loc->conf;
-                apply_realip(*r.lc);
-                bool stop = false, restart = false;   // the named location's rewrite phase (return, rewrite)
-                if (!run_rewrites(r.loc->rewrites, stop, restart)) return;
-                if (restart) route();
-                else run_handler();
+                enter_named(it->second);
                 return;
             }
             r.uri = uri;

@@ -95,9 +95,17 @@ protected:
 
     // Request processing once the head is known (r.server and r.lc set).
     void route();
+    // An internal redirect to a named location (error_page, try_files):
+    // nginx enters it at its rewrite phase, then its handler.
+    void enter_named(const conf::Location* loc);
     void run_handler();
     void apply_realip(const conf::LocConf& lc);
-    bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& restart);
+    // rewrite module (http/rewrite.cpp): false when a response was produced;
+    // `stop`: break/last/rewrite ... break; `changed`: the URI changed and the
+    // location search runs again (nginx's uri_changed)
+    bool run_rewrites(const std::vector<conf::RewriteStep>& steps, bool& stop, bool& changed);
+    bool test_condition(const conf::IfCondition& c);
+    void set_variable(const conf::RewriteStep& st);
     void handle_return(const conf::RewriteStep& st);
     void handle_static();
     bool run_try_files();                             // static_file.cpp

@@ -57,6 +57,7 @@ struct Request {
     uint64_t start_mono = 0;
     int status = 0;
     int forced_status = 0;            // error_page: the status the redirected response keeps
+    std::string kept_location;        // `return 3xx URL` sent to an error_page: the Location its answer carries
     bool logged = false;
     uint64_t bytes_sent = 0;          // all bytes to the client
     uint64_t body_bytes_sent = 0;
@@ -73,6 +74,12 @@ struct Request {
     std::string cap_subject;
     std::vector<int> caps;
     const conf::Regex* cap_regex = nullptr;
+    bool numbered_caps_off = false;   // a later regex failed: $1..$9 are empty, named captures keep their values
+    // named captures are variables (nginx): the value of each name at its last successful match
+    std::vector<std::pair<std::string, std::string>> named_caps;
+    // `set` variables (conf::Http::user_var_names order); user_set[i]: has a value
+    std::vector<std::string> user_vars;
+    std::vector<uint8_t> user_set;
     // map results, computed once per request
     std::vector<std::string> map_cache;
     std::vector<uint8_t> map_done;

@@ -130,12 +130,7 @@ bool Exchange::run_try_files() {
             finalize_error(500);
             return true;
         }
-        r.loc = it->second;
-        r.lc = &r.loc->conf;   // the URI is unchanged: proxy_pass sends the request's own (nginx)
-        bool stop = false, restart = false;   // the named location's rewrite phase
-        if (!run_rewrites(r.loc->rewrites, stop, restart)) return true;
-        if (restart) route();
-        else run_handler();
+        enter_named(it->second);   // the URI is unchanged: proxy_pass sends the request's own (nginx)
         return true;
     }
     size_t q = target.find('?');

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "build_info.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "http/response.h"
 
 namespace sy::http {
@@ -68,6 +70,46 @@ bool wildcard_match(std::string_view host, std::string_view pat, bool head) {
     return host.size() > pat.size() && host.substr(0, pat.size()) == pat;  // "www.example."
 }
 
+// nginx's error-log context of a request (Exchange::log_context's form).
+std::string request_context(VarCtx& ctx) {
+    const Request& r = ctx.req;
+    std::string s = ", client: " + ctx.conn.remote_addr + ", server: ";
+    if (r.server) s += r.server->first_name;
+    if (!r.head.request_line.empty()) {
+        s += ", request: \"";
+        s += r.head.request_line;
+        s += "\"";
+    }
+    for (auto& h : r.head.headers)
+        if (ieq(h.name, "host")) {
+            s += ", host: \"";
+            s += h.value;
+            s += "\"";
+            break;
+        }
+    return s;
+}
+
+// A `set` variable: its value, or (never set in this request) the empty
+// value, with nginx's warning once per request when uninitialized_variable_warn is on.
+bool user_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
+    Request& r = ctx.req;
+    size_t i = v.index;
+    if (i < r.user_set.size() && r.user_set[i]) {
+        out += r.user_vars[i];
+        return true;
+    }
+    if (r.user_set.size() <= i) {
+        r.user_vars.resize(i + 1);
+        r.user_set.resize(i + 1);
+    }
+    r.user_set[i] = 1;   // nginx caches the empty value: one warning per request
+    if (r.lc && r.lc->uninitialized_variable_warn.value_or(true) && errlog().enabled(Level::Warn))
+        errlog().write(Level::Warn, ctx.conn.number,
+                       "using uninitialized \"" + v.arg + "\" variable" + request_context(ctx));
+    return true;
+}
+
 }  // namespace
 
 bool cookie_value(const RequestHead& h, std::string_view name, std::string& out) {
@@ -96,6 +138,14 @@ void set_captures(Request& r, const conf::Regex& re, std::string_view subject, c
     r.cap_subject.assign(subject);
     r.caps = caps;
     r.cap_regex = &re;
+    r.numbered_caps_off = false;
+    for (auto& [name, num] : re.names()) {
+        std::string v;
+        capture(r, uint32_t(num), v);
+        auto it = std::find_if(r.named_caps.begin(), r.named_caps.end(), [&](auto& p) { return ieq(p.first, name); });
+        if (it != r.named_caps.end()) it->second = std::move(v);
+        else r.named_caps.emplace_back(name, std::move(v));
+    }
 }
 
 const std::string& map_value(uint32_t id, VarCtx& ctx) {
@@ -160,13 +210,18 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         return false;
     case Var::Arg: return arg_var(r.args, v.arg, out);
     case Var::Cookie: return cookie_value(h, v.arg, out);
-    case Var::Capture: return capture(r, v.index, out);
+    case Var::Capture:
+        if (r.numbered_caps_off) return v.index != 0;
+        return capture(r, v.index, out);
     case Var::NamedCapture:
-        if (!r.cap_regex) return false;
-        for (auto& [n, num] : r.cap_regex->names())
-            if (ieq(n, v.arg)) return capture(r, uint32_t(num), out);
+        for (auto& [n, val] : r.named_caps)
+            if (ieq(n, v.arg)) {
+                out += val;
+                return true;
+            }
         return false;
     case Var::Map: out += map_value(v.index, ctx); return true;
+    case Var::User: return user_var(v, ctx, out);
     case Var::Host:
         if (!r.host.empty()) out += r.host;
         else if (r.server) out += r.server->first_name;

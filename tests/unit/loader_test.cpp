@@ -187,8 +187,6 @@ TEST(Loader, NotSupportedYet) {
               "\"sticky route\" is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("ssl_stapling on;")),
               "\"ssl_stapling\" directive is not supported yet by switchyard in F:4");
-    EXPECT_EQ(err(in_location("if ($host) {\nreturn 404;\n}")),
-              "\"if\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_location("add_trailer X y;")),
               "\"add_trailer\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("listen 443 quic;")),

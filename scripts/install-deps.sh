@@ -6,7 +6,7 @@ mode=${1:-build}
 
 build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libpcre2-dev libfmt-dev libc-ares-dev libnghttp2-dev
             python3 python3-websockets curl)
-test_pkgs=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev python3-pytest nginx libnginx-mod-stream openssl chromium nghttp2-client python3-h2 iproute2)
+test_pkgs=(libgtest-dev libbenchmark-dev clang libclang-rt-14-dev python3-pytest nginx libnginx-mod-stream openssl chromium nghttp2-client python3-h2 iproute2 libio-socket-ssl-perl libnet-ssleay-perl libprotocol-websocket-perl)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

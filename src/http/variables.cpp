@@ -139,9 +139,10 @@ void set_captures(Request& r, const conf::Regex& re, std::string_view subject, c
     r.caps = caps;
     r.cap_regex = &re;
     r.numbered_caps_off = false;
-    for (auto& [name, num] : re.names()) {
+    for (auto& named : re.names()) {
+        const auto& name = named.first;   // a plain reference: clang 14 cannot capture a structured binding
         std::string v;
-        capture(r, uint32_t(num), v);
+        capture(r, uint32_t(named.second), v);
         auto it = std::find_if(r.named_caps.begin(), r.named_caps.end(), [&](auto& p) { return ieq(p.first, name); });
         if (it != r.named_caps.end()) it->second = std::move(v);
         else r.named_caps.emplace_back(name, std::move(v));

@@ -84,7 +84,7 @@ void version(bool full) {
                "--without-http_limit_req_module --without-http_empty_gif_module --without-http_browser_module "
                "--without-http_tunnel_module --without-http-cache "
                "--without-stream_access_module --without-stream_geo_module --without-stream_limit_conn_module "
-               "--without-stream_return_module --without-stream_set_module --without-stream_split_clients_module "
+               "--without-stream_set_module --without-stream_split_clients_module "
                "--without-stream_pass_module --without-mail_pop3_module --without-mail_imap_module "
                "--without-mail_smtp_module "
                "--program=switchyard-{}\n",

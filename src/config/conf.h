@@ -457,6 +457,11 @@ struct Server {
     std::shared_ptr<tls::ServerCtx> tls;
     // stream {} servers: `proxy_pass ADDRESS|UPSTREAM` (the whole session's handler).
     std::optional<ProxyPass> stream_pass;
+    // stream {} servers: `return VALUE` (sent to the client, then the
+    // session ends). Of proxy_pass and return the last one in the block is
+    // the handler, as in nginx.
+    std::optional<Template> stream_return;
+    bool stream_return_last = false;
     SrcLoc where;
 };
 

@@ -267,7 +267,7 @@ bool h_stream_server(Ctx& c, const Directive& d) {
         c.err_where = d.where;
         return false;
     }
-    if (!s->stream_pass) {
+    if (!s->stream_pass && !s->stream_return) {
         c.err = "no handler for server";
         c.err_where = d.where;
         return false;
@@ -286,6 +286,18 @@ bool h_stream_proxy_pass(Ctx& c, const Directive& d) {
         if (!compile(c, pp.url, pp.url_tpl)) return false;
     }
     c.server->stream_pass = std::move(pp);
+    c.server->stream_return_last = false;
+    return true;
+}
+
+// stream's `return VALUE` (ngx_stream_return_module): the text, with
+// variables, is sent to the client and the session ends.
+bool h_stream_return(Ctx& c, const Directive& d) {
+    if (c.server->stream_return) return dup(c, d);
+    Template t;
+    if (!compile(c, d.args[0].value, t)) return false;
+    c.server->stream_return = std::move(t);
+    c.server->stream_return_last = true;
     return true;
 }
 
@@ -1556,6 +1568,7 @@ const Spec kTable[] = {
     {"server",               kStream,    A0, kBlock, h_stream_server},
     {"listen",               kStreamServer, kMore1, 0, h_listen},
     {"proxy_pass",           kStreamServer, A1, 0, h_stream_proxy_pass},
+    {"return",               kStreamServer, A1, 0, h_stream_return},
     {"proxy_next_upstream",  kStrm,      A1, 0, h_stream_next_upstream},
     {"proxy_timeout",        kStrm,      A1, 0, set_msec<&LocConf::proxy_timeout>},
     {"proxy_protocol",       kStrm,      A1, 0, set_flag<&LocConf::proxy_protocol>},

@@ -679,6 +679,7 @@ static bool finish_stream(Config& cfg, std::string& err) {
         }
     }
     for (auto& s : st.servers) {
+        if (!s->stream_pass) continue;   // a `return` server
         ProxyPass& pp = *s->stream_pass;
         if (pp.has_vars) continue;   // evaluated per session: an address, or an upstream's name
         for (auto& u : st.upstreams)
@@ -723,7 +724,7 @@ static bool finish_stream(Config& cfg, std::string& err) {
             err = "no \"ssl_certificate\" is defined for server in " + where_str(s->where);
             return false;
         }
-        if (*s->conf.proxy_ssl) {
+        if (*s->conf.proxy_ssl && s->stream_pass) {
             s->stream_pass->tls = tls::make_client_ctx(s->conf, s->stream_pass->where, err);
             if (!s->stream_pass->tls) return false;
         }

@@ -41,6 +41,7 @@ const char* to_string(StreamState s) {
     case StreamState::ProxyHeader: return "ProxyHeader";
     case StreamState::Handshake: return "Handshake";
     case StreamState::Preread: return "Preread";
+    case StreamState::Returning: return "Returning";
     case StreamState::Connecting: return "Connecting";
     case StreamState::UpHandshake: return "UpHandshake";
     case StreamState::Closed: return "Closed";
@@ -87,7 +88,7 @@ void Session::start() {
     // The client socket is polled only by phases that read it first; a
     // plain session leaves it to the tunnel.
     bool reads_first = (group_->listen && (group_->listen->proxy_protocol || group_->listen->ssl)) ||
-                       *server_->conf.ssl_preread;
+                       *server_->conf.ssl_preread || returns();
     if (reads_first && !w_.loop().add(client_.io)) {
         finish(500, Level::Alert, fmt::format("epoll_ctl() failed ({}: {})", errno, strerror(errno)));
         return;
@@ -112,6 +113,7 @@ void Session::on_io(int tag, uint32_t events) {
         case StreamState::ProxyHeader: read_proxy_header(); break;
         case StreamState::Handshake: step_handshake(); break;
         case StreamState::Preread: step_preread(); break;
+        case StreamState::Returning: write_return(); break;
         default: break;   // bytes wait in the socket for the tunnel
         }
         return;
@@ -145,6 +147,9 @@ void Session::on_timer(int) {
         // nginx goes on with what the preread found so far
         SY_LOG(Level::Debug, info_.number, "preread timed out");
         route();
+        break;
+    case StreamState::Returning:
+        finish(200, Level::Info, "client timed out (110: Connection timed out) while sending to client");
         break;
     case StreamState::Connecting:
         try_failed(Level::Error, "upstream timed out (110: Connection timed out) while connecting to upstream", true);
@@ -283,8 +288,20 @@ void Session::step_preread() {
 
 // ---- the upstream -------------------------------------------------------------------
 
+bool Session::returns() const {
+    return server_->stream_return && (server_->stream_return_last || !server_->stream_pass);
+}
+
 void Session::route() {
     w_.loop().disarm(timer_);
+    if (returns()) {
+        http::VarCtx vc = vars();
+        out_ = http::eval(*server_->stream_return, vc);
+        state_ = StreamState::Returning;
+        w_.loop().arm(timer_, 5000);   // nginx's fixed send timeout for `return`
+        write_return();
+        return;
+    }
     state_ = StreamState::Connecting;
     const conf::ProxyPass& pp = *server_->stream_pass;
     upstream_ = pp.upstream;
@@ -329,6 +346,26 @@ void Session::route() {
     }
     first_start_ = clock::now_ms();
     connect_next();
+}
+
+// `return`: the text goes to the client (over TLS on listen ... ssl), then
+// the session ends with 200. What the client sent is not read.
+void Session::write_return() {
+    while (!out_.empty() && client_writable_) {
+        ssize_t n = client_.write(out_.data(), out_.size());
+        if (n > 0) {
+            req_->bytes_sent += size_t(n);
+            out_.erase(0, size_t(n));
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            client_writable_ = false;
+            return;
+        }
+        finish(200, client_.client_level(), client_.error() + " while sending to client");
+        return;
+    }
+    if (out_.empty()) finish(200, Level::Debug, "");
 }
 
 // nginx's peer.tries: every peer not down, capped by proxy_next_upstream_tries.

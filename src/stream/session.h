@@ -8,6 +8,8 @@
 //   Handshake ──(listen ... ssl: TLS terminated here)
 //   Preread ────(ssl_preread on: the ClientHello read, kept to be forwarded,
 //      │         $ssl_preread_server_name / _alpn_protocols / _protocol set)
+//   Returning ──(`return VALUE`: the text sent, then Closed with 200;
+//      │         instead of Connecting)
 //   Connecting ─(proxy_pass evaluated, a peer picked; the next one on a
 //      │         connect error or proxy_connect_timeout, within
 //      │         proxy_next_upstream_tries / _timeout)
@@ -37,7 +39,7 @@
 
 namespace sy::stream {
 
-enum class StreamState { ProxyHeader, Handshake, Preread, Connecting, UpHandshake, Closed };
+enum class StreamState { ProxyHeader, Handshake, Preread, Returning, Connecting, UpHandshake, Closed };
 const char* to_string(StreamState s);
 
 class Session final : public IoHandler, public TimerHandler, public Closable {
@@ -62,6 +64,8 @@ private:
     void step_preread();
     bool choose_server(const std::string& name);
     void route();
+    bool returns() const;   // the server's handler is `return`
+    void write_return();
     void connect_next();
     void on_tcp_connected();
     void step_up_handshake();
@@ -87,6 +91,7 @@ private:
     tls::Stream client_;              // the client socket (TLS once terminated)
     bool client_readable_ = false, client_writable_ = true, client_eof_ = false;
     std::string in_;                  // client bytes read before the hand-off (forwarded first)
+    std::string out_;                 // `return`: the text not yet sent
     Preread preread_;
     upstream::UpConn up_;             // the upstream connection of the current try
     bool up_readable_ = false, up_writable_ = false;

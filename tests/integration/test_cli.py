@@ -219,10 +219,11 @@ MODULE_PROBES = {
     "stream_access_module": _stream("allow all;"),
     "stream_geo_module": "stream { geo $a { default 1; } }",
     "stream_limit_conn_module": "stream { limit_conn_zone $a zone=z:1m; }",
-    "stream_return_module": "stream { server { listen 127.0.0.1:{listen}; return x; } }",
     "stream_set_module": _stream("set $a 1;"),
     "stream_split_clients_module": "stream { split_clients $a $b { * x; } }",
 }
+
+STREAM_RETURN_PROBE = "stream { server { listen 127.0.0.1:{listen}; return x; } }"
 
 
 def configure_arguments(binary) -> list[str]:
@@ -252,6 +253,10 @@ def test_version_claims_match_what_t_accepts(op):
         # default modules switchyard has are not named (as nginx): charset
         assert "http_charset_module" not in claims, args
         assert op.run_t(cfg.wrap_main(_loc("charset utf-8;")), wrap=False, listen=free_port()).returncode == 0
+        # and stream_return (a default module in nginx: not named either)
+        assert "stream_return_module" not in claims, args
+        r = op.run_t(cfg.wrap_main(STREAM_RETURN_PROBE), wrap=False, listen=free_port())
+        assert r.returncode == 0, r.output
     checked = 0
     for module, present in claims.items():
         probe = MODULE_PROBES.get(module)

@@ -508,6 +508,10 @@ T_CASES = {
                 r'no port in upstream "127\.0\.0\.1" in {conf}:3'),
     "no-listen": ("server {\n    proxy_pass 127.0.0.1:9;\n}", r'no "listen" is defined for server in {conf}:1'),
     "no-handler": ("server {\n    listen 127.0.0.1:{listen};\n}", r'no handler for server in {conf}:1'),
+    "return-duplicate": ("server {\n    listen 127.0.0.1:{listen};\n    return a;\n    return b;\n}",
+                         r'"return" directive is duplicate in {conf}:4'),
+    "return-two-args": ("server {\n    listen 127.0.0.1:{listen};\n    return a b;\n}",
+                        r'invalid number of arguments in "return" directive in {conf}:3'),
     "http-directive": ("server {\n    listen 127.0.0.1:{listen};\n    proxy_pass 127.0.0.1:9;\n"
                        "    proxy_set_header Host x;\n}", r'"proxy_set_header" directive is not allowed here in {conf}:4'),
 }
@@ -698,3 +702,50 @@ def test_stream_session_survives_a_reload(proxy, tcp_backend):
         for i in range(3):
             old.sendall(b"still here %d\n" % i)
             assert recv_all(old, 13) == b"still here %d\n" % i
+
+
+# ------------------------------------------------------------ return
+def test_stream_return_text_with_variables(proxy):
+    """`return VALUE;` (no proxy_pass): the text, variables evaluated, goes to
+    the client and the session ends; $status 200, $bytes_sent its length."""
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        return "addr=$remote_addr port=$remote_port proto=$protocol\\n";
+        access_log logs/stream.log basic;
+    }""")
+    ports = []
+    for _ in range(3):
+        with connect(proxy.port) as s:
+            port = s.getsockname()[1]
+            data, eof = recv_to_eof(s)
+        assert eof
+        assert data == b"addr=127.0.0.1 port=%d proto=TCP\n" % port, data
+        ports.append(port)
+    for port, e in zip(ports, session_logs(proxy, ports)):
+        assert e["status"] == "200", e
+        assert int(e["bytes_sent"]) == len(b"addr=127.0.0.1 port=%d proto=TCP\n" % port), e
+        assert (e["bytes_received"], e["upstream_addr"]) == ("0", "-"), e
+
+
+def test_stream_return_or_proxy_pass_last_one_wins(proxy, tcp_backend):
+    """proxy_pass and return in one server: the later one is the handler."""
+    be = tcp_backend("echo")
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        proxy_pass 127.0.0.1:{backend};
+        return "returned\\n";
+    }
+    server {
+        listen 127.0.0.1:{listen2};
+        return "returned\\n";
+        proxy_pass 127.0.0.1:{backend};
+    }""", backend=be.port)
+    with connect(proxy.port) as s:
+        assert recv_to_eof(s) == (b"returned\n", True)
+    with connect(proxy.ports["listen2"]) as s:
+        s.sendall(b"echo me")
+        assert recv_all(s, 7) == b"echo me"
+    # (the harness's readiness probe of {listen2} connects to the backend too, sending nothing)
+    assert [c["first"] for c in be.wait_conns(1) if c["received"]] == [b"echo me"]

@@ -380,3 +380,54 @@ def test_stream_listen_sharing_errors(proxy, case):
     want = r"a duplicate default server for 127\.0\.0\.1:\d+" if case == "two-defaults" else \
         r"a duplicate listen 127\.0\.0\.1:\d+"
     assert re.search(r"\[emerg\] " + want + " in " + re.escape(str(r.conf_path)) + r":\d+", r.stderr), r.output
+
+
+# ------------------------------------------------------------ return
+def test_stream_return_after_ssl_preread(proxy):
+    """`return` after ssl_preread: the ClientHello's facts are in the text;
+    not TLS at all: the variables are empty."""
+    start_stream(proxy, """
+    server {
+        listen 127.0.0.1:{listen};
+        ssl_preread on;
+        return "sni=$ssl_preread_server_name proto=$ssl_preread_protocol\\n";
+    }""")
+    with connect(proxy.port) as s:
+        s.sendall(client_hello("b.example.test"))
+        assert recv_to_eof(s) == (b"sni=b.example.test proto=TLSv1.3\n", True)
+    with connect(proxy.port) as s:
+        s.sendall(b"PING\r\n")
+        assert recv_to_eof(s) == (b"sni= proto=\n", True)
+
+
+def test_stream_return_over_tls(proxy, pki):
+    """`return` on a listen ... ssl server: the text comes over TLS, then
+    close_notify; $status 200 and $bytes_sent (plaintext) in the log."""
+    crt, key = pki.leaf("stream.example.test", "stream.example.test")
+    start_stream(proxy, """
+    log_format tls '$remote_addr:$remote_port $status $bytes_sent';
+    server {
+        listen 127.0.0.1:{listen} ssl;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        return "$ssl_protocol $ssl_server_name\\n";
+        access_log logs/tls.log tls;
+    }""", crt=crt, key=key)
+    ctx = client_context(pki.ca.crt)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as raw:
+        port = raw.getsockname()[1]
+        with ctx.wrap_socket(raw, server_hostname="stream.example.test") as s:
+            got = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+    text = b"TLSv1.3 stream.example.test\n"
+    assert got == text
+    from harness.wait import wait_until
+    path = proxy.prefix / "logs" / "tls.log"
+    line = wait_until(lambda: path.exists() and [l for l in path.read_text().splitlines()
+                                                 if l.startswith("127.0.0.1:%d " % port)], 10, "tls.log line")[0]
+    assert line == "127.0.0.1:%d 200 %d" % (port, len(text)), line

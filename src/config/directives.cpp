@@ -42,13 +42,7 @@ bool invalid_enum(Ctx& c, const std::string& v) {
     return false;
 }
 
-bool compile(Ctx& c, const std::string& text, Template& t) {
-    std::string err;
-    if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
-    for (auto& seg : t.segs)
-        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
-    return true;
-}
+bool compile(Ctx& c, const std::string& text, Template& t) { return compile_value(c, text, t); }
 
 // ---- generic slots over LocConf members ------------------------------------
 
@@ -1624,6 +1618,19 @@ const Spec kTable[] = {
 // clang-format on
 
 }  // namespace
+
+bool compile_value(Ctx& c, const std::string& text, Template& t) {
+    std::string err;
+    if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
+    for (auto& seg : t.segs)
+        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
+    return true;
+}
+
+std::string ascii_lower(std::string s) {
+    for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+}
 
 std::span<const Spec> directive_table() { return {kTable, sizeof kTable / sizeof kTable[0]}; }
 

@@ -79,4 +79,9 @@ struct Ctx {
     std::string full_path(const std::string& p) const;
 };
 
+// A directive argument with variables compiled into `t` (nginx's messages in
+// c.err); notes when it reads response headers. For every handler file.
+bool compile_value(Ctx& c, const std::string& text, Template& t);
+std::string ascii_lower(std::string s);
+
 }  // namespace sy::conf

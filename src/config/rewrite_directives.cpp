@@ -8,19 +8,6 @@
 namespace sy::conf {
 namespace {
 
-bool compile_value(Ctx& c, const std::string& text, Template& t) {
-    std::string err;
-    if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
-    for (auto& seg : t.segs)
-        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
-    return true;
-}
-
-std::string lower(std::string s) {
-    for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-}
-
 // A variable nginx defines itself and does not let `set` change.
 bool is_core_fixed(const std::string& name) {
     VarRef ref;
@@ -66,7 +53,7 @@ bool h_set(Ctx& c, const Directive& d) {
         c.err = "invalid variable name \"" + a0 + "\"";
         return false;
     }
-    std::string name = lower(a0.substr(1));
+    std::string name = ascii_lower(a0.substr(1));
     if (name.empty()) {
         c.err = "invalid variable name \"$\"";
         return false;
@@ -168,7 +155,7 @@ void prescan_rewrite(Ctx& c, const std::vector<Directive>& list) {
         stack.pop_back();
         for (auto& d : *l) {
             if (d.name == "set" && d.args.size() == 2 && d.args[0].value.size() > 1 && d.args[0].value[0] == '$') {
-                std::string name = lower(d.args[0].value.substr(1));
+                std::string name = ascii_lower(d.args[0].value.substr(1));
                 if (!http->map_index.count(name) && name != "args" && !is_core_fixed(name) &&
                     !http->user_var_index.count(name)) {
                     http->user_var_index[name] = int(http->user_var_names.size());

@@ -13,22 +13,6 @@ namespace sy::conf {
 
 namespace {
 
-bool compile_arg(Ctx& c, const std::string& text, Template& t) {
-    std::string err;
-    if (!compile_template(text, &c.scope, t, err)) {
-        c.err = err;
-        return false;
-    }
-    for (auto& seg : t.segs)
-        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
-    return true;
-}
-
-std::string lower(std::string s) {
-    for (auto& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-}
-
 // ngx_parse_time(value, is_sec = 1): "1y2M3w4d5h6m7s", a bare number is seconds.
 bool parse_secs(std::string_view s, int64_t& out) {
     if (s.empty()) return false;
@@ -95,7 +79,7 @@ bool h_alias(Ctx& c, const Directive& d) {
             return false;
         }
     Template t;
-    if (!compile_arg(c, v, t)) return false;
+    if (!compile_value(c, v, t)) return false;
     c.lc->root = std::move(t);
     c.lc->alias = c.loc->regex ? LocConf::kAliasWhole : c.loc->name.size();
     if (c.lc->alias == 0) c.lc->alias = LocConf::kAliasWhole;   // cannot happen: a prefix location has a name
@@ -118,7 +102,7 @@ bool h_try_files(Ctx& c, const Directive& d) {
             f.test_dir = true;
             name.pop_back();
         }
-        if (!compile_arg(c, name, f.name)) return false;
+        if (!compile_value(c, name, f.name)) return false;
         tf->files.push_back(std::move(f));
     }
     const std::string& last = d.args[n - 1].value;
@@ -135,7 +119,7 @@ bool h_try_files(Ctx& c, const Directive& d) {
             return false;
         }
         tf->code = code;
-    } else if (!compile_arg(c, last, tf->fallback)) {
+    } else if (!compile_value(c, last, tf->fallback)) {
         return false;
     }
     c.lc->try_files = std::move(tf);
@@ -235,7 +219,7 @@ bool h_charset_types(Ctx& c, const Directive& d) {
     }
     std::vector<std::string> v{"text/html"};
     for (auto& a : d.args) {
-        std::string t = a.value == "*" ? "*" : lower(a.value);
+        std::string t = a.value == "*" ? "*" : ascii_lower(a.value);
         bool dup = false;
         for (auto& x : v) dup |= x == t;
         if (dup && t != "text/html") {

@@ -1062,12 +1062,6 @@ void Proxy::add_sticky_cookie(http::HeadBuilder& h) {
     h.add("Set-Cookie", upstream::sticky_set_cookie(up_->sticky, p, int64_t(clock::wall_ms() / 1000)));
 }
 
-// Response body bytes passed on as read: $body_bytes_sent and the try's $upstream_response_length.
-static void count_body(http::Request& r, uint64_t n) {
-    r.body_bytes_sent += n;
-    if (!r.upstream.empty()) r.upstream.back().response_length += n;
-}
-
 void Proxy::emit(std::string_view data) {
     if (data.empty()) return;
     s_.req().body_bytes_sent += data.size();
@@ -1096,7 +1090,7 @@ bool Proxy::process_body(Buf& data) {
         case Framing::Length: {
             size_t n = data.size() < remaining_ ? data.size() : size_t(remaining_);
             remaining_ -= n;
-            count_body(r, n);
+            r.body_bytes_sent += n;
             if (n == data.size()) {
                 s_.send(std::move(data));
                 data = Buf();
@@ -1112,13 +1106,13 @@ bool Proxy::process_body(Buf& data) {
             break;
         }
         case Framing::Close:
-            count_body(r, data.size());
+            r.body_bytes_sent += data.size();
             s_.send(std::move(data));
             data = Buf();
             break;
         case Framing::CloseChunked: {
             std::string head = fmt::format("{:x}\r\n", data.size());
-            count_body(r, data.size());
+            r.body_bytes_sent += data.size();
             s_.send(head);
             s_.send(std::move(data));
             data = Buf();
@@ -1134,8 +1128,6 @@ bool Proxy::process_body(Buf& data) {
             parser_.set_sink(this);
             http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
             parser_.set_sink(nullptr);
-            // nginx counts the upstream's body as read, chunk framing included
-            if (!r.upstream.empty()) r.upstream.back().response_length += consumed;
             if (ev == http::H1Parser::Event::Error) {
                 fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", 0);
                 return false;

@@ -10,33 +10,31 @@
 
 namespace sy::http {
 
+namespace {
+// A per-request value slot (user variables, map results), sized on first use.
+template <class Values, class Flags>
+void store_value(Values& values, Flags& set, size_t i, size_t count, std::string v) {
+    if (values.size() <= i) {
+        size_t n = std::max(count, i + 1);
+        values.resize(n);
+        set.resize(n);
+    }
+    values[i] = std::move(v);
+    set[i] = 1;
+}
+}  // namespace
+
 void Exchange::set_variable(const conf::RewriteStep& st) {
     Request& r = *req_;
     VarCtx vc = vars();
     std::string v = eval(st.replacement, vc);
     switch (st.target.kind) {
-    case conf::Var::User: {
-        size_t i = st.target.index;
-        if (r.user_vars.size() <= i) {
-            size_t n = std::max(gen_->cfg->http->user_var_names.size(), i + 1);
-            r.user_vars.resize(n);
-            r.user_set.resize(n);
-        }
-        r.user_vars[i] = std::move(v);
-        r.user_set[i] = 1;
+    case conf::Var::User:
+        store_value(r.user_vars, r.user_set, st.target.index, gen_->cfg->http->user_var_names.size(), std::move(v));
         break;
-    }
-    case conf::Var::Map: {   // `set` on a map's variable overrides the map for this request
-        size_t i = st.target.index;
-        if (r.map_cache.size() <= i) {
-            size_t n = std::max(gen_->cfg->http->maps.size(), i + 1);
-            r.map_cache.resize(n);
-            r.map_done.resize(n);
-        }
-        r.map_cache[i] = std::move(v);
-        r.map_done[i] = 1;
+    case conf::Var::Map:   // `set` on a map's variable overrides the map for this request
+        store_value(r.map_cache, r.map_done, st.target.index, gen_->cfg->http->maps.size(), std::move(v));
         break;
-    }
     case conf::Var::Args: r.args = std::move(v); break;
     default: break;
     }

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "http/access_log.h"
+#include "http/header_filters.h"
 #include "http/realip.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
@@ -180,9 +181,7 @@ std::string Exchange::absolute_location(std::string_view loc) {
 void Exchange::add_configured_headers(HeadBuilder& h) {
     Request& r = *req_;
     if (!r.lc || !r.lc->add_header) return;
-    int st = r.status;
-    bool ok_status = st == 200 || st == 201 || st == 204 || st == 206 || st == 301 || st == 302 || st == 303 ||
-                     st == 304 || st == 307 || st == 308;
+    bool ok_status = headers_status(r.status);
     VarCtx vc = vars();
     for (auto& a : *r.lc->add_header) {
         if (!ok_status && !a.always) continue;

@@ -215,10 +215,8 @@ namespace sy::http {
 void Exchange::apply_header_filters(HeadBuilder& h) {
     Request& r = *req_;
     if (!r.lc) return;
-    int st = r.status;
-    bool ok_status = st == 200 || st == 201 || st == 204 || st == 206 || st == 301 || st == 302 || st == 303 ||
-                     st == 304 || st == 307 || st == 308;
-    if (ok_status && r.lc->expires) apply_expires(h.out, *r.lc->expires, time(nullptr));
+    if (r.lc->expires && r.lc->expires->mode != conf::Expires::Mode::Off && headers_status(r.status))
+        apply_expires(h.out, *r.lc->expires, time(nullptr));
     apply_charset(h.out, *r.lc);
 }
 

@@ -12,6 +12,13 @@
 
 namespace sy::http {
 
+// nginx's headers filter statuses (add_header, expires): 200, 201, 204, 206,
+// 301, 302, 303, 304, 307, 308.
+inline bool headers_status(int st) {
+    return st == 200 || st == 201 || st == 204 || st == 206 || st == 301 || st == 302 || st == 303 || st == 304 ||
+           st == 307 || st == 308;
+}
+
 std::string http_time(time_t t);                        // "Tue, 14 Nov 2023 22:13:20 GMT"
 bool parse_http_time(std::string_view s, time_t& out);  // RFC 1123, RFC 850, asctime
 

@@ -1,6 +1,7 @@
 // nginx's random [two [least_conn]]: a weighted random peer (ranges of
 // cumulative weight, binary search), or the less loaded (conns / weight) of
-// two distinct random peers. 20 unusable draws fall back to round robin.
+// two distinct random peers. 20 unusable draws fall back to round robin
+// (or to the one usable peer found).
 #include <algorithm>
 #include <random>
 
@@ -34,10 +35,23 @@ int pick_random(const conf::Upstream& u, const std::vector<size_t>& tried, uint6
             if (++tries > 20) return pick_round_robin(u, tried, now);
         }
     }
+    // The second draw skips the first peer's weight range, so the pair is
+    // always two distinct peers (a redraw of the same peer would count
+    // against the 20 tries and could fall back to round robin)
     int prev = -1;
+    uint64_t prev_lo = 0, prev_w = 0;
     for (;;) {
-        size_t i = peek();
-        if (int(i) != prev && ok(i)) {
+        uint64_t r;
+        if (prev < 0) {
+            r = rng()() % total;
+        } else {
+            r = rng()() % (total - prev_w);
+            if (r >= prev_lo) r += prev_w;
+        }
+        auto it = std::upper_bound(u.weight_sum.begin(), u.weight_sum.end(), r);
+        const size_t pos = size_t(it - u.weight_sum.begin());
+        const size_t i = u.primaries[pos];
+        if (ok(i)) {
             if (prev >= 0) {
                 const conf::Peer& a = u.peers[i];
                 const conf::Peer& b = u.peers[size_t(prev)];
@@ -45,8 +59,11 @@ int pick_random(const conf::Upstream& u, const std::vector<size_t>& tried, uint6
                 return int(i);
             }
             prev = int(i);
+            prev_lo = pos ? u.weight_sum[pos - 1] : 0;
+            prev_w = u.weight_sum[pos] - prev_lo;
+            if (prev_w >= total) return prev;
         }
-        if (++tries > 20) return pick_round_robin(u, tried, now);
+        if (++tries > 20) return prev >= 0 ? prev : pick_round_robin(u, tried, now);
     }
 }
 

@@ -178,6 +178,20 @@ std::string Exchange::absolute_location(std::string_view loc) {
 // nginx's add_header: on 200, 201, 204, 206, 301, 302, 303, 304, 307 and
 // 308, or on any status with `always`; an empty value adds nothing. Applied
 // here so HTTP/1 and HTTP/2 responses carry the same fields.
+namespace {
+size_t line_breaks(std::string_view v) {
+    size_t n = 0;
+    for (char c : v) n += c == '\r' || c == '\n' || c == '\0';
+    return n;
+}
+size_t literal_line_breaks(const conf::Template& t) {
+    size_t n = 0;
+    for (auto& seg : t.segs)
+        if (seg.var.kind == conf::Var::None) n += line_breaks(seg.literal);
+    return n;
+}
+}  // namespace
+
 void Exchange::add_configured_headers(HeadBuilder& h) {
     Request& r = *req_;
     if (!r.lc || !r.lc->add_header) return;
@@ -187,9 +201,10 @@ void Exchange::add_configured_headers(HeadBuilder& h) {
         if (!ok_status && !a.always) continue;
         std::string v = eval(a.value, vc);
         if (v.empty()) continue;
-        bool bad = false;
-        for (char c : v) bad |= c == '\r' || c == '\n' || c == '\0';
-        if (bad) continue;
+        // Line breaks written in the config ("...\n") go out as nginx writes
+        // them; one that a variable brings (a decoded $uri, a map value built
+        // from the request) would let a client add headers: that header is dropped
+        if (line_breaks(v) > literal_line_breaks(a.value)) continue;
         h.add(a.name, v);
     }
 }

@@ -324,6 +324,10 @@ void H2Stream::write_head(HeadBuilder& h, bool) {
         if (colon == std::string_view::npos) continue;
         std::string_view n = line.substr(0, colon), v = line.substr(colon + 1);
         while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        // a line break a config wrote into an add_header value ends the
+        // HTTP/1 line; an HTTP/2 field cannot carry one
+        while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.remove_suffix(1);
+        if (v.find_first_of("\r\n") != std::string_view::npos) continue;
         if (connection_specific(n) || (ws_accept && ieq(n, "sec-websocket-accept"))) continue;
         std::string ln(n);
         for (auto& ch : ln) ch = char(std::tolower(static_cast<unsigned char>(ch)));

@@ -96,3 +96,22 @@ def test_add_header_location_level_replaces_server_level(running, pki, carrier):
     assert fields.get("x-err") == "e", fields
     # a level with its own add_header inherits none of the parent's
     assert "strict-transport-security" not in fields and "x-policy" not in fields, fields
+
+
+def test_add_header_line_break_from_config_kept_from_request_dropped(proxy):
+    """nginx writes an add_header value verbatim: a "\\n" written in the config
+    ends the header line there (nginx's own map.t relies on it). A line break
+    that a variable brings (a %0A decoded into $uri) would let the client add
+    response headers: switchyard drops that field; nginx 1.22 sends it."""
+    proxy.start("server {\n listen 127.0.0.1:{listen};\n"
+                ' location /lit { add_header X-Lit "a:$arg_v\\n"; return 204; }\n'
+                ' location /uri { add_header X-Uri "u:$uri"; return 204; }\n}\n')
+    resp = rawhttp.exchange(proxy.port, b"GET /lit?v=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert resp.status == 204
+    assert b"\r\nX-Lit: a:1\n\r\n" in resp.raw_head, resp.raw_head
+    resp = rawhttp.exchange(proxy.port, b"GET /uri/a%0AX-Evil:%201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert resp.status == 204
+    if proxy.impl == "switchyard":
+        assert b"X-Uri" not in resp.raw_head and b"X-Evil" not in resp.raw_head, resp.raw_head
+    else:
+        assert b"\nX-Evil: 1" in resp.raw_head, resp.raw_head

@@ -114,7 +114,13 @@ enum : uint32_t {
 
 struct ProxyRedirect {
     enum class Mode { Default, Off, Replace } mode = Mode::Default;
-    std::vector<std::pair<Template, Template>> rules;  // Replace: (redirect, replacement)
+    // Replace: a prefix (redirect) swapped for `to`, or a regex (~, ~*) whose
+    // match replaces the whole value with `to` (captures available)
+    struct Rule {
+        Template from, to;
+        std::shared_ptr<Regex> regex;
+    };
+    std::vector<Rule> rules;
 };
 
 // ssl_protocols / proxy_ssl_protocols bits.

@@ -658,9 +658,19 @@ bool h_proxy_redirect(Ctx& c, const Directive& d) {
         return true;
     }
     r.mode = ProxyRedirect::Mode::Replace;
-    Template a, b;
-    if (!compile(c, d.args[0].value, a) || !compile(c, d.args[1].value, b)) return false;
-    r.rules.emplace_back(std::move(a), std::move(b));
+    ProxyRedirect::Rule rule;
+    const std::string& from = d.args[0].value;
+    if (!from.empty() && from[0] == '~') {
+        bool caseless = from.size() > 1 && from[1] == '*';
+        std::string err;
+        rule.regex = Regex::compile(std::string_view(from).substr(caseless ? 2 : 1), caseless, err);
+        if (!rule.regex) { c.err = err; return false; }
+        c.note_named_captures(*rule.regex);
+    } else if (!compile(c, from, rule.from)) {
+        return false;
+    }
+    if (!compile(c, d.args[1].value, rule.to)) return false;
+    r.rules.push_back(std::move(rule));
     return true;
 }
 

@@ -41,7 +41,8 @@ void Exchange::route() {
         first = false;
         Match m = find_location(*r.server, r);
         if (m == Match::Redirect) {
-            std::string loc = r.loc->name;
+            std::string loc;   // nginx: the location's name escaped (NGX_ESCAPE_URI)
+            escape_uri(r.loc->name, loc);
             if (!r.args.empty()) loc += "?" + r.args;
             send_redirect(301, absolute_location(loc));
             return;
@@ -163,7 +164,9 @@ bool Exchange::value_ok(std::string_view v, std::string_view what) {
 
 std::string Exchange::absolute_location(std::string_view loc) {
     if (loc.empty() || loc[0] != '/' || !*req_->lc->absolute_redirect) return std::string(loc);
-    std::string host = req_->host.empty() || *req_->lc->server_name_in_redirect ? req_->server->first_name : req_->host;
+    // nginx: the server's name with server_name_in_redirect, else the
+    // request's host, else the address the connection came in on
+    std::string host = *req_->lc->server_name_in_redirect ? req_->server->first_name : req_->host;
     if (host.empty()) host = info_.server_addr;
     // appended piece by piece: GCC 12's -Wrestrict misfires on `std::string(literal) + s` at -O3
     std::string out;

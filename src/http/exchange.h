@@ -84,6 +84,8 @@ public:
         return req_->head.version == 11 && (!req_->lc || *req_->lc->chunked_transfer_encoding);
     }
 
+    // nginx's absolute_redirect: "/path" becomes scheme://host[:port]/path.
+    std::string absolute_location(std::string_view loc);
     // Answer with `status` and nginx's page (or an error_page redirect).
     void finalize_error(int status);
     // Error-log line with nginx's context: ", client: ..., server: ..., request: ..."
@@ -115,7 +117,6 @@ protected:
     void send_simple(int status, std::string_view content_type, std::string_view body,
                      const std::string* location = nullptr);
     bool value_ok(std::string_view v, std::string_view what);
-    std::string absolute_location(std::string_view loc);
     void write_access_log();
     void add_configured_headers(HeadBuilder& h);   // add_header of the location
 

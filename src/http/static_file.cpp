@@ -210,7 +210,9 @@ void Exchange::handle_static() {
         }
         if (S_ISDIR(st.st_mode)) {
             ::close(fd);
-            std::string loc = r.uri + "/";
+            std::string loc;   // nginx: the URI escaped (NGX_ESCAPE_URI), then "/"
+            escape_uri(r.uri, loc);
+            loc += '/';
             if (!r.args.empty()) loc += "?" + r.args;
             send_redirect(301, absolute_location(loc));
             return;

@@ -1018,21 +1018,15 @@ void Proxy::forward_head_to_client() {
         for (auto d : kHopByHop) hop |= ieq(d, n);
         if (hop || hidden(n)) continue;
         std::string value(v);
-        if (ieq(n, "location") && lc.proxy_redirect->mode != conf::ProxyRedirect::Mode::Off) {
-            if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Default && !pp_.has_vars) {
-                std::string from = "http://" + pp_.host_port + (pp_.has_uri ? pp_.uri : "/");
-                std::string to = pp_.has_uri ? r.loc->name : "/";
-                if (value.compare(0, from.size(), from) == 0) value = to + value.substr(from.size());
-            } else if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Replace) {
-                http::VarCtx vc = s_.vars();
-                for (auto& [a, b] : lc.proxy_redirect->rules) {
-                    std::string from = http::eval(a, vc);
-                    if (!from.empty() && value.compare(0, from.size(), from) == 0) {
-                        value = http::eval(b, vc) + value.substr(from.size());
-                        break;
-                    }
-                }
-            }
+        if (ieq(n, "location")) {
+            // nginx: a Location that proxy_redirect rewrote becomes the
+            // response's location, which the header filter makes absolute
+            if (rewrite_redirect(value, 0)) value = s_.absolute_location(value);
+        } else if (ieq(n, "refresh")) {
+            // "5; url=/path": proxy_redirect rewrites what follows url=
+            auto it = std::search(value.begin(), value.end(), "url=", "url=" + 4,
+                                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+            if (it != value.end()) rewrite_redirect(value, size_t(it - value.begin()) + 4);
         }
         h.add(n, value);
         if (s_.generation().cfg->http->keeps_response_headers) r.sent_headers.emplace_back(std::string(n), std::move(value));
@@ -1052,6 +1046,41 @@ void Proxy::forward_head_to_client() {
         return;
     }
     state_ = ProxyState::ReadBody;  // a chunked body: the parser continues from here
+}
+
+// proxy_redirect on `value` from `at` (Location: 0; Refresh: after "url=");
+// true when a rule rewrote it.
+bool Proxy::rewrite_redirect(std::string& value, size_t at) {
+    http::Request& r = s_.req();
+    const conf::LocConf& lc = *r.lc;
+    std::string_view tail = std::string_view(value).substr(at);
+    auto replace_with = [&](size_t from_len, const std::string& to) {
+        value = value.substr(0, at) + to + std::string(tail.substr(from_len));
+    };
+    if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Default && !pp_.has_vars) {
+        std::string from = "http://" + pp_.host_port + (pp_.has_uri ? pp_.uri : "/");
+        if (tail.compare(0, from.size(), from) != 0) return false;
+        replace_with(from.size(), pp_.has_uri ? r.loc->name : "/");
+        return true;
+    } else if (lc.proxy_redirect->mode == conf::ProxyRedirect::Mode::Replace) {
+        http::VarCtx vc = s_.vars();
+        for (auto& rule : lc.proxy_redirect->rules) {
+            if (rule.regex) {
+                // nginx: the match replaces the whole value (after the prefix)
+                std::vector<int> caps;
+                if (!rule.regex->match(tail, caps)) continue;
+                http::set_captures(r, *rule.regex, tail, caps);
+                replace_with(tail.size(), http::eval(rule.to, vc));
+                return true;
+            }
+            std::string from = http::eval(rule.from, vc);
+            if (!from.empty() && tail.compare(0, from.size(), from) == 0) {
+                replace_with(from.size(), http::eval(rule.to, vc));
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 // sticky cookie: a client whose cookie does not name the peer it got learns it.

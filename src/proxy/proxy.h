@@ -64,6 +64,7 @@ private:
     bool replayable() const;
     void end_try(bool failed);
     size_t max_tries() const;
+    bool rewrite_redirect(std::string& value, size_t at);
     void add_sticky_cookie(http::HeadBuilder& h);
     void write_out();
     void read_upstream();

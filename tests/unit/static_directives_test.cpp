@@ -67,6 +67,24 @@ TEST(StaticDirectives, AliasPrefixAndRegex) {
     EXPECT_EQ(s.locations.all[2]->conf.alias, 0u);
 }
 
+TEST(StaticDirectives, ProxyRedirectRegexRulesAndErrors) {
+    auto r = load_text("server { listen 127.0.0.1:8080;\n location / { proxy_pass http://127.0.0.1:9;\n"
+                       " proxy_redirect ~^http://a/(.*)$ /b/$1;\n proxy_redirect ~*X /y;\n proxy_redirect http://c/ /d/; } }");
+    ASSERT_TRUE(r->cfg) << r->err;
+    auto& rules = r->cfg->http->servers[0]->locations.all[0]->conf.proxy_redirect->rules;
+    ASSERT_EQ(rules.size(), 3u);
+    ASSERT_TRUE(rules[0].regex);
+    EXPECT_EQ(rules[0].regex->captures(), 1);
+    ASSERT_TRUE(rules[1].regex);
+    EXPECT_TRUE(rules[1].regex->match("axb"));   // ~*: caseless
+    EXPECT_FALSE(rules[2].regex);
+    EXPECT_EQ(rules[2].from.source, "http://c/");
+    std::string e = error_of("server { listen 127.0.0.1:8080;\n location / { proxy_pass http://127.0.0.1:9;\n"
+                             " proxy_redirect ~(unclosed /x; } }");
+    EXPECT_NE(e.find("pcre2_compile() failed"), std::string::npos) << e;
+    EXPECT_NE(e.find("nginx.conf:5"), std::string::npos) << e;
+}
+
 TEST(StaticDirectives, RootAliasConflictsNameTheLine) {
     std::string e = error_of("server { listen 127.0.0.1:8080;\n location / { root /a;\n alias /b/; } }");
     EXPECT_NE(e.find("\"alias\" directive is duplicate, \"root\" directive was specified earlier in "), std::string::npos) << e;

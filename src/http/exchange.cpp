@@ -217,7 +217,26 @@ void Exchange::send_head(HeadBuilder& h, bool body_framed) {
         apply_header_filters(h);
         add_configured_headers(h);
     }
+    if (gen_->cfg->http->keeps_response_headers) keep_sent_headers(h.out);
     write_head(h, body_framed);
+}
+
+// $sent_http_NAME reads the head as it goes out, every filter applied.
+void Exchange::keep_sent_headers(std::string_view head) {
+    auto& sent = req_->sent_headers;
+    sent.clear();
+    size_t pos = head.find("\r\n");
+    while (pos != std::string_view::npos && pos + 2 < head.size()) {
+        pos += 2;
+        size_t e = head.find("\r\n", pos);
+        std::string_view line = head.substr(pos, e == std::string_view::npos ? head.size() - pos : e - pos);
+        pos = e;
+        size_t colon = line.find(':');
+        if (line.empty() || colon == std::string_view::npos) continue;
+        std::string_view v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        sent.emplace_back(std::string(line.substr(0, colon)), std::string(v));
+    }
 }
 
 void Exchange::send_redirect(int status, const std::string& location) {

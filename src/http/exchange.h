@@ -119,6 +119,7 @@ protected:
     bool value_ok(std::string_view v, std::string_view what);
     void write_access_log();
     void add_configured_headers(HeadBuilder& h);   // add_header of the location
+    void keep_sent_headers(std::string_view head);  // for $sent_http_*
 
     // ---- carrier primitives ---------------------------------------------
     // Writes a response head that send_head() completed (policy applied).

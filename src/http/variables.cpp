@@ -201,10 +201,17 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     switch (v.kind) {
     case Var::None: return false;
     case Var::HttpHeader: return header_var(h, v.arg, out);
-    case Var::SentHttp:
+    case Var::SentHttp: {
+        // several fields of one name: joined with ", " (nginx 1.23+)
+        bool found = false;
         for (auto& [n, val] : r.sent_headers)
-            if (ieq(n, v.arg)) { out += val; return true; }
-        return false;
+            if (ieq(n, v.arg)) {
+                if (found) out += ", ";
+                out += val;
+                found = true;
+            }
+        return found;
+    }
     case Var::UpstreamHttp:
         for (auto& [n, val] : r.upstream_headers)
             if (ieq(n, v.arg)) { out += val; return true; }

@@ -1011,7 +1011,6 @@ void Proxy::forward_head_to_client() {
             if (ieq(p, n)) return true;
         return false;
     };
-    r.sent_headers.clear();
     for (auto& hd : parser_.headers()) {
         std::string_view n = view(hd.name), v = view(hd.value);
         bool hop = false;
@@ -1029,7 +1028,6 @@ void Proxy::forward_head_to_client() {
             if (it != value.end()) rewrite_redirect(value, size_t(it - value.begin()) + 4);
         }
         h.add(n, value);
-        if (s_.generation().cfg->http->keeps_response_headers) r.sent_headers.emplace_back(std::string(n), std::move(value));
     }
     add_sticky_cookie(h);
     if (framing_ == Framing::Length || (no_body && parser_.has_length() && status_ != 204 && status_ != 304))

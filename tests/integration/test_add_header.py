@@ -115,3 +115,23 @@ def test_add_header_line_break_from_config_kept_from_request_dropped(proxy):
         assert b"X-Uri" not in resp.raw_head and b"X-Evil" not in resp.raw_head, resp.raw_head
     else:
         assert b"\nX-Evil: 1" in resp.raw_head, resp.raw_head
+
+
+def test_sent_http_reads_the_head_as_sent(proxy, http_backend):
+    """$sent_http_NAME sees every filter's work: add_header on a `return`,
+    several Cache-Control fields joined with ", ", and `expires epoch`
+    replacing a proxied response's Cache-Control with "no-cache"."""
+    from harness.wait import wait_until
+    be = http_backend()
+    proxy.start("log_format cc '$uri: $sent_http_cache_control';\n"
+                "server {\n listen 127.0.0.1:{listen};\n access_log logs/cc.log cc;\n"
+                " location /set { add_header Cache-Control max-age=3600; add_header Cache-Control private;"
+                " return 200 OK; }\n"
+                " location /redefine { expires epoch; proxy_pass http://127.0.0.1:{backend}; }\n"
+                " location /none { return 200 OK; }\n}\n", backend=be.port)
+    for path in ("/set", "/redefine?h=Cache-Control:max-age%3D9", "/none"):
+        assert rawhttp.exchange(proxy.port, b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                                % path.encode()).status == 200
+    log = proxy.prefix / "logs" / "cc.log"
+    text = wait_until(lambda: log.exists() and log.read_text().count("\n") >= 3 and log.read_text(), 10, "3 log lines")
+    assert text.splitlines() == ["/set: max-age=3600, private", "/redefine: no-cache", "/none: -"]

@@ -246,6 +246,17 @@ void Proxy::on_body(std::string_view data) {
         return;
     }
 
+    // nginx streams through its client_body_buffer: when the whole body
+    // fitted there, $request_body reads it afterwards (an error_page, a log)
+    http::Request& r = s_.req();
+    if (!body_spilled_) {
+        if (r.request_body.size() + data.size() <= *r.lc->client_body_buffer_size) {
+            r.request_body.append(data);
+        } else {
+            std::string().swap(r.request_body);
+            body_spilled_ = true;
+        }
+    }
     if (chunk_body_) out_.append(fmt::format("{:x}\r\n", data.size()));
     out_.append(data);
     if (chunk_body_) out_.append("\r\n");

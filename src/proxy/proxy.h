@@ -122,6 +122,7 @@ private:
     size_t hparsed_ = 0;
     Framing framing_ = Framing::None;
     uint64_t remaining_ = 0;
+    bool body_spilled_ = false;   // a streamed body outgrew client_body_buffer_size
     size_t high_water_ = 65536;
     int status_ = 0;
     bool reused_ = false, no_reuse_ = false;

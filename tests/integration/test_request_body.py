@@ -569,6 +569,26 @@ def test_request_buffering_off_streams(proxy, sinks):
     assert growth < RSS_LIMIT_KIB, "RSS grew %d KiB" % growth
 
 
+def test_request_buffering_off_keeps_a_small_body_for_request_body(proxy, http_backend):
+    """Streaming too, a body that fitted client_body_buffer_size is what
+    $request_body reads afterwards (nginx's proxy_request_buffering.t); one
+    well beyond it is not kept (the variable is empty)."""
+    be = http_backend()
+    proxy.start(conf_proxy(loc_extra="proxy_request_buffering off;\nclient_body_buffer_size 2k;\n"
+                                     'add_header X-Body "$request_body";'), backend=be.port)
+    small = b"0123456789" * 128
+    resp = rawhttp.exchange(proxy.port, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            b"Content-Length: %d\r\n\r\n%s" % (len(small), small))
+    assert resp.status == 200
+    assert dict(resp.headers).get("X-Body") == small.decode()
+    big = b"x" * 10000
+    resp = rawhttp.exchange(proxy.port, b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                            b"Content-Length: %d\r\n\r\n%s" % (len(big), big))
+    assert resp.status == 200
+    assert "X-Body" not in dict(resp.headers)
+    assert be.requests()[-1]["body"] == big
+
+
 def test_streamed_body_peer_fails_mid_body(proxy, sinks):
     """proxy_request_buffering off and the only peer closes after the head
     while the body is still coming: 502, the rest of the body is discarded

@@ -219,13 +219,15 @@ bool normalize_uri(std::string_view target, bool merge_slashes, std::string& uri
 }
 
 // ngx_http_validate_host: lowercases; rejects '/', NUL, controls, space, DEL
-// and ".."; a trailing dot is dropped; what follows ':' (outside brackets)
-// is the port and is not looked at.
+// and ".."; a trailing dot is dropped. As nginx 1.29.4 (stricter than 1.22):
+// what follows ':' (outside brackets) must be a port, at most 65535, or
+// nothing; an IPv6 literal is "[...]" from the first byte, closed, and only a
+// port may follow it.
 bool parse_host(std::string_view v, std::string& host) {
     host.clear();
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
     size_t dot_pos = std::string_view::npos, host_len = v.size();
-    bool in_brackets = false;
+    bool in_brackets = false, literal = false;
     for (size_t i = 0; i < v.size(); ++i) {
         unsigned char ch = static_cast<unsigned char>(v[i]);
         switch (ch) {
@@ -240,14 +242,15 @@ bool parse_host(std::string_view v, std::string& host) {
             }
             break;
         case '[':
-            if (i == 0) in_brackets = true;
+            if (i != 0) return false;
+            in_brackets = literal = true;
             break;
         case ']':
-            if (in_brackets) {
-                in_brackets = false;
-                host_len = i + 1;
-                i = v.size();
-            }
+            if (!in_brackets) return false;
+            in_brackets = false;
+            host_len = i + 1;
+            if (i + 1 < v.size() && v[i + 1] != ':') return false;
+            i = v.size();
             break;
         case '\0':
         case '/':
@@ -257,7 +260,18 @@ bool parse_host(std::string_view v, std::string& host) {
             break;
         }
     }
-    if (host_len > 0 && v[host_len - 1] == '.') --host_len;
+    if (in_brackets) return false;   // "[..." never closed
+    if (host_len < v.size()) {
+        std::string_view port = v.substr(host_len + 1);
+        if (port.size() > 5) return false;
+        uint32_t n = 0;
+        for (char c : port) {
+            if (c < '0' || c > '9') return false;
+            n = n * 10 + uint32_t(c - '0');
+        }
+        if (n > 65535) return false;
+    }
+    if (!literal && host_len > 0 && v[host_len - 1] == '.') --host_len;
     if (host_len == 0) return false;
     host.reserve(host_len);
     for (size_t i = 0; i < host_len; ++i) host += char(std::tolower(static_cast<unsigned char>(v[i])));

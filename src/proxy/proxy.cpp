@@ -1089,8 +1089,7 @@ void Proxy::add_sticky_cookie(http::HeadBuilder& h) {
 
 void Proxy::emit(std::string_view data) {
     if (data.empty()) return;
-    s_.req().body_bytes_sent += data.size();
-    to_client(data);
+    to_client(data, true);
 }
 
 void Proxy::on_body_data(std::string_view data) { emit(data); }
@@ -1117,16 +1116,27 @@ bool Proxy::spool_wanted() const {
     return !(spool_ && spool_->full());
 }
 
-void Proxy::to_client(std::string_view data) {
+// $body_bytes_sent counts payload bytes as they are queued for the client;
+// spooled bytes count when they leave the spool (framing included then), so
+// a client that goes away is not charged for what never left.
+void Proxy::to_client(std::string_view data, bool payload) {
     if (data.empty() || state_ == ProxyState::Dead) return;
-    if (spool_wanted()) spool_append(data);
-    else s_.send(data);
+    if (spool_wanted()) {
+        spool_append(data);
+        return;
+    }
+    if (payload) s_.req().body_bytes_sent += data.size();
+    s_.send(data);
 }
 
-void Proxy::to_client(Buf&& data) {
+void Proxy::to_client(Buf&& data, bool payload) {
     if (data.empty() || state_ == ProxyState::Dead) return;
-    if (spool_wanted()) spool_append(std::string_view(data.data(), data.size()));
-    else s_.send(std::move(data));
+    if (spool_wanted()) {
+        spool_append(std::string_view(data.data(), data.size()));
+        return;
+    }
+    if (payload) s_.req().body_bytes_sent += data.size();
+    s_.send(std::move(data));
 }
 
 bool Proxy::spool_append(std::string_view data) {
@@ -1178,6 +1188,7 @@ void Proxy::refill_from_spool() {
         }
         b.commit(size_t(n));
         budget -= size_t(n);
+        s_.req().body_bytes_sent += uint64_t(n);
         s_.send(std::move(b));
     }
 }
@@ -1196,18 +1207,16 @@ void Proxy::end_response() {
 // Forwards what `data` holds according to the framing. Returns false when the
 // exchange ended (finished or failed) and the caller must stop.
 bool Proxy::process_body(Buf& data) {
-    http::Request& r = s_.req();
     while (!data.empty()) {
         switch (framing_) {
         case Framing::Length: {
             size_t n = data.size() < remaining_ ? data.size() : size_t(remaining_);
             remaining_ -= n;
-            r.body_bytes_sent += n;
             if (n == data.size()) {
-                to_client(std::move(data));
+                to_client(std::move(data), true);
                 data = Buf();
             } else {
-                to_client(std::string_view(data.data(), n));
+                to_client(std::string_view(data.data(), n), true);
                 extra_ = true;  // bytes past the response: the connection is not reusable
                 data.consume(data.size());
             }
@@ -1219,15 +1228,13 @@ bool Proxy::process_body(Buf& data) {
             break;
         }
         case Framing::Close:
-            r.body_bytes_sent += data.size();
-            to_client(std::move(data));
+            to_client(std::move(data), true);
             data = Buf();
             break;
         case Framing::CloseChunked: {
             std::string head = fmt::format("{:x}\r\n", data.size());
-            r.body_bytes_sent += data.size();
             to_client(head);
-            to_client(std::move(data));
+            to_client(std::move(data), true);
             data = Buf();
             to_client(std::string_view("\r\n"));
             break;

@@ -77,8 +77,9 @@ private:
     // Every client-bound body byte (framing included) goes through here: to
     // the client, or (proxy_buffering on, the client's queue past
     // high_water_, or a spool already holding bytes) to the spool file.
-    void to_client(std::string_view data);
-    void to_client(Buf&& data);
+    // payload: body bytes ($body_bytes_sent), not chunk framing
+    void to_client(std::string_view data, bool payload = false);
+    void to_client(Buf&& data, bool payload = false);
     bool spool_wanted() const;
     bool spool_append(std::string_view data);
     void refill_from_spool();      // a bounded read of the spool into the client's queue

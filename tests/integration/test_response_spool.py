@@ -259,6 +259,22 @@ def spool_files(pids, tmp: Path) -> list[tuple[str, int]]:
     return out
 
 
+def wait_spool_settled(pids, tmp: Path) -> int:
+    """The backend handing its last byte to the kernel is not the proxy
+    having read it: waits until the open temp file stops growing (the proxy
+    read the response to its end) and returns its size."""
+    last = None
+
+    def settled():
+        nonlocal last
+        now = sum(size for _, size in spool_files(pids, tmp))
+        ok = last is not None and now == last and now > 0
+        last = now
+        return ok
+    wait_until(settled, 10, "the temp file to stop growing", interval=0.25)
+    return last
+
+
 def files_under(tmp: Path) -> list[str]:
     return [os.path.join(dp, f) for dp, _, fs in os.walk(tmp) for f in fs]
 
@@ -332,9 +348,11 @@ def test_keepalive_upstream_reused_while_first_client_reads(proxy, backend):
     connection goes back to the pool, and the next request (another client)
     is sent on it while the first client still stalls."""
     proxy.start(conf(upstream_extra="keepalive 4;"), backend=backend.port)
+    pids = serving_pids(proxy)
     cl = SlowClient(proxy.port, "/big?tag=k")
     cl.read(MiB)
     wait_until(lambda: backend.done_at("k"), STALL_BOUND, "the backend's send to complete")
+    wait_spool_settled(pids, proxy.prefix / "proxy_temp")
     c2 = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
     c2.request("GET", "/small")
     r2 = c2.getresponse()
@@ -425,6 +443,10 @@ def test_client_abort_deletes_file_no_fd_leak(proxy, backend):
     wait_until(lambda: sorted(fds(pids)) == base, 10, "the fds to be back to %r (now %r)" % (base, sorted(fds(pids))))
     assert spool_files(pids, tmp) == []
     assert files_under(tmp) == []
+    # $body_bytes_sent: what left for the client, not what was spooled for it
+    line = wait_until(lambda: [l for l in proxy.access_log().splitlines() if "tag=x" in l], 10, "the log line")[0]
+    sent = int(re.search(r'" 200 (\d+) ', line).group(1))
+    assert sent < BODY // 2, line
     c1 = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
     c1.request("GET", "/small")
     assert c1.getresponse().read() == b"small"

@@ -197,7 +197,9 @@ class SlowClient:
 def serving_pids(proxy) -> list[int]:
     if proxy.impl == "switchyard":
         return [proxy.pid]
-    kids = Path("/proc/%d/task/%d/children" % (proxy.pid, proxy.pid)).read_text().split()
+    # the master may accept (listen) before its worker is forked
+    kids = wait_until(lambda: Path("/proc/%d/task/%d/children" % (proxy.pid, proxy.pid)).read_text().split(),
+                      10, "nginx's worker")
     return [int(k) for k in kids]
 
 
@@ -327,8 +329,12 @@ def test_slow_client_backend_released_early(proxy, backend, path):
     cl.read_all(pace=0.02)   # a slow client: >= 1.5 s for the rest
     t_client = time.monotonic()
     growth = sampler.stop() - base
-    cl.close()
     assert cl.got == BODY and cl.h.hexdigest() == body_sha(BODY)
+    # the response ended properly: the client connection is kept alive
+    cl.conn.request("GET", "/small")
+    r2 = cl.conn.getresponse()
+    assert (r2.status, r2.read()) == (200, b"small")
+    cl.close()
     # released while the client had at most a few MiB (its first MiB and what sockets hold)
     assert read_when_released < BODY // 2, read_when_released
     assert during and all(link.endswith("(deleted)") for link, _ in during), during
@@ -340,7 +346,37 @@ def test_slow_client_backend_released_early(proxy, backend, path):
     assert growth < 30 * 1024, "RSS grew %d KiB" % growth
     print("\n[%s %s] upstream released after %d ms, client done after %d ms (read %d KiB by then); RSS +%d KiB" % (
         proxy.impl, path, (done - t0) * 1000, (t_client - t0) * 1000, read_when_released // 1024, growth))
-    assert backend.accepted == 1 and backend.errors == []
+    assert backend.errors == [] and [p for _, p in backend.requests] == [req, "/small"], backend.requests
+
+
+def test_http10_client_chunked_upstream(proxy, backend):
+    """An HTTP/1.0 client of a chunked upstream: decoded, spooled, and the
+    response ends with the connection once the file is drained."""
+    proxy.start(conf(), backend=backend.port)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", proxy.port))
+    s.sendall(b"GET /chunked?tag=t HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = b""
+    while len(data) < MiB:
+        d = s.recv(65536)
+        assert d
+        data += d
+    wait_until(lambda: backend.done_at("t"), STALL_BOUND, "the backend's send to complete while the client stalls")
+    h = hashlib.sha256()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"chunked" not in head.lower(), head
+    h.update(body)
+    got = len(body)
+    while True:
+        d = s.recv(262144)
+        if not d:
+            break
+        h.update(d)
+        got += len(d)
+    s.close()
+    assert got == BODY and h.hexdigest() == body_sha(BODY)
 
 
 def test_keepalive_upstream_reused_while_first_client_reads(proxy, backend):

@@ -349,6 +349,33 @@ def test_slow_client_backend_released_early(proxy, backend, path):
     assert backend.errors == [] and [p for _, p in backend.requests] == [req, "/small"], backend.requests
 
 
+def test_parallel_slow_clients_bounded(proxy, backend):
+    """Four stalled clients at once: four temp files, every backend send
+    completes while they stall, RSS grows < 30 MB, each client gets its
+    bytes intact, and no file or fd is left."""
+    proxy.start(conf(), backend=backend.port)
+    tmp = proxy.prefix / "proxy_temp"
+    pids = serving_pids(proxy)
+    base = rss_kib(pids)
+    sampler = RssSampler(pids)
+    clients = [SlowClient(proxy.port, "/big?tag=p%d" % i) for i in range(4)]
+    for cl in clients:
+        cl.read(MiB)
+    for i in range(4):
+        wait_until(lambda: backend.done_at("p%d" % i), STALL_BOUND, "backend send %d to complete" % i)
+    assert len(spool_files(pids, tmp)) == 4
+    for cl in clients:
+        cl.read_all()
+        cl.close()
+    growth = sampler.stop() - base
+    for cl in clients:
+        assert cl.got == BODY and cl.h.hexdigest() == body_sha(BODY)
+    assert growth < 30 * 1024, "RSS grew %d KiB" % growth
+    wait_until(lambda: spool_files(pids, tmp) == [], 10, "the temp files to be closed")
+    assert files_under(tmp) == []
+    assert len(re.findall("buffered to a temporary file", proxy.error_log())) == 4
+
+
 def test_http10_client_chunked_upstream(proxy, backend):
     """An HTTP/1.0 client of a chunked upstream: decoded, spooled, and the
     response ends with the connection once the file is drained."""

@@ -1025,7 +1025,15 @@ void Proxy::forward_head_to_client() {
     remaining_ = parser_.has_length() ? parser_.content_length() : 0;
     resp_keepalive_ = parser_.keep_alive() && parser_.version() == 11;
     if (framing_ == Framing::Length && remaining_ == 0) framing_ = Framing::None;
-    spool_ok_ = *lc.proxy_buffering && *lc.proxy_max_temp_file_size > 0 && framing_ != Framing::None;
+    // X-Accel-Buffering: yes|no from the upstream overrides proxy_buffering
+    // for this response (nginx honours it unless proxy_ignore_headers says so)
+    bool buffered = *lc.proxy_buffering;
+    for (auto& hd : parser_.headers())
+        if (ieq(view(hd.name), "x-accel-buffering")) {
+            if (ieq(view(hd.value), "no")) buffered = false;
+            else if (ieq(view(hd.value), "yes")) buffered = true;
+        }
+    spool_ok_ = buffered && *lc.proxy_max_temp_file_size > 0 && framing_ != Framing::None;
 
     auto hidden = [&](std::string_view n) {
         for (auto& p : *lc.proxy_pass_header)

@@ -120,7 +120,9 @@ class BigBackend:
                                 c.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
                         c.sendall(b"0\r\n\r\n")
                     else:
-                        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+                        m = re.search(r"xab=(\w+)", path)
+                        xab = b"X-Accel-Buffering: %s\r\n" % m.group(1).encode() if m else b""
+                        c.sendall(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n" % (xab, n))
                         for b in body_chunks(n):
                             c.sendall(b)
                     with self.lock:
@@ -574,6 +576,29 @@ def test_buffering_off_and_head_never_spool(proxy, backend):
     assert r.status == 200 and r.read() == b""
     c.close()
     assert "buffered to a temporary file" not in proxy.error_log()
+
+
+@pytest.mark.parametrize("xab,loc", [("no", ""), ("yes", "proxy_buffering off;")])
+def test_x_accel_buffering(proxy, backend, xab, loc):
+    """X-Accel-Buffering from the backend overrides proxy_buffering for its
+    response: `no` never spools (the backend is held while the client
+    stalls), `yes` spools under proxy_buffering off."""
+    proxy.start(conf(loc), backend=backend.port)
+    tmp = proxy.prefix / "proxy_temp"
+    pids = serving_pids(proxy)
+    cl = SlowClient(proxy.port, "/big?tag=xa&xab=%s" % xab)
+    cl.read(MiB)
+    if xab == "no":
+        time.sleep(2.0)   # a stall: the backend must not be able to finish in it
+        assert backend.done_at("xa") is None
+        assert spool_files(pids, tmp) == []
+    else:
+        wait_until(lambda: backend.done_at("xa"), STALL_BOUND, "the backend's send to complete while the client stalls")
+        assert spool_files(pids, tmp)
+    cl.read_all()
+    cl.close()
+    assert cl.got == BODY and cl.h.hexdigest() == body_sha(BODY)
+    assert ("buffered to a temporary file" in proxy.error_log()) == (xab == "yes")
 
 
 # ============================================================ 6. temp file errors

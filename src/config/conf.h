@@ -174,7 +174,7 @@ struct LocConf {
     std::optional<std::shared_ptr<const TempPath>> client_body_temp_path, proxy_temp_path;
     std::optional<BodyInFile> client_body_in_file_only;     // off
     std::optional<bool> client_body_in_single_buffer;        // off (the in-memory body is one buffer anyway)
-    std::optional<size_t> proxy_max_temp_file_size;          // 1024m (stored: responses are not spooled)
+    std::optional<size_t> proxy_max_temp_file_size;          // 1024m; 0: responses never spool (proxy/response_spool.h)
     std::optional<size_t> proxy_temp_file_write_size;        // 2 * max(proxy_buffer_size, proxy_buffers size)
     std::optional<ProxyRedirect> proxy_redirect;
     std::optional<Template> root;

@@ -743,6 +743,27 @@ void Proxy::on_timer(int tag) {
 }
 
 void Proxy::on_client_drained() {
+    if (spool_ && (spool_->pending() > 0 || end_deferred_)) {
+        // the carrier calls back here when the queue empties, also from
+        // inside refill_from_spool() (its flush): the outer call loops instead
+        if (refilling_) {
+            refill_again_ = true;
+            return;
+        }
+        refilling_ = true;
+        do {
+            refill_again_ = false;
+            refill_from_spool();
+        } while (refill_again_ && spool_ && spool_->pending() > 0 && state_ != ProxyState::Dead && !s_.closed());
+        refilling_ = false;
+        if (!spool_ || state_ == ProxyState::Dead || s_.closed() || spool_->pending() > 0) return;
+        if (end_deferred_) {
+            end_deferred_ = false;
+            spool_.reset();
+            s_.end_response(true);
+            return;
+        }
+    }
     if (!read_paused_ || s_.pending_out() > high_water_ / 2) return;
     read_paused_ = false;
     if (readable_ && fd() >= 0) read_upstream();
@@ -784,6 +805,8 @@ void Proxy::on_client_abort() {
         t.response_ms = clock::now_ms() - try_start_;
     }
     state_ = ProxyState::Dead;
+    end_deferred_ = false;
+    spool_.reset();   // the file goes with its fd (it was unlinked when made)
     close_upstream();
 }
 
@@ -827,7 +850,8 @@ void Proxy::read_upstream() {
         if (n == 0) {
             readable_ = false;
             if (state_ == ProxyState::ReadBody && (framing_ == Framing::Close || framing_ == Framing::CloseChunked)) {
-                if (framing_ == Framing::CloseChunked) s_.send(std::string_view("0\r\n\r\n"));
+                if (framing_ == Framing::CloseChunked) to_client(std::string_view("0\r\n\r\n"));
+                if (state_ == ProxyState::Dead) return;
                 finish();
                 return;
             }
@@ -1012,6 +1036,15 @@ void Proxy::forward_head_to_client() {
     remaining_ = parser_.has_length() ? parser_.content_length() : 0;
     resp_keepalive_ = parser_.keep_alive() && parser_.version() == 11;
     if (framing_ == Framing::Length && remaining_ == 0) framing_ = Framing::None;
+    // X-Accel-Buffering: yes|no from the upstream overrides proxy_buffering
+    // for this response (nginx honours it unless proxy_ignore_headers says so)
+    bool buffered = *lc.proxy_buffering;
+    for (auto& hd : parser_.headers())
+        if (ieq(view(hd.name), "x-accel-buffering")) {
+            if (ieq(view(hd.value), "no")) buffered = false;
+            else if (ieq(view(hd.value), "yes")) buffered = true;
+        }
+    spool_ok_ = buffered && *lc.proxy_max_temp_file_size > 0 && framing_ != Framing::None;
 
     auto hidden = [&](std::string_view n) {
         for (auto& p : *lc.proxy_pass_header)
@@ -1102,8 +1135,7 @@ void Proxy::add_sticky_cookie(http::HeadBuilder& h) {
 
 void Proxy::emit(std::string_view data) {
     if (data.empty()) return;
-    s_.req().body_bytes_sent += data.size();
-    s_.send(data);
+    to_client(data, true);
 }
 
 void Proxy::on_body_data(std::string_view data) { emit(data); }
@@ -1112,31 +1144,129 @@ void Proxy::on_chunk_header(uint64_t size) {
     if (framing_ != Framing::ChunkedRaw) return;
     char line[24];
     auto r = fmt::format_to_n(line, sizeof line, "{:x}\r\n", size);
-    s_.send(std::string_view(line, r.size));
+    to_client(std::string_view(line, r.size));
 }
 
 void Proxy::on_chunk_complete() {
-    if (framing_ == Framing::ChunkedRaw) s_.send(std::string_view("\r\n"));
+    if (framing_ == Framing::ChunkedRaw) to_client(std::string_view("\r\n"));
+}
+
+// ---- response spool (proxy_buffering on, proxy_temp_path) ----------------------
+
+// Bytes keep their order: once the spool holds some, everything after goes
+// there too until it is drained. A full file (proxy_max_temp_file_size) takes
+// no new spooling: the upstream read pauses instead, as with buffering off.
+bool Proxy::spool_wanted() const {
+    if (spool_ && spool_->pending() > 0) return true;
+    if (!spool_ok_ || s_.pending_out() <= high_water_) return false;
+    return !(spool_ && spool_->full());
+}
+
+// $body_bytes_sent counts payload bytes as they are queued for the client;
+// spooled bytes count when they leave the spool (framing included then), so
+// a client that goes away is not charged for what never left.
+void Proxy::to_client(std::string_view data, bool payload) {
+    if (data.empty() || state_ == ProxyState::Dead) return;
+    if (spool_wanted()) {
+        spool_append(data);
+        return;
+    }
+    if (payload) s_.req().body_bytes_sent += data.size();
+    s_.send(data);
+}
+
+void Proxy::to_client(Buf&& data, bool payload) {
+    if (data.empty() || state_ == ProxyState::Dead) return;
+    if (spool_wanted()) {
+        spool_append(std::string_view(data.data(), data.size()));
+        return;
+    }
+    if (payload) s_.req().body_bytes_sent += data.size();
+    s_.send(std::move(data));
+}
+
+bool Proxy::spool_append(std::string_view data) {
+    const conf::LocConf& lc = *s_.req().lc;
+    if (!spool_) {
+        size_t write_size = lc.proxy_temp_file_write_size
+                                ? *lc.proxy_temp_file_write_size
+                                : 2 * std::max(*lc.proxy_buffer_size, lc.proxy_buffers->second);
+        spool_ = std::make_unique<ResponseSpool>(**lc.proxy_temp_path, *lc.proxy_max_temp_file_size, write_size);
+    }
+    bool had_file = spool_->has_file();
+    std::string err;
+    if (!spool_->append(data, err)) {
+        spool_failed(err);
+        return false;
+    }
+    if (!had_file && spool_->has_file())   // nginx's temp_file->warn, once per response
+        s_.log_error(Level::Warn,
+                     "an upstream response is buffered to a temporary file " + spool_->file_name() +
+                         " while reading upstream",
+                     peer_name());
+    return true;
+}
+
+// A spool file could not be made, written or read: nginx's crit line, and
+// the client's response is cut (its head is out).
+void Proxy::spool_failed(const std::string& err) {
+    s_.log_error(Level::Crit, err + " while reading upstream", peer_name());
+    state_ = ProxyState::Dead;
+    end_deferred_ = false;
+    spool_.reset();
+    close_upstream();
+    s_.abort_response();
+}
+
+// At most 64 KiB per call and never past high_water_ in the client's queue:
+// the file is read back as the client takes it, never whole.
+void Proxy::refill_from_spool() {
+    constexpr size_t kPerCall = 4 * Buf::kSize;
+    HoldOutput hold(s_);
+    size_t budget = kPerCall;
+    while (spool_ && spool_->pending() > 0 && budget > 0 && s_.pending_out() < high_water_ && !s_.closed()) {
+        Buf b = Buf::take();
+        std::string err;
+        ssize_t n = spool_->read(b.tail(), std::min(b.room(), budget), err);
+        if (n <= 0) {
+            spool_failed(n < 0 ? err : "spool read returned no bytes");
+            return;
+        }
+        b.commit(size_t(n));
+        budget -= size_t(n);
+        s_.req().body_bytes_sent += uint64_t(n);
+        s_.send(std::move(b));
+    }
+}
+
+// The upstream response is complete (its connection already released or
+// closed): the client's response ends now, or when the spool is drained.
+void Proxy::end_response() {
+    if (spool_ && spool_->pending() > 0) {
+        end_deferred_ = true;
+        return;
+    }
+    spool_.reset();
+    s_.end_response(true);
 }
 
 // Forwards what `data` holds according to the framing. Returns false when the
 // exchange ended (finished or failed) and the caller must stop.
 bool Proxy::process_body(Buf& data) {
-    http::Request& r = s_.req();
     while (!data.empty()) {
         switch (framing_) {
         case Framing::Length: {
             size_t n = data.size() < remaining_ ? data.size() : size_t(remaining_);
             remaining_ -= n;
-            r.body_bytes_sent += n;
             if (n == data.size()) {
-                s_.send(std::move(data));
+                to_client(std::move(data), true);
                 data = Buf();
             } else {
-                s_.send(std::string_view(data.data(), n));
+                to_client(std::string_view(data.data(), n), true);
                 extra_ = true;  // bytes past the response: the connection is not reusable
                 data.consume(data.size());
             }
+            if (state_ == ProxyState::Dead) return false;
             if (remaining_ == 0) {
                 finish();
                 return false;
@@ -1144,17 +1274,15 @@ bool Proxy::process_body(Buf& data) {
             break;
         }
         case Framing::Close:
-            r.body_bytes_sent += data.size();
-            s_.send(std::move(data));
+            to_client(std::move(data), true);
             data = Buf();
             break;
         case Framing::CloseChunked: {
             std::string head = fmt::format("{:x}\r\n", data.size());
-            r.body_bytes_sent += data.size();
-            s_.send(head);
-            s_.send(std::move(data));
+            to_client(head);
+            to_client(std::move(data), true);
             data = Buf();
-            s_.send(std::string_view("\r\n"));
+            to_client(std::string_view("\r\n"));
             break;
         }
         case Framing::ChunkedRaw:
@@ -1166,13 +1294,15 @@ bool Proxy::process_body(Buf& data) {
             parser_.set_sink(this);
             http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
             parser_.set_sink(nullptr);
+            if (state_ == ProxyState::Dead) return false;
             if (ev == http::H1Parser::Event::Error) {
                 fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", 0);
                 return false;
             }
             data.consume(consumed);
             if (ev == http::H1Parser::Event::MessageDone) {
-                if (framing_ == Framing::ChunkedRaw) s_.send(std::string_view("0\r\n\r\n"));
+                if (framing_ == Framing::ChunkedRaw) to_client(std::string_view("0\r\n\r\n"));
+                if (state_ == ProxyState::Dead) return false;
                 extra_ = !data.empty();
                 data = Buf();
                 finish();
@@ -1186,7 +1316,13 @@ bool Proxy::process_body(Buf& data) {
         }
         if (s_.closed() || state_ == ProxyState::Dead) return false;
     }
-    if (s_.pending_out() > high_water_) read_paused_ = true;
+    // spooling: the upstream is read on until the file is full
+    bool can_spool = spool_ok_ && !(spool_ && spool_->full());
+    if (spool_ && spool_->pending() > 0) {
+        if (spool_->full()) read_paused_ = true;
+    } else if (s_.pending_out() > high_water_ && !can_spool) {
+        read_paused_ = true;
+    }
     return true;
 }
 
@@ -1210,7 +1346,7 @@ void Proxy::finish() {
     }
     close_upstream();
     rbuf_.release();
-    s_.end_response(true);
+    end_response();
 }
 
 }  // namespace sy::proxy

@@ -17,6 +17,7 @@
 #include "http/h1_parser.h"
 #include "http/exchange.h"
 #include "http/temp_file.h"
+#include "proxy/response_spool.h"
 #include "upstream/balancer.h"
 #include "upstream/keepalive_pool.h"
 
@@ -74,6 +75,17 @@ private:
     void close_upstream();
     void forward_head_to_client();
     void emit(std::string_view data);
+    // Every client-bound body byte (framing included) goes through here: to
+    // the client, or (proxy_buffering on, the client's queue past
+    // high_water_, or a spool already holding bytes) to the spool file.
+    // payload: body bytes ($body_bytes_sent), not chunk framing
+    void to_client(std::string_view data, bool payload = false);
+    void to_client(Buf&& data, bool payload = false);
+    bool spool_wanted() const;
+    bool spool_append(std::string_view data);
+    void refill_from_spool();      // a bounded read of the spool into the client's queue
+    void spool_failed(const std::string& err);
+    void end_response();           // now, or once the spool is drained
     // Buffered request body (proxy_request_buffering on): stored in the
     // Request up to client_body_buffer_size, beyond that in a temp file.
     bool store_body(std::string_view data);
@@ -128,6 +140,12 @@ private:
     bool reused_ = false, no_reuse_ = false;
     uint32_t conn_requests_ = 0;
     bool req_keepalive_ok_ = false, resp_keepalive_ = false, extra_ = false;
+
+    // proxy_buffering on: response bytes waiting for a slow client (proxy_temp_path)
+    std::unique_ptr<ResponseSpool> spool_;
+    bool spool_ok_ = false;           // this response may spool (buffered, has a body, max size > 0)
+    bool end_deferred_ = false;       // the upstream response is complete; the spool is not drained yet
+    bool refilling_ = false, refill_again_ = false;
 };
 
 }  // namespace sy::proxy

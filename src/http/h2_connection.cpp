@@ -226,7 +226,7 @@ void H2Connection::start(int fd, SSL* ssl, std::string_view already_read) {
     SY_LOG(Level::Debug, info_.number, "http2 connection: {}", sock_.tls() ? "h2" : "h2c");
     if (!already_read.empty()) {
         total_bytes_ += already_read.size();
-        ssize_t n = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
+        ssize_t n = recv(reinterpret_cast<const uint8_t*>(already_read.data()), already_read.size());
         if (failed_) {
             goaway_and_close(fail_code_, Level::Info, fail_why_ + " while processing HTTP/2 connection");
             return;
@@ -279,6 +279,33 @@ void H2Connection::io() {
     arm_timers();
 }
 
+// nginx does not insist that the client's first frame be a SETTINGS
+// (nghttp2 answers anything else with GOAWAY "SETTINGS expected"); some
+// clients, nginx's own test client among them, send a SETTINGS ACK or
+// HEADERS first. The preface and the first frame header are held until the
+// frame's type is known; when it is not a SETTINGS, an empty SETTINGS is fed
+// to nghttp2 before it.
+ssize_t H2Connection::recv(const uint8_t* data, size_t len) {
+    if (first_frame_seen_) return nghttp2_session_mem_recv(ng_, data, len);
+    static constexpr size_t kMagic = 24, kFrameHead = 9;
+    preface_.append(reinterpret_cast<const char*>(data), len);
+    if (preface_.size() < kMagic + kFrameHead) return ssize_t(len);
+    first_frame_seen_ = true;
+    std::string held;
+    held.swap(preface_);
+    const auto* p = reinterpret_cast<const uint8_t*>(held.data());
+    const uint8_t type = p[kMagic + 3], flags = p[kMagic + 4];
+    ssize_t rv = nghttp2_session_mem_recv(ng_, p, kMagic);
+    if (rv < 0) return rv;
+    if (type != NGHTTP2_SETTINGS || (flags & NGHTTP2_FLAG_ACK)) {
+        static constexpr uint8_t kEmptySettings[kFrameHead] = {0, 0, 0, NGHTTP2_SETTINGS, 0, 0, 0, 0, 0};
+        rv = nghttp2_session_mem_recv(ng_, kEmptySettings, sizeof kEmptySettings);
+        if (rv < 0) return rv;
+    }
+    rv = nghttp2_session_mem_recv(ng_, p + kMagic, held.size() - kMagic);
+    return rv < 0 ? rv : ssize_t(len);
+}
+
 bool H2Connection::read_in() {
     new_streams_ = 0;   // nginx: per read event
     for (int budget = kReadBudget; budget > 0 && readable_ && !closed_; --budget) {
@@ -288,7 +315,7 @@ bool H2Connection::read_in() {
         ssize_t n = sock_.read(reinterpret_cast<char*>(g_in), sizeof g_in);
         if (n > 0) {
             total_bytes_ += uint64_t(n);
-            ssize_t used = nghttp2_session_mem_recv(ng_, g_in, size_t(n));
+            ssize_t used = recv(g_in, size_t(n));
             if (failed_) {
                 goaway_and_close(fail_code_, Level::Info, fail_why_ + " while processing HTTP/2 connection");
                 return false;

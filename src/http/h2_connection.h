@@ -77,6 +77,7 @@ private:
     friend struct H2Callbacks;
     void io();                    // read what the socket has, feed nghttp2, write what it produces
     bool read_in();
+    ssize_t recv(const uint8_t* data, size_t len);
     bool write_out();
     void start_ready();
     void post_read();
@@ -106,6 +107,10 @@ private:
     size_t field_limit_ = 0;      // large_client_header_buffers: size (one name or value)
     uint64_t priority_limit_ = 0; // PRIORITY frames left (nginx)
     uint64_t total_bytes_ = 0, payload_bytes_ = 0;   // nginx's flood detector
+    // The client's preface and first frame header, held until the first
+    // frame's type is known (recv()); done once that frame went to nghttp2.
+    std::string preface_;
+    bool first_frame_seen_ = false;
     std::vector<int32_t> ready_;  // streams whose head completed in the input being processed
     uint32_t fail_code_ = 0;      // fail(): the GOAWAY code and the log line
     std::string fail_why_;

@@ -2,6 +2,7 @@
 // settings and error messages (ngx_event_openssl.c behaviour: certificate
 // chains, passphrases tried in turn, protocol bitmask, session cache modes).
 #include "tls/context.h"
+#include "tls/client_cert.h"
 #include "tls/stream.h"
 
 #include <fcntl.h>
@@ -251,7 +252,8 @@ static SSL_CTX* new_ctx(const SSL_METHOD* method, uint32_t protocols, const conf
     return ctx;
 }
 
-std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err) {
+std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err,
+                                           std::vector<std::string>* warnings) {
     ERR_clear_error();
     auto sc = std::make_shared<ServerCtx>();
     SSL_CTX* ctx = sc->ctx = new_ctx(TLS_server_method(), *lc.ssl_protocols, where, err);
@@ -294,6 +296,9 @@ std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::
             return nullptr;
         }
     }
+
+    if (!setup_client_verify(ctx, lc, where, err)) return nullptr;
+    if (!setup_stapling(ctx, lc, where, sc->ocsp_staple, warnings, err)) return nullptr;
 
     const conf::SslSessionCache& cache = *lc.ssl_session_cache;
     switch (cache.mode) {

@@ -856,7 +856,8 @@ TEST(TlsClientCert, VerificationNeverFailsTheHandshakeAndIsJudgedPerMode) {
                                         "ssl_verify_depth 0;"));
     auto deep = run_client_cert(*shallow, "chain.crt", "chain.key");
     ASSERT_TRUE(deep.ok);
-    EXPECT_EQ(deep.verify, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+    // (the chain is cut at the depth, so OpenSSL's last word is the missing issuer)
+    EXPECT_EQ(deep.verify, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
 
     // ssl_trusted_certificate verifies but sends no CA names
     auto trusted = ok(tls_server(base + "ssl_verify_client optional_no_ca;\nssl_trusted_certificate certs/root.crt;\n"

@@ -497,7 +497,8 @@ struct Http {
     std::map<std::string, int> map_index;   // variable name -> maps[i]
     std::map<std::string, int> user_var_index;   // `set $name`: name -> Request::user_vars slot
     std::vector<std::string> user_var_names;
-    bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
+    bool keeps_response_headers = false;
+    bool keeps_ssl_session_vars = false;    // some template reads $ssl_session_id / $ssl_ciphers    // some template reads $sent_http_* / $upstream_http_*
     SrcLoc end;                             // the block's closing "}": nginx's merge-time errors
 };
 

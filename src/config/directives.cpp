@@ -1652,6 +1652,8 @@ bool compile_value(Ctx& c, const std::string& text, Template& t) {
     if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
     for (auto& seg : t.segs)
         if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
+    for (auto& seg : t.segs)
+        if (c.http && (seg.var.kind == Var::SslSessionId || seg.var.kind == Var::SslCiphers)) c.http->keeps_ssl_session_vars = true;
     return true;
 }
 

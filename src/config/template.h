@@ -40,6 +40,7 @@ enum class Var : uint16_t {
     // client certificates (http and stream; tls/client_cert.h)
     SslClientVerify, SslClientSDn, SslClientIDn, SslClientSerial, SslClientFingerprint, SslClientCert,
     SslClientRawCert, SslClientEscapedCert, SslClientVStart, SslClientVEnd, SslClientVRemain,
+    SslClientSDnLegacy, SslClientIDnLegacy, SslSessionId, SslCiphers,
 };
 
 struct VarRef {

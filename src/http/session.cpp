@@ -273,6 +273,10 @@ void Session::handshake() {
     info_.ssl_reused = SSL_session_reused(ssl) == 1;
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info_.ssl_server_name = sni;
     info_.client_cert = tls::peer_cert(ssl);
+    if (gen_->cfg->http->keeps_ssl_session_vars) {
+        info_.ssl_session_id = tls::session_id_hex(ssl);
+        info_.ssl_ciphers = tls::client_ciphers(ssl);
+    }
     SY_LOG(Level::Debug, info_.number, "SSL: {}, cipher: \"{}\", reused: {}, server name: \"{}\"", info_.ssl_protocol,
            info_.ssl_cipher, info_.ssl_reused, info_.ssl_server_name);
     const unsigned char* alpn = nullptr;

@@ -213,6 +213,8 @@ static bool client_cert_var(conf::Var kind, const ConnInfo& c, std::string& out)
     case Var::SslClientEscapedCert: out += tls::escaped_cert(pc->pem); break;
     case Var::SslClientVStart: out += pc->v_start; break;
     case Var::SslClientVEnd: out += pc->v_end; break;
+    case Var::SslClientSDnLegacy: out += pc->s_dn_legacy; break;
+    case Var::SslClientIDnLegacy: out += pc->i_dn_legacy; break;
     case Var::SslClientVRemain: out += tls::days_remaining(*pc, time_t(clock::wall_ms() / 1000)); break;
     default: break;
     }
@@ -276,7 +278,10 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::SslClientVerify: case Var::SslClientSDn: case Var::SslClientIDn: case Var::SslClientSerial:
     case Var::SslClientFingerprint: case Var::SslClientCert: case Var::SslClientRawCert:
     case Var::SslClientEscapedCert: case Var::SslClientVStart: case Var::SslClientVEnd: case Var::SslClientVRemain:
+    case Var::SslClientSDnLegacy: case Var::SslClientIDnLegacy:
         return client_cert_var(v.kind, ctx.conn, out);
+    case Var::SslSessionId: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_session_id; return true;
+    case Var::SslCiphers: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_ciphers; return true;
     case Var::Request: out += h.request_line; return true;
     case Var::RequestUri: out += h.target; return true;
     case Var::Uri: case Var::DocumentUri: out += r.uri; return true;

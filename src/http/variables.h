@@ -26,6 +26,7 @@ struct ConnInfo {
     bool ssl_reused = false;
     std::string ssl_server_name;
     std::shared_ptr<const tls::PeerCert> client_cert;   // null: no client certificate
+    std::string ssl_session_id, ssl_ciphers;   // only when the configuration reads them (keeps_ssl_session_vars)
     // The PROXY protocol header's source ($proxy_protocol_addr/_port), when
     // the listen has proxy_protocol.
     std::string proxy_protocol_addr;

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 
 #include "tls/stream.h"
@@ -49,6 +50,15 @@ std::string name_rfc2253(const X509_NAME* n) {
     Bio bio;
     if (!bio.b || !n || X509_NAME_print_ex(bio.b, n, 0, XN_FLAG_RFC2253) < 0) return "";
     return bio_text(bio.b);
+}
+
+std::string name_oneline(const X509_NAME* n) {
+    if (!n) return "";
+    char* p = X509_NAME_oneline(n, nullptr, 0);
+    if (!p) return "";
+    std::string s(p);
+    OPENSSL_free(p);
+    return s;
 }
 
 std::string time_text(const ASN1_TIME* t) {
@@ -241,6 +251,8 @@ std::shared_ptr<const PeerCert> peer_cert(SSL* ssl) {
     pc->verify_result = SSL_get_verify_result(ssl);
     pc->s_dn = name_rfc2253(X509_get_subject_name(cert));
     pc->i_dn = name_rfc2253(X509_get_issuer_name(cert));
+    pc->s_dn_legacy = name_oneline(X509_get_subject_name(cert));
+    pc->i_dn_legacy = name_oneline(X509_get_issuer_name(cert));
     {
         Bio bio;
         if (bio.b) {
@@ -268,6 +280,37 @@ std::shared_ptr<const PeerCert> peer_cert(SSL* ssl) {
     X509_free(cert);
     ERR_clear_error();
     return pc;
+}
+
+std::string session_id_hex(SSL* ssl) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    SSL_SESSION* sess = SSL_get0_session(ssl);
+    if (!sess) return out;
+    unsigned int len = 0;
+    const unsigned char* id = SSL_SESSION_get_id(sess, &len);
+    for (unsigned i = 0; i < len; ++i) {
+        out += hex[id[i] >> 4];
+        out += hex[id[i] & 15];
+    }
+    return out;
+}
+
+std::string client_ciphers(SSL* ssl) {
+    std::string out;
+    const unsigned char* raw = nullptr;
+    size_t n = SSL_get0_raw_cipherlist(ssl, &raw);
+    for (size_t i = 0; raw && i + 1 < n; i += 2) {
+        if (!out.empty()) out += ':';
+        if (const SSL_CIPHER* c = SSL_CIPHER_find(ssl, raw + i)) {
+            out += SSL_CIPHER_get_name(c);
+        } else {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "0x%02x%02x", raw[i], raw[i + 1]);
+            out += buf;
+        }
+    }
+    return out;
 }
 
 std::string client_verify_text(const PeerCert* pc) {

@@ -37,6 +37,7 @@ bool setup_stapling(SSL_CTX* ctx, const conf::LocConf& lc, const conf::SrcLoc& w
 struct PeerCert {
     long verify_result = 0;   // SSL_get_verify_result (X509_V_OK = 0)
     std::string s_dn, i_dn;   // RFC 2253: "CN=client,O=Org"
+    std::string s_dn_legacy, i_dn_legacy;   // X509_NAME_oneline: "/O=Org/CN=client"
     std::string serial;       // i2a_ASN1_INTEGER: uppercase hex
     std::string fingerprint;  // SHA-1, lowercase hex
     std::string pem;          // $ssl_client_raw_cert
@@ -46,6 +47,12 @@ struct PeerCert {
 
 // Null when the peer sent no certificate.
 std::shared_ptr<const PeerCert> peer_cert(SSL* ssl);
+
+// $ssl_session_id (lowercase hex) and $ssl_ciphers (the client's list,
+// names joined by ':', unknown ones as 0x hex), read at the end of a
+// handshake when the configuration uses them.
+std::string session_id_hex(SSL* ssl);
+std::string client_ciphers(SSL* ssl);
 
 // $ssl_client_verify: NONE, SUCCESS or FAILED:reason.
 std::string client_verify_text(const PeerCert* pc);

@@ -669,6 +669,11 @@ void Session::begin_request() {
         return;
     }
     if (info_.ssl) {
+        if (tls::misdirected(info_.ssl_server_name, r.host, *r.server->conf.ssl_verify_client)) {
+            log_error(Level::Info, std::string(tls::kMisdirected) + " while reading client request headers");
+            finalize_error(421);
+            return;
+        }
         // ssl_verify_client of the request's server: 495 / 496 (nginx's ngx_http_process_request)
         std::string why;
         if (int st = tls::client_verify_status(*r.server->conf.ssl_verify_client, info_.client_cert.get(), why)) {

@@ -352,6 +352,10 @@ std::string days_remaining(const PeerCert& pc, time_t now) {
     return std::to_string((pc.not_after - now) / 86400);
 }
 
+bool misdirected(const std::string& sni, const std::string& host, int mode) {
+    return mode && !sni.empty() && !host.empty() && strcasecmp(sni.c_str(), host.c_str()) != 0;
+}
+
 int client_verify_status(int mode, const PeerCert* pc, std::string& why) {
     if (!mode) return 0;
     if (pc && pc->verify_result != X509_V_OK && (mode != 3 || !verify_error_optional(pc->verify_result))) {

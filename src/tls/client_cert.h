@@ -74,4 +74,12 @@ std::string days_remaining(const PeerCert& pc, time_t now);
 // info-level message in `why`.
 int client_verify_status(int mode, const PeerCert* pc, std::string& why);
 
+// nginx's ngx_http_set_virtual_server: a request whose Host names another
+// server than the TLS server name (the resumed session's, on resumption)
+// is refused with 421 when that server verifies client certificates, so a
+// handshake made for a server without them cannot reach one with them.
+bool misdirected(const std::string& sni, const std::string& host, int mode);
+inline constexpr const char* kMisdirected =
+    "client attempted to request the server name different from the one that was negotiated";
+
 }  // namespace sy::tls

@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -317,8 +318,21 @@ std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::
         break;
     }
     // The same id everywhere: a session resumes after SNI switched contexts.
-    SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
-                                   sizeof kSessionIdContext - 1);
+    // A server that verifies client certificates gets its own id, made of
+    // its verification settings (nginx hashes the client CA names into it):
+    // a session made without them never resumes where they apply.
+    if (*lc.ssl_verify_client) {
+        std::string key = std::string(kSessionIdContext) + '|' + std::to_string(*lc.ssl_verify_client) + '|' +
+                          std::to_string(*lc.ssl_verify_depth) + '|' + lc.ssl_client_certificate->value + '|' +
+                          lc.ssl_trusted_certificate->value + '|' + lc.ssl_crl->value;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        EVP_Digest(key.data(), key.size(), md, &n, EVP_sha256(), nullptr);
+        SSL_CTX_set_session_id_context(ctx, md, std::min(n, unsigned(SSL_MAX_SID_CTX_LENGTH)));
+    } else {
+        SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
+                                       sizeof kSessionIdContext - 1);
+    }
     SSL_CTX_set_timeout(ctx, long(*lc.ssl_session_timeout / 1000));
 
     if (*lc.ssl_session_tickets) {

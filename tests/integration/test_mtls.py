@@ -434,3 +434,41 @@ def test_ssl_on_without_certificate_is_refused(proxy):
     assert r.returncode == 1, r.output
     assert re.search(r'\[emerg\] .*no "ssl_certificate" is defined for the "ssl" directive in %s:%d\n'
                      % (re.escape(str(r.conf_path)), ssl_on_line(r.conf_path)), r.stderr), r.output
+
+
+def test_host_other_than_server_name_is_misdirected(proxy, pki, clients, workdir):
+    """Two servers on one address, the default without client
+    certificates, `secure.test` with `ssl_verify_client on`: a request whose
+    Host names secure.test over a TLS session negotiated for mtls.test
+    (resumed, or by SNI) gets 421, so no certificate check is skipped."""
+    crt, key = pki.leaf("secure.test", "mtls.test", "secure.test")
+    plain = ssl_server(location("/", None, VARS), name="mtls.test", default=True)
+    secure = ssl_server("ssl_verify_client on", "ssl_client_certificate {ca}", location("/", None, VARS),
+                        name="secure.test")
+    proxy.start(plain + secure, crt=crt, key=key, ca=pki.ca.crt)
+    port = proxy.ports["listen_tls"]
+    sess = workdir / "plain.sess"
+    ccrt, ckey = clients["good"]
+    req = b"GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+    first = s_client(port, "-tls1_2", "-sess_out", str(sess), servername="mtls.test", request=req % b"mtls.test")
+    assert b"verify=NONE|" in first.response().body, first.output
+    again = s_client(port, "-tls1_2", "-sess_in", str(sess), "-cert", str(ccrt), "-key", str(ckey),
+                     servername="secure.test", request=req % b"secure.test")
+    # resumed: the session's server name is mtls.test, not the Host's server
+    # (nginx 1.22 resumes it too), and that server verifies: 421
+    assert again.reused, again.output
+    assert again.response().status == 421, again.output
+    assert b"<title>421 Misdirected Request</title>" in again.response().body
+    proxy.wait_error_log(r"\[info\] .*client attempted to request the server name different from the one that "
+                         r"was negotiated while reading client request headers")
+    # a fresh handshake for secure.test is asked for the certificate
+    fresh = s_client(port, "-tls1_2", "-cert", str(ccrt), "-key", str(ckey), servername="secure.test",
+                     request=req % b"secure.test")
+    assert b"verify=SUCCESS|s_dn=CN=client.test|" in fresh.response().body, fresh.output
+    # Host naming the verifying server over a handshake made for the other one
+    other = s_client(port, "-tls1_2", servername="mtls.test", request=req % b"secure.test")
+    assert other.response().status == 421, other.output
+    # and the other way round: no verification there, nothing to refuse
+    back = s_client(port, "-tls1_2", "-cert", str(ccrt), "-key", str(ckey), servername="secure.test",
+                    request=req % b"mtls.test")
+    assert back.response().status == 200, back.output

@@ -878,6 +878,15 @@ TEST(TlsClientCert, CertificateFormsOfTheVariables) {
     EXPECT_EQ(tls::days_remaining(pc, 2000000), "0");
 }
 
+TEST(TlsClientCert, MisdirectedOnlyWhereTheHostsServerVerifies) {
+    EXPECT_TRUE(tls::misdirected("a.test", "b.test", 1));
+    EXPECT_TRUE(tls::misdirected("a.test", "b.test", 3));
+    EXPECT_FALSE(tls::misdirected("a.test", "b.test", 0));
+    EXPECT_FALSE(tls::misdirected("a.test", "A.Test", 1));
+    EXPECT_FALSE(tls::misdirected("", "b.test", 1));   // no SNI: nothing was negotiated
+    EXPECT_FALSE(tls::misdirected("a.test", "", 1));   // no Host
+}
+
 TEST(TlsClientCert, StaplingWarnsAndNeverFails) {
     const std::string base = "listen 127.0.0.1:8443 ssl;\n";
     auto self = ok(tls_server(base + std::string(kRsaPair) + "\nssl_stapling on;\nssl_stapling_verify on;"));

@@ -30,6 +30,7 @@ import pytest
 
 from harness import rawhttp
 from harness.config import location
+from harness.wait import wait_until
 from harness.tls import make_ca, make_leaf, s_client, session_pki, ssl_server
 from test_stream import STREAM_MODULE, start_stream  # noqa: F401
 
@@ -180,6 +181,8 @@ def test_verify_on_wrong_ca_is_495(proxy, pki, clients):
     assert header(r, "Connection") == "close"
     proxy.wait_error_log(r"\[info\] .*client SSL certificate verify error: \(21:unable to verify the first "
                          r"certificate\) while reading client request headers, client: 127\.0\.0\.1")
+    # logged as the 400 it was sent as
+    wait_until(lambda: re.search(r'"GET / HTTP/1\.1" 400 ', proxy.access_log()), 10, "the 400 in access.log")
     # the connection is not refused at the handshake: a good client still gets in
     assert fields(get(port, pki, "/", clients["good"]))["verify"] == "SUCCESS"
 

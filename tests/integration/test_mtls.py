@@ -31,7 +31,7 @@ import pytest
 from harness import rawhttp
 from harness.config import location
 from harness.wait import wait_until
-from harness.tls import make_ca, make_leaf, s_client, session_pki, ssl_server
+from harness.tls import https_get, make_ca, make_leaf, s_client, session_pki, ssl_server
 from test_stream import STREAM_MODULE, start_stream  # noqa: F401
 
 
@@ -286,26 +286,42 @@ def test_crl_revokes(proxy, pki, clients):
 
 # ====================================================== resumption keeps the result
 def test_resumed_session_keeps_the_verification(proxy, pki, clients, workdir):
+    version = "-tls1_2"
     port = start_mtls(proxy, pki, "optional", "ssl_client_certificate {ca}", "ssl_session_cache shared:SSL:1m")
     sess = workdir / "client.sess"
     crt, key = clients["good"]
     req = b"GET / HTTP/1.1\r\nHost: mtls.test\r\nConnection: close\r\n\r\n"
-    first = s_client(port, "-tls1_2", "-cert", str(crt), "-key", str(key), "-sess_out", str(sess),
+    first = s_client(port, version, "-cert", str(crt), "-key", str(key), "-sess_out", str(sess),
                      servername="mtls.test", request=req)
     assert first.handshake_ok and not first.reused, first.output
     assert b"verify=SUCCESS|s_dn=CN=client.test|" in first.response().body
-    again = s_client(port, "-tls1_2", "-sess_in", str(sess), servername="mtls.test", request=req)
+    again = s_client(port, version, "-sess_in", str(sess), servername="mtls.test", request=req)
     assert again.reused, again.output
     assert b"verify=SUCCESS|s_dn=CN=client.test|" in again.response().body
     # a failed verification resumes as failed
     sess2 = workdir / "wrong.sess"
     wcrt, wkey = clients["wrong"]
-    bad = s_client(port, "-tls1_2", "-cert", str(wcrt), "-key", str(wkey), "-sess_out", str(sess2),
+    bad = s_client(port, version, "-cert", str(wcrt), "-key", str(wkey), "-sess_out", str(sess2),
                    servername="mtls.test", request=req)
     assert bad.response().status == 400
-    again = s_client(port, "-tls1_2", "-sess_in", str(sess2), servername="mtls.test", request=req)
+    again = s_client(port, version, "-sess_in", str(sess2), servername="mtls.test", request=req)
     if again.reused:   # nginx removes a failed session from its cache; a ticket still resumes
         assert again.response().status == 400, again.output
+
+
+def test_resumed_tls13_session_keeps_the_verification(proxy, pki, clients):
+    """TLS 1.3 (a ticket): the resumed connection sends no certificate, the
+    session still carries the verified one."""
+    port = start_mtls(proxy, pki, "optional", "ssl_client_certificate {ca}")
+    ctx = ssl.create_default_context(cafile=str(pki.ca.crt))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(str(clients["good"][0]), str(clients["good"][1]))
+    resp, facts = https_get(port, "/", "mtls.test", pki.ca.crt, context=ctx)
+    assert facts["version"] == "TLSv1.3" and not facts["session_reused"]
+    assert resp.body.startswith(b"verify=SUCCESS|s_dn=CN=client.test|"), resp.body
+    resp, facts = https_get(port, "/", "mtls.test", pki.ca.crt, context=ctx, session=facts["session"])
+    assert facts["session_reused"]
+    assert resp.body.startswith(b"verify=SUCCESS|s_dn=CN=client.test|"), resp.body
 
 
 # ====================================================== HTTP/2

@@ -284,6 +284,7 @@ private:
         }
         std::string err;
         auto cfg = std::get<std::shared_ptr<sy::conf::Config>>(r);
+        for (auto& w : cfg->warnings) SY_LOG(sy::Level::Warn, 0, "{}", w);
         auto gen = make_generation(cfg, err);
         if (!gen || !w_.activate(gen, err)) {
             SY_LOG(sy::Level::Emerg, 0, "{}", err);
@@ -330,6 +331,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     auto cfg = std::get<std::shared_ptr<sy::conf::Config>>(r);
+    for (auto& w : cfg->warnings) fmt::print(stderr, "switchyard: [warn] {}\n", w);
     std::string err;
     if (o.test) {
         auto gen = make_generation(cfg, err);
@@ -350,6 +352,7 @@ int main(int argc, char** argv) {
         startup_error(o, err);
         return 1;
     }
+    for (auto& w : cfg->warnings) SY_LOG(sy::Level::Warn, 0, "{}", w);
     if (cfg->worker_rlimit_nofile) {
         rlimit rl{rlim_t(*cfg->worker_rlimit_nofile), rlim_t(*cfg->worker_rlimit_nofile)};
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)

@@ -221,6 +221,17 @@ struct LocConf {
     std::optional<TlsArg> ssl_dhparam;                       // value "": none
     std::optional<Passwords> ssl_password_file;              // null: none
     std::optional<Msec> ssl_handshake_timeout;               // 60s
+    // Client certificates and OCSP stapling (http server, stream server;
+    // tls/client_cert.h). ssl_verify_client: 0 off, 1 on, 2 optional,
+    // 3 optional_no_ca; its line (and `ssl on`'s) inherits with it.
+    std::optional<int> ssl_verify_client;                    // off
+    SrcLoc ssl_verify_client_where;
+    std::optional<int> ssl_verify_depth;                     // 1
+    std::optional<TlsArg> ssl_client_certificate, ssl_trusted_certificate, ssl_crl;   // value "": none
+    std::optional<bool> ssl_stapling, ssl_stapling_verify;   // off, off
+    std::optional<TlsArg> ssl_stapling_file, ssl_stapling_responder;   // value "": none
+    std::optional<bool> ssl;                                 // `ssl on` (deprecated): off
+    SrcLoc ssl_where;
     // TLS to upstreams (http, server, location).
     std::optional<bool> proxy_ssl_server_name;               // off
     std::optional<Template> proxy_ssl_name;                  // stays unset when not configured: $proxy_host
@@ -492,7 +503,8 @@ struct Http {
     std::map<std::string, int> map_index;   // variable name -> maps[i]
     std::map<std::string, int> user_var_index;   // `set $name`: name -> Request::user_vars slot
     std::vector<std::string> user_var_names;
-    bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
+    bool keeps_response_headers = false;
+    bool keeps_ssl_session_vars = false;    // some template reads $ssl_session_id / $ssl_ciphers    // some template reads $sent_http_* / $upstream_http_*
     SrcLoc end;                             // the block's closing "}": nginx's merge-time errors
 };
 
@@ -519,6 +531,9 @@ struct Config {
     // Every temp directory the configuration names (nginx's cycle->paths),
     // created at start-up (http/temp_file.h: create_temp_paths).
     std::vector<std::shared_ptr<const TempPath>> temp_paths;
+    // nginx's [warn] messages of the load ("... in FILE:LINE" where nginx
+    // says so): printed to stderr at start-up and `-t`, logged on reload.
+    std::vector<std::string> warnings;
 };
 
 }  // namespace sy::conf

@@ -1383,9 +1383,44 @@ bool h_password_file(Ctx& c, const Directive& d) {
     return true;
 }
 
-bool h_ssl(Ctx& c, const Directive&) {
-    c.err = "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead";
-    return false;
+// `ssl on|off` (nginx 1.22: deprecated, still in force): on makes every
+// connection whose address's default server has it on a TLS one.
+bool h_ssl(Ctx& c, const Directive& d) {
+    if (!set_flag<&LocConf::ssl>(c, d)) return false;
+    c.lc->ssl_where = d.where;
+    c.cfg.warnings.push_back("the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead in " +
+                             d.where.str());
+    return true;
+}
+
+// ssl_verify_client on | off | optional | optional_no_ca (ngx_conf_set_enum_slot)
+bool h_ssl_verify_client(Ctx& c, const Directive& d) {
+    if (c.lc->ssl_verify_client) return dup(c, d);
+    static constexpr std::string_view names[] = {"off", "on", "optional", "optional_no_ca"};
+    const std::string& v = d.args[0].value;
+    for (int i = 0; i < 4; ++i)
+        if (strcasecmp(v.c_str(), std::string(names[i]).c_str()) == 0) {
+            c.lc->ssl_verify_client = i;
+            c.lc->ssl_verify_client_where = d.where;
+            return true;
+        }
+    return invalid_enum(c, v);
+}
+
+// ssl_verify_depth (ngx_conf_set_num_slot)
+bool h_ssl_verify_depth(Ctx& c, const Directive& d) {
+    if (c.lc->ssl_verify_depth) return dup(c, d);
+    int n;
+    if (!parse_int(d.args[0].value, n)) { c.err = "\"" + d.name + "\" directive invalid number"; return false; }
+    c.lc->ssl_verify_depth = n;
+    return true;
+}
+
+// ssl_stapling_responder URL: a string slot, checked when the context is built
+bool h_ssl_stapling_responder(Ctx& c, const Directive& d) {
+    if (c.lc->ssl_stapling_responder) return dup(c, d);
+    c.lc->ssl_stapling_responder = TlsArg{d.args[0].value, d.args[0].value, d.where};
+    return true;
 }
 
 bool h_proxy_ssl_name(Ctx& c, const Directive& d) {
@@ -1554,6 +1589,15 @@ const Spec kTable[] = {
     {"ssl_dhparam",          kHttp | kServer | kStrm, A1, 0, h_ssl_file<&LocConf::ssl_dhparam>},
     {"ssl_password_file",    kHttp | kServer | kStrm, A1, 0, h_password_file<&LocConf::ssl_password_file>},
     {"ssl_handshake_timeout", kHttp | kServer | kStrm, A1, 0, set_msec<&LocConf::ssl_handshake_timeout>},
+    {"ssl_verify_client",    kHttp | kServer | kStrm, A1, 0, h_ssl_verify_client},
+    {"ssl_verify_depth",     kHttp | kServer | kStrm, A1, 0, h_ssl_verify_depth},
+    {"ssl_client_certificate", kHttp | kServer | kStrm, A1, 0, h_ssl_file<&LocConf::ssl_client_certificate>},
+    {"ssl_trusted_certificate", kHttp | kServer | kStrm, A1, 0, h_ssl_file<&LocConf::ssl_trusted_certificate>},
+    {"ssl_crl",              kHttp | kServer | kStrm, A1, 0, h_ssl_file<&LocConf::ssl_crl>},
+    {"ssl_stapling",         kHttp | kServer, A1, 0, set_flag<&LocConf::ssl_stapling>},
+    {"ssl_stapling_verify",  kHttp | kServer, A1, 0, set_flag<&LocConf::ssl_stapling_verify>},
+    {"ssl_stapling_file",    kHttp | kServer, A1, 0, h_ssl_file<&LocConf::ssl_stapling_file>},
+    {"ssl_stapling_responder", kHttp | kServer, A1, 0, h_ssl_stapling_responder},
     {"proxy_ssl_server_name", kLoc | kStrm,      A1, 0, set_flag<&LocConf::proxy_ssl_server_name>},
     {"proxy_ssl_name",       kLoc | kStrm,       A1, 0, h_proxy_ssl_name},
     {"proxy_ssl_verify",     kLoc | kStrm,       A1, 0, h_proxy_ssl_verify},
@@ -1618,6 +1662,8 @@ bool compile_value(Ctx& c, const std::string& text, Template& t) {
     if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
     for (auto& seg : t.segs)
         if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
+    for (auto& seg : t.segs)
+        if (c.http && (seg.var.kind == Var::SslSessionId || seg.var.kind == Var::SslCiphers)) c.http->keeps_ssl_session_vars = true;
     return true;
 }
 

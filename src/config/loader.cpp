@@ -254,6 +254,18 @@ void LocConf::merge_from(const LocConf& p) {
     fill(ssl_dhparam, p.ssl_dhparam);
     fill(ssl_password_file, p.ssl_password_file);
     fill(ssl_handshake_timeout, p.ssl_handshake_timeout);
+    if (!ssl_verify_client && p.ssl_verify_client) ssl_verify_client_where = p.ssl_verify_client_where;
+    fill(ssl_verify_client, p.ssl_verify_client);
+    fill(ssl_verify_depth, p.ssl_verify_depth);
+    fill(ssl_client_certificate, p.ssl_client_certificate);
+    fill(ssl_trusted_certificate, p.ssl_trusted_certificate);
+    fill(ssl_crl, p.ssl_crl);
+    fill(ssl_stapling, p.ssl_stapling);
+    fill(ssl_stapling_verify, p.ssl_stapling_verify);
+    fill(ssl_stapling_file, p.ssl_stapling_file);
+    fill(ssl_stapling_responder, p.ssl_stapling_responder);
+    if (!ssl && p.ssl) ssl_where = p.ssl_where;
+    fill(ssl, p.ssl);
     fill(proxy_ssl_server_name, p.proxy_ssl_server_name);
     fill(proxy_ssl_name, p.proxy_ssl_name);
     if (!proxy_ssl_verify && p.proxy_ssl_verify) proxy_ssl_verify_where = p.proxy_ssl_verify_where;
@@ -372,6 +384,16 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(ssl_dhparam, arg(""));
     def(ssl_password_file, Passwords());
     def(ssl_handshake_timeout, Msec(60000));
+    def(ssl_verify_client, 0);
+    def(ssl_verify_depth, 1);
+    def(ssl_client_certificate, arg(""));
+    def(ssl_trusted_certificate, arg(""));
+    def(ssl_crl, arg(""));
+    def(ssl_stapling, false);
+    def(ssl_stapling_verify, false);
+    def(ssl_stapling_file, arg(""));
+    def(ssl_stapling_responder, arg(""));
+    def(ssl, false);
     def(proxy_ssl_server_name, false);
     def(proxy_ssl_verify, false);
     def(proxy_ssl_trusted_certificate, arg(""));
@@ -602,8 +624,28 @@ static void wipe_passwords(LocationTree& t) {
 // certificates gets its context loaded (nginx loads them even for a server
 // without TLS listens, so `-t` finds a bad file), servers on a TLS address
 // keep theirs, and the default server of every TLS address must have one.
-static bool setup_tls(Http& h, std::string& err) {
+static bool setup_tls(Http& h, std::vector<std::string>& warnings, std::string& err) {
+    // The default server of an address answers handshakes without SNI (or
+    // with an unknown name): it needs a certificate. nginx names the server block.
+    std::map<std::string, const Server*> dflt;
+    for (auto& s : h.servers)
+        for (auto& l : s->listens)
+            if (l.default_server) dflt[l.addr.text] = s.get();
+    for (auto& s : h.servers)
+        for (auto& l : s->listens) dflt.emplace(l.addr.text, s.get());
+
     std::map<std::string, bool> ssl, h2, pp;
+    for (auto& s : h.servers) {
+        // `ssl on` (nginx 1.22): its server needs a certificate, and an
+        // address whose default server has it on is a TLS address
+        if (*s->conf.ssl && s->conf.ssl_certificate->empty()) {
+            err = "no \"ssl_certificate\" is defined for the \"ssl\" directive in " +
+                  where_str(s->conf.ssl_where.file ? s->conf.ssl_where : s->where);
+            return false;
+        }
+        for (auto& l : s->listens)
+            if (*s->conf.ssl && dflt[l.addr.text] == s.get()) ssl[l.addr.text] = true;
+    }
     for (auto& s : h.servers)
         for (auto& l : s->listens) {
             if (l.ssl) ssl[l.addr.text] = true;
@@ -619,7 +661,7 @@ static bool setup_tls(Http& h, std::string& err) {
 
     for (auto& s : h.servers) {
         if (!s->conf.ssl_certificate->empty()) {
-            auto ctx = tls::make_server_ctx(s->conf, s->where, err);
+            auto ctx = tls::make_server_ctx(s->conf, s->where, err, &warnings);
             if (!ctx) return false;
             if (std::any_of(s->listens.begin(), s->listens.end(), [](const Listen& l) { return l.ssl; }))
                 s->tls = std::move(ctx);
@@ -627,14 +669,6 @@ static bool setup_tls(Http& h, std::string& err) {
         if (!make_client_ctxs(s->locations, err)) return false;
     }
 
-    // The default server of an address answers handshakes without SNI (or
-    // with an unknown name): it needs a certificate. nginx names the server block.
-    std::map<std::string, const Server*> dflt;
-    for (auto& s : h.servers)
-        for (auto& l : s->listens)
-            if (l.default_server) dflt[l.addr.text] = s.get();
-    for (auto& s : h.servers)
-        for (auto& l : s->listens) dflt.emplace(l.addr.text, s.get());
     for (auto& s : h.servers)
         for (auto& l : s->listens)
             if (l.ssl && dflt[l.addr.text] == s.get() && s->conf.ssl_certificate->empty()) {
@@ -717,7 +751,7 @@ static bool finish_stream(Config& cfg, std::string& err) {
         s->conf.merge_from(st.conf);
         bool ssl = std::any_of(s->listens.begin(), s->listens.end(), [](const Listen& l) { return l.ssl; });
         if (!s->conf.ssl_certificate->empty()) {
-            auto ctx = tls::make_server_ctx(s->conf, s->where, err);
+            auto ctx = tls::make_server_ctx(s->conf, s->where, err, &cfg.warnings);
             if (!ctx) return false;
             if (ssl) s->tls = std::move(ctx);
         } else if (ssl) {
@@ -822,7 +856,7 @@ std::variant<std::shared_ptr<Config>, std::string> load(const LoadOptions& opt) 
         sizes_ok = sizes_ok && check_temp_sizes(s->conf, err) && check_temp_sizes(s->locations, err);
     if (!sizes_ok) return err + " in " + where_str(h.end);
     if (err = check_charsets(h); !err.empty()) return err;
-    if (!setup_tls(h, err)) return err;
+    if (!setup_tls(h, cfg->warnings, err)) return err;
     if (cfg->stream && !finish_stream(*cfg, err)) return err;
     return std::shared_ptr<Config>(cfg);
 }

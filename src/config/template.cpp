@@ -37,6 +37,14 @@ constexpr Named kVars[] = {
     {"ssl_preread_protocol", Var::SslPrereadProtocol},
     {"proxy_protocol_addr", Var::ProxyProtocolAddr}, {"proxy_protocol_port", Var::ProxyProtocolPort},
     {"realip_remote_addr", Var::RealipRemoteAddr}, {"realip_remote_port", Var::RealipRemotePort},
+    {"ssl_client_verify", Var::SslClientVerify}, {"ssl_client_s_dn", Var::SslClientSDn},
+    {"ssl_client_i_dn", Var::SslClientIDn}, {"ssl_client_serial", Var::SslClientSerial},
+    {"ssl_client_fingerprint", Var::SslClientFingerprint}, {"ssl_client_cert", Var::SslClientCert},
+    {"ssl_client_raw_cert", Var::SslClientRawCert}, {"ssl_client_escaped_cert", Var::SslClientEscapedCert},
+    {"ssl_client_v_start", Var::SslClientVStart}, {"ssl_client_v_end", Var::SslClientVEnd},
+    {"ssl_client_v_remain", Var::SslClientVRemain}, {"ssl_client_s_dn_legacy", Var::SslClientSDnLegacy},
+    {"ssl_client_i_dn_legacy", Var::SslClientIDnLegacy}, {"ssl_session_id", Var::SslSessionId},
+    {"ssl_ciphers", Var::SslCiphers},
 };
 
 struct Prefix { std::string_view prefix; Var var; bool header; };

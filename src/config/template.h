@@ -37,6 +37,10 @@ enum class Var : uint16_t {
     // stream {} sessions (and PROXY protocol on http listeners)
     Protocol, BytesReceived, SessionTime, SslPrereadServerName, SslPrereadAlpnProtocols, SslPrereadProtocol,
     ProxyProtocolAddr, ProxyProtocolPort, RealipRemoteAddr, RealipRemotePort,
+    // client certificates (http and stream; tls/client_cert.h)
+    SslClientVerify, SslClientSDn, SslClientIDn, SslClientSerial, SslClientFingerprint, SslClientCert,
+    SslClientRawCert, SslClientEscapedCert, SslClientVStart, SslClientVEnd, SslClientVRemain,
+    SslClientSDnLegacy, SslClientIDnLegacy, SslSessionId, SslCiphers,
 };
 
 struct VarRef {

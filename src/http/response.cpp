@@ -59,6 +59,8 @@ std::string server_header(bool tokens) { return tokens ? "switchyard/" SY_VERSIO
 std::string error_page_body(int status, bool tokens) {
     // nginx shows these under a 400 status line
     std::string_view why = status == 494 ? "Request Header Or Cookie Too Large"
+                           : status == 495 ? "The SSL certificate error"
+                           : status == 496 ? "No required SSL certificate was sent"
                            : status == 497 ? "The plain HTTP request was sent to HTTPS port" : "";
     if (!why.empty())
         return fmt::format("<html>\r\n<head><title>400 {0}</title></head>\r\n<body>\r\n"

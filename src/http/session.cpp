@@ -272,6 +272,11 @@ void Session::handshake() {
     info_.ssl_cipher = SSL_get_cipher_name(ssl);
     info_.ssl_reused = SSL_session_reused(ssl) == 1;
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info_.ssl_server_name = sni;
+    info_.client_cert = tls::peer_cert(ssl);
+    if (gen_->cfg->http->keeps_ssl_session_vars) {
+        info_.ssl_session_id = tls::session_id_hex(ssl);
+        info_.ssl_ciphers = tls::client_ciphers(ssl);
+    }
     SY_LOG(Level::Debug, info_.number, "SSL: {}, cipher: \"{}\", reused: {}, server name: \"{}\"", info_.ssl_protocol,
            info_.ssl_cipher, info_.ssl_reused, info_.ssl_server_name);
     const unsigned char* alpn = nullptr;
@@ -662,6 +667,22 @@ void Session::begin_request() {
         log_error(Level::Info, "client sent plain HTTP request to HTTPS port while reading client request headers");
         finalize_error(497);
         return;
+    }
+    if (info_.ssl) {
+        if (tls::misdirected(info_.ssl_server_name, r.host, *r.server->conf.ssl_verify_client)) {
+            log_error(Level::Info, std::string(tls::kMisdirected) + " while reading client request headers");
+            finalize_error(421);
+            return;
+        }
+        // ssl_verify_client of the request's server: 495 / 496 (nginx's ngx_http_process_request)
+        std::string why;
+        if (int st = tls::client_verify_status(*r.server->conf.ssl_verify_client, info_.client_cert.get(), why)) {
+            keepalive_ = false;
+            body_done_ = true;
+            log_error(Level::Info, why + " while reading client request headers");
+            finalize_error(st);
+            return;
+        }
     }
     keepalive_ = r.head.keep_alive && *r.server->conf.keepalive_timeout > 0 &&
                  info_.requests < *r.server->conf.keepalive_requests;

@@ -194,6 +194,33 @@ const std::string& map_value(uint32_t id, VarCtx& ctx) {
     return r.map_cache[id];
 }
 
+static bool client_cert_var(conf::Var kind, const ConnInfo& c, std::string& out) {
+    using conf::Var;
+    if (!c.ssl) return false;
+    const tls::PeerCert* pc = c.client_cert.get();
+    if (kind == Var::SslClientVerify) {
+        out += tls::client_verify_text(pc);
+        return true;
+    }
+    if (!pc) return true;
+    switch (kind) {
+    case Var::SslClientSDn: out += pc->s_dn; break;
+    case Var::SslClientIDn: out += pc->i_dn; break;
+    case Var::SslClientSerial: out += pc->serial; break;
+    case Var::SslClientFingerprint: out += pc->fingerprint; break;
+    case Var::SslClientCert: out += tls::indented_cert(pc->pem); break;
+    case Var::SslClientRawCert: out += pc->pem; break;
+    case Var::SslClientEscapedCert: out += tls::escaped_cert(pc->pem); break;
+    case Var::SslClientVStart: out += pc->v_start; break;
+    case Var::SslClientVEnd: out += pc->v_end; break;
+    case Var::SslClientSDnLegacy: out += pc->s_dn_legacy; break;
+    case Var::SslClientIDnLegacy: out += pc->i_dn_legacy; break;
+    case Var::SslClientVRemain: out += tls::days_remaining(*pc, time_t(clock::wall_ms() / 1000)); break;
+    default: break;
+    }
+    return true;
+}
+
 bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     using conf::Var;
     Request& r = ctx.req;
@@ -254,6 +281,14 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         return true;
     case Var::Http2: if (ctx.conn.h2) out += ctx.conn.ssl ? "h2" : "h2c"; return true;
     case Var::SslSessionReused: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_reused ? "r" : "."; return true;
+    // client certificate: not found on a plain connection, empty without a certificate
+    case Var::SslClientVerify: case Var::SslClientSDn: case Var::SslClientIDn: case Var::SslClientSerial:
+    case Var::SslClientFingerprint: case Var::SslClientCert: case Var::SslClientRawCert:
+    case Var::SslClientEscapedCert: case Var::SslClientVStart: case Var::SslClientVEnd: case Var::SslClientVRemain:
+    case Var::SslClientSDnLegacy: case Var::SslClientIDnLegacy:
+        return client_cert_var(v.kind, ctx.conn, out);
+    case Var::SslSessionId: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_session_id; return true;
+    case Var::SslCiphers: if (!ctx.conn.ssl) return false; out += ctx.conn.ssl_ciphers; return true;
     case Var::Request: out += h.request_line; return true;
     case Var::RequestUri: out += h.target; return true;
     case Var::Uri: case Var::DocumentUri: out += r.uri; return true;

@@ -6,6 +6,7 @@
 
 #include "config/conf.h"
 #include "http/request.h"
+#include "tls/client_cert.h"
 
 namespace sy::http {
 
@@ -24,6 +25,8 @@ struct ConnInfo {
     const char* ssl_cipher = nullptr;
     bool ssl_reused = false;
     std::string ssl_server_name;
+    std::shared_ptr<const tls::PeerCert> client_cert;   // null: no client certificate
+    std::string ssl_session_id, ssl_ciphers;   // only when the configuration reads them (keeps_ssl_session_vars)
     // The PROXY protocol header's source ($proxy_protocol_addr/_port), when
     // the listen has proxy_protocol.
     std::string proxy_protocol_addr;

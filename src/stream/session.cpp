@@ -221,6 +221,17 @@ void Session::step_handshake() {
     info_.ssl_cipher = SSL_get_cipher_name(ssl);
     info_.ssl_reused = SSL_session_reused(ssl) == 1;
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) info_.ssl_server_name = sni;
+    info_.client_cert = tls::peer_cert(ssl);
+    if (gen_->cfg->stream->keeps_ssl_session_vars) {
+        info_.ssl_session_id = tls::session_id_hex(ssl);
+        info_.ssl_ciphers = tls::client_ciphers(ssl);
+    }
+    // ssl_verify_client: a failed verification ends the session (nginx's ssl phase)
+    std::string why;
+    if (tls::client_verify_status(*server_->conf.ssl_verify_client, info_.client_cert.get(), why)) {
+        finish(500, Level::Info, why + " while SSL handshaking");
+        return;
+    }
     start_preread();
 }
 

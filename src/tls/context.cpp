@@ -2,10 +2,12 @@
 // settings and error messages (ngx_event_openssl.c behaviour: certificate
 // chains, passphrases tried in turn, protocol bitmask, session cache modes).
 #include "tls/context.h"
+#include "tls/client_cert.h"
 #include "tls/stream.h"
 
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -251,7 +253,8 @@ static SSL_CTX* new_ctx(const SSL_METHOD* method, uint32_t protocols, const conf
     return ctx;
 }
 
-std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err) {
+std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err,
+                                           std::vector<std::string>* warnings) {
     ERR_clear_error();
     auto sc = std::make_shared<ServerCtx>();
     SSL_CTX* ctx = sc->ctx = new_ctx(TLS_server_method(), *lc.ssl_protocols, where, err);
@@ -295,6 +298,9 @@ std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::
         }
     }
 
+    if (!setup_client_verify(ctx, lc, where, err)) return nullptr;
+    if (!setup_stapling(ctx, lc, where, sc->ocsp_staple, warnings, err)) return nullptr;
+
     const conf::SslSessionCache& cache = *lc.ssl_session_cache;
     switch (cache.mode) {
     case conf::SslSessionCache::Mode::Off:
@@ -312,8 +318,21 @@ std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::
         break;
     }
     // The same id everywhere: a session resumes after SNI switched contexts.
-    SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
-                                   sizeof kSessionIdContext - 1);
+    // A server that verifies client certificates gets its own id, made of
+    // its verification settings (nginx hashes the client CA names into it):
+    // a session made without them never resumes where they apply.
+    if (*lc.ssl_verify_client) {
+        std::string key = std::string(kSessionIdContext) + '|' + std::to_string(*lc.ssl_verify_client) + '|' +
+                          std::to_string(*lc.ssl_verify_depth) + '|' + lc.ssl_client_certificate->value + '|' +
+                          lc.ssl_trusted_certificate->value + '|' + lc.ssl_crl->value;
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        EVP_Digest(key.data(), key.size(), md, &n, EVP_sha256(), nullptr);
+        SSL_CTX_set_session_id_context(ctx, md, std::min(n, unsigned(SSL_MAX_SID_CTX_LENGTH)));
+    } else {
+        SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
+                                       sizeof kSessionIdContext - 1);
+    }
     SSL_CTX_set_timeout(ctx, long(*lc.ssl_session_timeout / 1000));
 
     if (*lc.ssl_session_tickets) {

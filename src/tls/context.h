@@ -20,6 +20,7 @@ namespace sy::tls {
 
 struct ServerCtx {
     SSL_CTX* ctx = nullptr;
+    std::string ocsp_staple;   // ssl_stapling_file's DER response (the status callback's argument)
     ServerCtx() = default;
     ServerCtx(const ServerCtx&) = delete;
     ServerCtx& operator=(const ServerCtx&) = delete;
@@ -45,7 +46,10 @@ struct ClientCtx {
 // tickets stay valid across reloads. On failure returns null and sets `err`
 // to nginx's message followed by " in FILE:LINE" of the directive at fault
 // (`where`, the server block, when no directive is).
-std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err);
+// Client certificate verification and stapling: tls/client_cert.h;
+// `warnings` (may be null) receives nginx's [warn] messages.
+std::shared_ptr<ServerCtx> make_server_ctx(const conf::LocConf& lc, const conf::SrcLoc& where, std::string& err,
+                                           std::vector<std::string>* warnings = nullptr);
 
 // Builds the context for TLS to a location's upstream (proxy_ssl_*). `where`
 // (the proxy_pass line) locates errors no single directive explains.

@@ -185,8 +185,8 @@ TEST(Loader, InvalidTimeAndSizeValues) {
 TEST(Loader, NotSupportedYet) {
     EXPECT_EQ(err("events {}\nhttp {\nupstream u {\nserver 127.0.0.1:1;\nsticky route $a;\n}\n}\n"),
               "\"sticky route\" is not supported yet by switchyard in F:5");
-    EXPECT_EQ(err(in_server("ssl_stapling on;")),
-              "\"ssl_stapling\" directive is not supported yet by switchyard in F:4");
+    EXPECT_EQ(err(in_server("ssl_conf_command Options -SessionTicket;")),
+              "\"ssl_conf_command\" directive is not supported yet by switchyard in F:4");
     EXPECT_EQ(err(in_location("add_trailer X y;")),
               "\"add_trailer\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("listen 443 quic;")),

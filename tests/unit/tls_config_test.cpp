@@ -7,6 +7,7 @@
 #include <openssl/dh.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -24,6 +25,7 @@
 #include "config/conf.h"
 #include "config/loader.h"
 #include "test_support.h"
+#include "tls/client_cert.h"
 #include "tls/context.h"
 
 namespace sy::conf {
@@ -469,8 +471,7 @@ TEST(TlsConfig, ListenSslWithoutCertificate) {
 
 TEST(TlsConfig, DirectiveValueErrors) {
     EXPECT_EQ(err(tls_server("ssl_protocols TLSv1.2 TLSv9;")), "invalid value \"TLSv9\" in F:4");
-    EXPECT_EQ(err(tls_server("ssl on;")),
-              "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead in F:4");
+    EXPECT_EQ(err(tls_server("ssl on;")), "no \"ssl_certificate\" is defined for the \"ssl\" directive in F:4");
     EXPECT_EQ(err(tls_server("ssl_certificate certs/$ssl_server_name.crt;")),
               "variables in ssl_certificate are not supported yet by switchyard in F:4");
     EXPECT_EQ(err(tls_server("ssl_certificate_key data:xyz;")),
@@ -485,7 +486,6 @@ TEST(TlsConfig, DirectiveValueErrors) {
               "invalid value \"maybe\" in \"ssl_session_tickets\" directive, it must be \"on\" or \"off\" in F:4");
     EXPECT_EQ(err(tls_server("location / {\nssl_certificate certs/rsa.crt;\n}")),
               "\"ssl_certificate\" directive is not allowed here in F:5");
-    EXPECT_EQ(err(tls_server("ssl_stapling on;")), "\"ssl_stapling\" directive is not supported yet by switchyard in F:4");
     EXPECT_EQ(err(tls_server("location / {\nproxy_ssl_crl x.pem;\n}")),
               "\"proxy_ssl_crl\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(tls_server("listen 8443 quic;")),
@@ -730,6 +730,221 @@ TEST(TlsConfig, ProxySslErrors) {
     EXPECT_TRUE(ends_with(e, " in F:7")) << e;
     ok("events {}\nhttp {\nproxy_ssl_password_file certs/pw-good.txt;\nserver {\nlocation / {\nproxy_pass https://127.0.0.1;\n"
        "proxy_ssl_certificate certs/enc.crt;\nproxy_ssl_certificate_key certs/enc.key;\n}\n}\n}\n");
+}
+
+// ---- client certificates, stapling, `ssl on` (tls/client_cert.cpp) ----------------
+
+TEST(TlsClientCert, DirectiveErrorsNameTheirLine) {
+    const std::string pair = "listen 8443 ssl;\n" + std::string(kRsaPair) + "\n";
+    EXPECT_EQ(err(tls_server(pair + "ssl_verify_client on;")), "no ssl_client_certificate for ssl_verify_client in F:7");
+    EXPECT_EQ(err(tls_server(pair + "ssl_verify_client optional;")),
+              "no ssl_client_certificate for ssl_verify_client in F:7");
+    // inherited from http {}: the http line is named
+    EXPECT_EQ(err("events {}\nhttp {\nssl_verify_client on;\nserver {\n" + pair + "}\n}\n"),
+              "no ssl_client_certificate for ssl_verify_client in F:3");
+    EXPECT_EQ(err(tls_server("ssl_verify_client bogus;")), "invalid value \"bogus\" in F:4");
+    EXPECT_EQ(err(tls_server("ssl_verify_client on;\nssl_verify_client off;")),
+              "\"ssl_verify_client\" directive is duplicate in F:5");
+    EXPECT_EQ(err(tls_server("ssl_verify_depth x;")), "\"ssl_verify_depth\" directive invalid number in F:4");
+    EXPECT_EQ(err(tls_server("ssl_stapling maybe;")),
+              "invalid value \"maybe\" in \"ssl_stapling\" directive, it must be \"on\" or \"off\" in F:4");
+    EXPECT_EQ(err(tls_server("location / {\nssl_verify_client on;\n}")),
+              "\"ssl_verify_client\" directive is not allowed here in F:5");
+    EXPECT_EQ(err(tls_server("ssl_client_certificate certs/$ssl_server_name.crt;")),
+              "variables in ssl_client_certificate are not supported yet by switchyard in F:4");
+
+    std::string e = err(tls_server(pair + "ssl_verify_client on;\nssl_client_certificate certs/nope.pem;"));
+    EXPECT_TRUE(starts_with(e, "SSL_CTX_load_verify_locations(\"D/certs/nope.pem\") failed (SSL: error:")) << e;
+    EXPECT_TRUE(ends_with(e, " in F:8")) << e;
+    e = err(tls_server(pair + "ssl_trusted_certificate certs/nope.pem;"));
+    EXPECT_TRUE(starts_with(e, "SSL_CTX_load_verify_locations(\"D/certs/nope.pem\") failed (SSL: error:")) << e;
+    EXPECT_TRUE(ends_with(e, " in F:7")) << e;
+    e = err(tls_server(pair + "ssl_crl certs/nope.pem;"));
+    EXPECT_TRUE(starts_with(e, "X509_LOOKUP_load_file(\"D/certs/nope.pem\") failed (SSL: error:")) << e;
+    EXPECT_TRUE(ends_with(e, " in F:7")) << e;
+    e = err(tls_server(pair + "ssl_stapling on;\nssl_stapling_file certs/nope.der;"));
+    EXPECT_TRUE(starts_with(e, "BIO_new_file(\"D/certs/nope.der\") failed (SSL: error:")) << e;
+    EXPECT_TRUE(ends_with(e, " in F:8")) << e;
+    e = err(tls_server(pair + "ssl_stapling on;\nssl_stapling_file certs/garbage.pem;"));
+    EXPECT_TRUE(starts_with(e, "d2i_OCSP_RESPONSE_bio(\"D/certs/garbage.pem\") failed")) << e;
+
+    // stream servers check the same
+    EXPECT_EQ(err("events {}\nstream {\nserver {\nlisten 127.0.0.1:9443 ssl;\n" + std::string(kRsaPair) +
+                  "\nssl_verify_client on;\nproxy_pass 127.0.0.1:1;\n}\n}\n"),
+              "no ssl_client_certificate for ssl_verify_client in F:7");
+    EXPECT_EQ(err("events {}\nstream {\nserver {\nlisten 127.0.0.1:9443 ssl;\nssl_stapling on;\n}\n}\n"),
+              "\"ssl_stapling\" directive is not allowed here in F:5");
+}
+
+TEST(TlsClientCert, AcceptedWithoutContextOrWhereNginxDoesNotLoad) {
+    // nginx loads ssl_client_certificate only with ssl_verify_client on; a
+    // server without certificates checks nothing
+    ok(tls_server("listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) + "\nssl_client_certificate certs/nope.pem;"));
+    ok(tls_server("listen 127.0.0.1:8080;\nssl_verify_client on;"));
+    ok(tls_server("listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) + "\nssl_verify_client optional_no_ca;"));
+    ok(tls_server("listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) + "\nssl_verify_client off;"));
+}
+
+// A client of `root.crt`'s chain (chain.crt: leaf + intermediate) or the
+// self-signed rsa.crt, against a server with ssl_verify_client settings.
+struct ClientCertRun {
+    bool ok = false;
+    long verify = -1;
+    std::shared_ptr<const tls::PeerCert> pc;
+    std::vector<std::string> ca_names;   // of the CertificateRequest, as the client saw it
+};
+
+ClientCertRun run_client_cert(const Loaded& l, const char* cert, const char* key) {
+    ClientCertRun out;
+    Ctx cc = client_ctx();
+    if (cert) {
+        EXPECT_EQ(SSL_CTX_use_certificate_chain_file(cc.get(), material().path(cert).c_str()), 1);
+        EXPECT_EQ(SSL_CTX_use_PrivateKey_file(cc.get(), material().path(key).c_str(), SSL_FILETYPE_PEM), 1);
+    }
+    Ssl c(SSL_new(cc.get())), s(SSL_new(server_tls(l).ctx));
+    out.ok = handshake(c.get(), s.get());
+    if (!out.ok) return out;
+    out.verify = SSL_get_verify_result(s.get());
+    out.pc = tls::peer_cert(s.get());
+    if (STACK_OF(X509_NAME)* names = SSL_get_client_CA_list(c.get()))
+        for (int i = 0; i < sk_X509_NAME_num(names); ++i) {
+            char buf[256] = {};
+            X509_NAME_get_text_by_NID(sk_X509_NAME_value(names, i), NID_commonName, buf, sizeof buf);
+            out.ca_names.push_back(buf);
+        }
+    return out;
+}
+
+TEST(TlsClientCert, VerificationNeverFailsTheHandshakeAndIsJudgedPerMode) {
+    const std::string base = "listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) + "\n";
+    auto on = ok(tls_server(base + "ssl_verify_client on;\nssl_client_certificate certs/root.crt;\nssl_verify_depth 2;"));
+    auto good = run_client_cert(*on, "chain.crt", "chain.key");
+    ASSERT_TRUE(good.ok);
+    EXPECT_EQ(good.verify, X509_V_OK);
+    ASSERT_NE(good.pc, nullptr);
+    EXPECT_EQ(good.pc->s_dn, "CN=chain.test");
+    EXPECT_EQ(good.pc->i_dn, "CN=Test Intermediate");
+    EXPECT_EQ(good.pc->fingerprint.size(), 40u);
+    EXPECT_TRUE(starts_with(good.pc->pem, "-----BEGIN CERTIFICATE-----\n")) << good.pc->pem;
+    EXPECT_EQ(good.ca_names, std::vector<std::string>{"Test Root"});
+    std::string why;
+    EXPECT_EQ(tls::client_verify_status(1, good.pc.get(), why), 0);
+    EXPECT_EQ(tls::client_verify_text(good.pc.get()), "SUCCESS");
+
+    auto self = run_client_cert(*on, "rsa.crt", "rsa.key");   // not signed by the CA: the handshake still completes
+    ASSERT_TRUE(self.ok);
+    EXPECT_EQ(self.verify, X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+    EXPECT_EQ(tls::client_verify_status(1, self.pc.get(), why), 495);
+    EXPECT_EQ(why, "client SSL certificate verify error: (18:self-signed certificate)");
+    EXPECT_EQ(tls::client_verify_status(2, self.pc.get(), why), 495);
+    EXPECT_EQ(tls::client_verify_status(3, self.pc.get(), why), 0);   // optional_no_ca
+    EXPECT_EQ(tls::client_verify_text(self.pc.get()), "FAILED:self-signed certificate");
+
+    auto none = run_client_cert(*on, nullptr, nullptr);
+    ASSERT_TRUE(none.ok);
+    EXPECT_EQ(none.pc, nullptr);
+    EXPECT_EQ(tls::client_verify_status(1, nullptr, why), 496);
+    EXPECT_EQ(why, "client sent no required SSL certificate");
+    EXPECT_EQ(tls::client_verify_status(2, nullptr, why), 0);
+    EXPECT_EQ(tls::client_verify_text(nullptr), "NONE");
+
+    // OpenSSL's depth counts CAs above the leaf, the trust anchor not included:
+    // depth 0 refuses leaf + intermediate + root, 1 (the default) allows it
+    auto dflt = ok(tls_server(base + "ssl_verify_client on;\nssl_client_certificate certs/root.crt;"));
+    EXPECT_EQ(run_client_cert(*dflt, "chain.crt", "chain.key").verify, X509_V_OK);
+    auto shallow = ok(tls_server(base + "ssl_verify_client on;\nssl_client_certificate certs/root.crt;\n"
+                                        "ssl_verify_depth 0;"));
+    auto deep = run_client_cert(*shallow, "chain.crt", "chain.key");
+    ASSERT_TRUE(deep.ok);
+    // (the chain is cut at the depth, so OpenSSL's last word is the missing issuer)
+    EXPECT_EQ(deep.verify, X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+
+    // ssl_trusted_certificate verifies but sends no CA names
+    auto trusted = ok(tls_server(base + "ssl_verify_client optional_no_ca;\nssl_trusted_certificate certs/root.crt;\n"
+                                        "ssl_verify_depth 2;"));
+    auto t = run_client_cert(*trusted, "chain.crt", "chain.key");
+    ASSERT_TRUE(t.ok);
+    EXPECT_EQ(t.verify, X509_V_OK);
+    EXPECT_TRUE(t.ca_names.empty());
+}
+
+TEST(TlsClientCert, CertificateFormsOfTheVariables) {
+    EXPECT_EQ(tls::indented_cert("-----BEGIN\nAB\n-----END\n"), "-----BEGIN\n\tAB\n\t-----END");
+    EXPECT_EQ(tls::escaped_cert("-----BEGIN X-----\na+/=\n"), "-----BEGIN%20X-----%0Aa%2B%2F%3D%0A");
+    tls::PeerCert pc;
+    pc.not_after = 1000000;
+    EXPECT_EQ(tls::days_remaining(pc, 1000000 - 86400 * 3 - 5), "3");
+    EXPECT_EQ(tls::days_remaining(pc, 1000000 - 100), "0");
+    EXPECT_EQ(tls::days_remaining(pc, 2000000), "0");
+}
+
+TEST(TlsClientCert, MisdirectedOnlyWhereTheHostsServerVerifies) {
+    EXPECT_TRUE(tls::misdirected("a.test", "b.test", 1));
+    EXPECT_TRUE(tls::misdirected("a.test", "b.test", 3));
+    EXPECT_FALSE(tls::misdirected("a.test", "b.test", 0));
+    EXPECT_FALSE(tls::misdirected("a.test", "A.Test", 1));
+    EXPECT_FALSE(tls::misdirected("", "b.test", 1));   // no SNI: nothing was negotiated
+    EXPECT_FALSE(tls::misdirected("a.test", "", 1));   // no Host
+}
+
+TEST(TlsClientCert, StaplingWarnsAndNeverFails) {
+    const std::string base = "listen 127.0.0.1:8443 ssl;\n";
+    auto self = ok(tls_server(base + std::string(kRsaPair) + "\nssl_stapling on;\nssl_stapling_verify on;"));
+    ASSERT_EQ(self->cfg->warnings.size(), 1u);
+    EXPECT_EQ(self->cfg->warnings[0], "\"ssl_stapling\" ignored, issuer certificate not found for certificate \"" +
+                                          material().path("rsa.crt") + "\"");
+    auto chain = ok(tls_server(base + "ssl_certificate certs/chain.crt;\nssl_certificate_key certs/chain.key;\n"
+                                      "ssl_stapling on;"));
+    ASSERT_EQ(chain->cfg->warnings.size(), 1u);
+    EXPECT_EQ(chain->cfg->warnings[0],
+              "\"ssl_stapling\" ignored, no OCSP responder URL in the certificate \"" + material().path("chain.crt") + "\"");
+    auto responder = ok(tls_server(base + "ssl_certificate certs/chain.crt;\nssl_certificate_key certs/chain.key;\n"
+                                          "ssl_stapling on;\nssl_stapling_responder http://ocsp.test/;"));
+    ASSERT_EQ(responder->cfg->warnings.size(), 1u);
+    EXPECT_TRUE(starts_with(responder->cfg->warnings[0], "\"ssl_stapling\" ignored, fetching OCSP responses from "
+                                                         "\"http://ocsp.test/\" is not supported yet"))
+        << responder->cfg->warnings[0];
+    auto off = ok(tls_server(base + std::string(kRsaPair) + "\nssl_stapling off;"));
+    EXPECT_TRUE(off->cfg->warnings.empty());
+}
+
+TEST(TlsClientCert, StaplingFileIsStapled) {
+    OCSP_RESPONSE* resp = OCSP_response_create(OCSP_RESPONSE_STATUS_TRYLATER, nullptr);
+    unsigned char* der = nullptr;
+    int n = i2d_OCSP_RESPONSE(resp, &der);
+    OCSP_RESPONSE_free(resp);
+    ASSERT_GT(n, 0);
+    std::string bytes(reinterpret_cast<char*>(der), size_t(n));
+    OPENSSL_free(der);
+    material().dir.write("certs/ocsp.der", bytes);
+    auto l = ok(tls_server("listen 127.0.0.1:8443 ssl;\n" + std::string(kRsaPair) +
+                           "\nssl_stapling on;\nssl_stapling_file certs/ocsp.der;"));
+    EXPECT_TRUE(l->cfg->warnings.empty());
+    Ctx cc = client_ctx();
+    Ssl c(SSL_new(cc.get())), s(SSL_new(server_tls(*l).ctx));
+    SSL_set_tlsext_status_type(c.get(), TLSEXT_STATUSTYPE_ocsp);
+    ASSERT_TRUE(handshake(c.get(), s.get()));
+    const unsigned char* got = nullptr;
+    long len = SSL_get_tlsext_status_ocsp_resp(c.get(), &got);
+    ASSERT_EQ(len, long(bytes.size()));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got), size_t(len)), bytes);
+}
+
+TEST(TlsClientCert, SslOnMakesTheDefaultServersAddressTls) {
+    auto l = ok("events {}\nhttp {\nserver {\nlisten 127.0.0.1:8443;\nssl on;\n" + std::string(kRsaPair) +
+                "\n}\nserver {\nlisten 127.0.0.1:8080;\n}\n}\n");
+    ASSERT_EQ(l->cfg->warnings.size(), 1u);
+    EXPECT_EQ(l->cfg->warnings[0],
+              "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead in " + l->conf + ":5");
+    EXPECT_TRUE(http_of(*l).servers[0]->listens[0].ssl);
+    EXPECT_NE(http_of(*l).servers[0]->tls, nullptr);
+    EXPECT_FALSE(http_of(*l).servers[1]->listens[0].ssl);
+    // `ssl off` changes nothing; `ssl on` in a server that is not the address's default does not make it TLS
+    auto off = ok(tls_server("listen 127.0.0.1:8080;\nssl off;"));
+    EXPECT_FALSE(http_of(*off).servers[0]->listens[0].ssl);
+    auto second = ok("events {}\nhttp {\nserver {\nlisten 127.0.0.1:8080;\n}\nserver {\nlisten 127.0.0.1:8080;\n"
+                     "server_name b;\nssl on;\n" + std::string(kRsaPair) + "\n}\n}\n");
+    EXPECT_FALSE(http_of(*second).servers[1]->listens[0].ssl);
 }
 
 }  // namespace

@@ -213,6 +213,13 @@ void H2Stream::begin_request() {
         finalize_error(400);
         return;
     }
+    // nginx 1.25: a request for a server that has `http2 off` (on an address
+    // without `listen ... http2`) is misdirected
+    if (!*r.server->conf.http2 && !(c_.group()->listen && c_.group()->listen->http2)) {
+        log_error(Level::Info, "client sent HTTP/2 request to a server with http2 disabled while processing HTTP/2 connection");
+        finalize_error(421);
+        return;
+    }
     if (info_.ssl) {
         if (tls::misdirected(info_.ssl_server_name, r.host, *r.server->conf.ssl_verify_client)) {
             log_error(Level::Info, std::string(tls::kMisdirected) + " while processing HTTP/2 connection");

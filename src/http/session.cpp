@@ -292,7 +292,8 @@ void Session::handshake() {
 }
 
 bool Session::h2_allowed() const {
-    return (group_->listen && group_->listen->http2) || *group_->default_server->conf.http2;
+    if (group_->listen && group_->listen->http2) return true;
+    return *(sni_server_ ? sni_server_ : group_->default_server)->conf.http2;
 }
 
 void Session::start_h2(std::string_view already_read) {
@@ -321,6 +322,7 @@ SSL_CTX* Session::on_sni(const char* name) {
     std::string host;
     if (!name || !parse_host(name, host)) return nullptr;
     const conf::Server* s = group_->find(host, nullptr);
+    sni_server_ = s;
     return s && s->tls ? s->tls->ctx : nullptr;
 }
 

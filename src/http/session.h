@@ -70,7 +70,9 @@ public:
     // TLS: the ClientHello named `name` (SNI). Returns the SSL_CTX of the
     // server block it selects, or null to keep the default server's.
     SSL_CTX* on_sni(const char* name);
-    // Whether this connection may speak HTTP/2 (`listen ... http2` or `http2 on`).
+    // Whether this connection may speak HTTP/2: `listen ... http2`, or
+    // `http2 on` in the server the TLS server name selected (the default
+    // server without one), as nginx's ALPN callback decides.
     bool h2_allowed() const;
     const ServerGroup* group() const { return group_; }
 
@@ -103,6 +105,7 @@ private:
     void on_chunk_header(uint64_t size) override;
 
     const ServerGroup* group_;
+    const conf::Server* sni_server_ = nullptr;   // the server the TLS server name selected
     tls::Stream sock_;                // the client socket (io) and its TLS state
     Timer read_timer_, write_timer_;
     ConnInfo conn_info_;              // the Exchange's info_ refers to it

@@ -482,8 +482,30 @@ struct Server {
     SrcLoc where;
 };
 
+// geo [$address] $var { ... }: the value of the most specific network (or,
+// with `ranges`, of the range) holding the address (http/geo.cpp).
+struct GeoConf {
+    struct Net {
+        net::Cidr cidr;
+        unsigned bits = 0;             // prefix length: the longest match wins
+        std::string value;
+    };
+    struct Range {
+        uint32_t from = 0, to = 0;     // IPv4, host order, inclusive
+        std::string value;
+    };
+    std::vector<Net> nets;
+    std::vector<Range> ranges;         // `ranges`: the last range that holds the address wins
+    bool use_ranges = false;
+    std::vector<net::Cidr> proxies;    // `proxy`: trusted, the address comes from X-Forwarded-For
+    bool proxy_recursive = false;
+    bool source_given = false;         // geo $address $var: the address is a variable's value
+    std::string default_value;
+};
+
 struct MapConf {
     std::string var_name;
+    std::unique_ptr<GeoConf> geo;      // a `geo` block, not a `map`
     Template source;
     bool hostnames = false;
     bool has_default = false;
@@ -503,8 +525,8 @@ struct Http {
     std::map<std::string, int> map_index;   // variable name -> maps[i]
     std::map<std::string, int> user_var_index;   // `set $name`: name -> Request::user_vars slot
     std::vector<std::string> user_var_names;
-    bool keeps_response_headers = false;
-    bool keeps_ssl_session_vars = false;    // some template reads $ssl_session_id / $ssl_ciphers    // some template reads $sent_http_* / $upstream_http_*
+    bool keeps_response_headers = false;    // some template reads $sent_http_* / $upstream_http_*
+    bool keeps_ssl_session_vars = false;    // some template reads $ssl_session_id / $ssl_ciphers
     SrcLoc end;                             // the block's closing "}": nginx's merge-time errors
 };
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "config/loader.h"
+#include "config/geo.h"
 #include "config/rewrite_directives.h"
 #include "config/static_directives.h"
 #include "tls/context.h"
@@ -1511,6 +1512,7 @@ const Spec kTable[] = {
     {"log_format",           kHttp | kStream,      kMore2, 0, h_log_format},
     {"access_log",           kLoc | kStrm,       kMore1, 0, h_access_log},
     {"map",                  kHttp | kStream,      A2, kBlock | kRawBlock, h_map},
+    {"geo",                  kHttp | kStream,      A1 | A2, kBlock | kRawBlock, h_geo},
     {"return",               kServer | kLocation, A1 | A2, 0, h_return},
     {"rewrite",              kServer | kLocation, A2 | A3, 0, h_rewrite},
     // accepted: tuning knobs without behavioural effect here

@@ -70,8 +70,11 @@ void Ctx::prescan_http(const std::vector<Directive>& list) {
         auto* l = stack.back();
         stack.pop_back();
         for (auto& d : *l) {
-            if (d.name == "map" && d.args.size() == 2 && d.args[1].value.size() > 1 && d.args[1].value[0] == '$') {
-                std::string v = d.args[1].value.substr(1);
+            // a geo block's variable is a map's (read the same way)
+            bool map_like = (d.name == "map" && d.args.size() == 2) ||
+                            (d.name == "geo" && (d.args.size() == 1 || d.args.size() == 2));
+            if (map_like && d.args.back().value.size() > 1 && d.args.back().value[0] == '$') {
+                std::string v = d.args.back().value.substr(1);
                 for (auto& ch : v) ch = char(std::tolower(static_cast<unsigned char>(ch)));
                 if (!http->map_index.count(v)) {
                     http->map_index[v] = int(http->maps.size());
@@ -98,7 +101,7 @@ void Ctx::prescan_http(const std::vector<Directive>& list) {
                     if (d.name == "rewrite") break;
                 }
             }
-            if (d.has_block && d.name != "map" && d.name != "types") stack.push_back(&d.children);
+            if (d.has_block && d.name != "map" && d.name != "geo" && d.name != "types") stack.push_back(&d.children);
         }
     }
     prescan_rewrite(*this, list);   // `set` variables and `if` captures, once the maps are known
@@ -111,7 +114,7 @@ static bool is_not_yet(std::string_view n) {
         "ssl_", "proxy_ssl_", "proxy_cache_", "gzip_", "http2_", "http3_", "quic_", "grpc_", "fastcgi_", "uwsgi_",
         "scgi_", "memcached_", "limit_req_", "limit_conn_", "auth_", "sub_filter", "ssi", "autoindex", "image_filter",
         "xslt_", "perl", "js_", "mp4", "flv", "hls", "slice", "secure_link", "geoip_", "userid", "dav_", "mirror",
-        "upstream_", "health_check", "proxy_store", "split_clients", "geo", "realip",
+        "upstream_", "health_check", "proxy_store", "split_clients", "realip",
         "real_ip_", "lua", "content_by_lua", "access_by_lua", "more_set_headers", "more_clear_headers", "aio",
         "directio", "open_file_cache", "output_buffers", "postpone_output", "limit_rate", "expires", "etag",
         "if_modified_since", "satisfy", "add_trailer", "proxy_socket_keepalive", "proxy_bind", "proxy_method",

@@ -171,7 +171,7 @@ void prescan_rewrite(Ctx& c, const std::vector<Directive>& list) {
                 if (!pat.empty())
                     if (auto re = Regex::compile(pat, ci, err)) c.note_named_captures(*re);
             }
-            if (d.has_block && d.name != "map" && d.name != "types") stack.push_back(&d.children);
+            if (d.has_block && d.name != "map" && d.name != "geo" && d.name != "types") stack.push_back(&d.children);
         }
     }
 }

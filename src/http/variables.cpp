@@ -1,5 +1,6 @@
 #include "http/variables.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "build_info.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "http/realip.h"
 #include "http/response.h"
 
 namespace sy::http {
@@ -149,6 +151,39 @@ void set_captures(Request& r, const conf::Regex& re, std::string_view subject, c
     }
 }
 
+// geo: the client's address (through X-Forwarded-For when the peer is a
+// trusted `proxy`) or the given variable's value; the most specific network
+// holding it, or with `ranges` the last range; an unparsable address gets the
+// default, as nginx's INADDR_NONE does.
+static std::string geo_value(const conf::MapConf& m, VarCtx& ctx) {
+    const conf::GeoConf& g = *m.geo;
+    sockaddr_storage addr{};
+    bool ok;
+    if (g.source_given) {
+        ok = parse_addr_port(eval(m.source, ctx), addr);
+    } else {
+        ok = parse_addr_port(ctx.conn.remote_addr, addr);
+        if (ok && !g.proxies.empty()) {
+            std::vector<std::string_view> values;
+            for (auto& h : ctx.req.head.headers)
+                if (ieq(h.name, "x-forwarded-for")) values.push_back(h.value);
+            if (!values.empty()) forwarded_addr(addr, values, g.proxies, g.proxy_recursive);
+        }
+    }
+    if (!ok) return g.default_value;
+    const sockaddr* sa = reinterpret_cast<const sockaddr*>(&addr);
+    if (g.use_ranges) {
+        if (addr.ss_family != AF_INET) return g.default_value;
+        uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr);
+        for (auto it = g.ranges.rbegin(); it != g.ranges.rend(); ++it)
+            if (a >= it->from && a <= it->to) return it->value;
+        return g.default_value;
+    }
+    for (auto& n : g.nets)
+        if (n.cidr.contains(sa)) return n.value;
+    return g.default_value;
+}
+
 const std::string& map_value(uint32_t id, VarCtx& ctx) {
     Request& r = ctx.req;
     if (r.map_cache.size() <= id) {
@@ -162,6 +197,11 @@ const std::string& map_value(uint32_t id, VarCtx& ctx) {
     }
     r.map_done[id] = 2;
     const conf::MapConf& m = *ctx.http.maps[id];
+    if (m.geo) {
+        r.map_cache[id] = geo_value(m, ctx);
+        r.map_done[id] = 1;
+        return r.map_cache[id];
+    }
     std::string key = eval(m.source, ctx);
     std::string lkey = key;  // string keys match ignoring case; regexes see the value as is
     for (auto& c : lkey) c = char(std::tolower(static_cast<unsigned char>(c)));

@@ -85,6 +85,41 @@ TEST(StaticDirectives, ProxyRedirectRegexRulesAndErrors) {
     EXPECT_NE(e.find("nginx.conf:5"), std::string::npos) << e;
 }
 
+// geo (config/geo.cpp): networks sorted most specific first, 0.0.0.0/0 is
+// the default, delete removes, ranges parse; errors name file:line.
+TEST(StaticDirectives, GeoBlocksParseAndRefuseWithFileLine) {
+    auto r = load_text("geo $g {\n 10.0.0.0/8 ten;\n 0.0.0.0/0 dflt;\n 10.1.0.0/16 ten-one;\n 192.168.0.0/16 lan;\n"
+                       " delete 192.168.0.0/16;\n proxy 127.0.0.1;\n}\n"
+                       "geo $arg_a $r {\n ranges;\n 1.0.0.0-1.0.0.9 a;\n}\n"
+                       "server { listen 127.0.0.1:8080; location / { return 200 \"$g$r\"; } }");
+    ASSERT_TRUE(r->cfg) << r->err;
+    const auto& maps = r->cfg->http->maps;
+    const MapConf* g = nullptr;
+    const MapConf* rg = nullptr;
+    for (auto& m : maps) {
+        if (m->var_name == "g") g = m.get();
+        if (m->var_name == "r") rg = m.get();
+    }
+    ASSERT_TRUE(g && g->geo && rg && rg->geo);
+    ASSERT_EQ(g->geo->nets.size(), 2u);
+    EXPECT_EQ(g->geo->nets[0].value, "ten-one");
+    EXPECT_EQ(g->geo->nets[0].bits, 16u);
+    EXPECT_EQ(g->geo->nets[1].value, "ten");
+    EXPECT_EQ(g->geo->default_value, "dflt");
+    EXPECT_EQ(g->geo->proxies.size(), 1u);
+    EXPECT_FALSE(g->geo->source_given);
+    EXPECT_TRUE(rg->geo->use_ranges && rg->geo->source_given);
+    ASSERT_EQ(rg->geo->ranges.size(), 1u);
+    EXPECT_EQ(rg->geo->ranges[0].to - rg->geo->ranges[0].from, 9u);
+    std::string e = error_of("geo $g {\n default a;\n 10.0.0.0/33 b;\n}");
+    EXPECT_NE(e.find("invalid network \"10.0.0.0/33\""), std::string::npos) << e;
+    EXPECT_NE(e.find("nginx.conf:5"), std::string::npos) << e;
+    e = error_of("geo $g {\n a b c;\n}");
+    EXPECT_NE(e.find("invalid number of the geo parameters"), std::string::npos) << e;
+    e = error_of("geo $g {\n 10.0.0.0/8 b;\n ranges;\n}");
+    EXPECT_NE(e.find("\"ranges\" must be the first parameter"), std::string::npos) << e;
+}
+
 TEST(StaticDirectives, RootAliasConflictsNameTheLine) {
     std::string e = error_of("server { listen 127.0.0.1:8080;\n location / { root /a;\n alias /b/; } }");
     EXPECT_NE(e.find("\"alias\" directive is duplicate, \"root\" directive was specified earlier in "), std::string::npos) << e;

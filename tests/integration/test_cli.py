@@ -203,7 +203,6 @@ MODULE_PROBES = {
     "http_auth_basic_module": _loc("auth_basic x;"),
     "http_mirror_module": _loc("mirror /m;"),
     "http_autoindex_module": _loc("autoindex on;"),
-    "http_geo_module": _http("geo $a { default 1; }"),
     "http_split_clients_module": _http("split_clients $a $b { * x; }"),
     "http_referer_module": _loc("valid_referers none;"),
     "http_fastcgi_module": _loc("fastcgi_pass 127.0.0.1:9;"),
@@ -217,13 +216,18 @@ MODULE_PROBES = {
     "http_browser_module": _loc("ancient_browser x;"),
     "http-cache": _http("proxy_cache_path {prefix}/cache keys_zone=c:1m;"),
     "stream_access_module": _stream("allow all;"),
-    "stream_geo_module": "stream { geo $a { default 1; } }",
     "stream_limit_conn_module": "stream { limit_conn_zone $a zone=z:1m; }",
     "stream_set_module": _stream("set $a 1;"),
     "stream_split_clients_module": "stream { split_clients $a $b { * x; } }",
 }
 
 STREAM_RETURN_PROBE = "stream { server { listen 127.0.0.1:{listen}; return x; } }"
+
+# default modules switchyard has: nginx names them only to say --without-
+DEFAULT_MODULE_PROBES = {
+    "http_geo_module": _http("geo $a { default 1; }"),
+    "stream_geo_module": "stream { geo $a { default 1; } }",
+}
 
 
 def configure_arguments(binary) -> list[str]:
@@ -257,6 +261,10 @@ def test_version_claims_match_what_t_accepts(op):
         assert "stream_return_module" not in claims, args
         r = op.run_t(cfg.wrap_main(STREAM_RETURN_PROBE), wrap=False, listen=free_port())
         assert r.returncode == 0, r.output
+        for module, probe in DEFAULT_MODULE_PROBES.items():
+            assert module not in claims, (module, args)
+            r = op.run_t(cfg.wrap_main(probe), wrap=False, listen=free_port())
+            assert r.returncode == 0, (module, r.output)
     checked = 0
     for module, present in claims.items():
         probe = MODULE_PROBES.get(module)

@@ -179,6 +179,12 @@ bool Proxy::resolve_target(std::string& err) {
             if (!r.args.empty()) uri_ += "?" + r.args;
         }
     }
+    if (host_port_.compare(0, 5, "unix:") == 0) {
+        // nginx: a unix-socket upstream is "localhost" ($proxy_host, Host), no port
+        r.proxy_host = "localhost";
+        r.proxy_port.clear();
+        return true;
+    }
     r.proxy_host = host_port_;
     size_t colon = host_port_.rfind(':');
     bool bracket_only = host_port_[0] == '[' && host_port_.find(']') > colon;

@@ -420,3 +420,18 @@ def test_access_log_written(proxy, http_backend):
     line = wait_until(lambda: [l for l in proxy.access_log().splitlines() if "/logged?x=1" in l], 10,
                       "access log line")[0]
     assert '"GET /logged?x=1 HTTP/1.1" 200 ' in line
+
+
+def test_unix_socket_upstream_is_localhost(proxy):
+    """proxy_pass http://unix:PATH: the Host sent (and $proxy_host) is
+    "localhost", as nginx's; a Host of "unix:/..." is no valid host."""
+    proxy.start("""
+        server { listen unix:{prefix}/u.sock; location / { return 200 "$host|$http_host|$request_uri"; } }
+        server {
+            listen 127.0.0.1:{listen};
+            location / { proxy_pass http://unix:{prefix}/u.sock; proxy_set_header X-PH $proxy_host; }
+        }
+    """)
+    resp = rawhttp.exchange(proxy.port, b"GET /a?b HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n")
+    assert resp.status == 200, resp.body
+    assert resp.body == b"localhost|localhost|/a?b"

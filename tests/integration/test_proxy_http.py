@@ -426,7 +426,7 @@ def test_unix_socket_upstream_is_localhost(proxy):
     """proxy_pass http://unix:PATH: the Host sent (and $proxy_host) is
     "localhost", as nginx's; a Host of "unix:/..." is no valid host."""
     proxy.start("""
-        server { listen unix:{prefix}/u.sock; location / { return 200 "$host|$http_host|$request_uri"; } }
+        server { listen unix:{prefix}/u.sock; location / { return 200 "$host|$http_host|$http_x_ph|$request_uri"; } }
         server {
             listen 127.0.0.1:{listen};
             location / { proxy_pass http://unix:{prefix}/u.sock; proxy_set_header X-PH $proxy_host; }
@@ -434,4 +434,4 @@ def test_unix_socket_upstream_is_localhost(proxy):
     """)
     resp = rawhttp.exchange(proxy.port, b"GET /a?b HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n")
     assert resp.status == 200, resp.body
-    assert resp.body == b"localhost|localhost|/a?b"
+    assert resp.body == b"localhost|localhost|localhost|/a?b"

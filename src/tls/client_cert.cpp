@@ -17,19 +17,12 @@
 #include <cstdio>
 #include <cstring>
 
+#include "tls/context.h"
 #include "tls/stream.h"
 
 namespace sy::tls {
 
 namespace {
-
-std::string at(const conf::SrcLoc& w, const conf::SrcLoc& fallback) {
-    const conf::SrcLoc& l = w.file ? w : fallback;
-    if (!l.file) return "";
-    return " in " + l.str();
-}
-
-std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 
 // nginx's verify callback: accept whatever the chain is; the result stays
 // in the connection (and its session) for the request to judge.

@@ -29,9 +29,6 @@ ClientCtx::~ClientCtx() {
     if (ctx) SSL_CTX_free(ctx);
 }
 
-namespace {
-
-// " in FILE:LINE" of the directive, else of the fallback (a default value has no line).
 std::string at(const conf::SrcLoc& w, const conf::SrcLoc& fallback) {
     const conf::SrcLoc& l = w.file ? w : fallback;
     if (!l.file) return "";
@@ -39,6 +36,8 @@ std::string at(const conf::SrcLoc& w, const conf::SrcLoc& fallback) {
 }
 
 std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+namespace {
 
 // Never prompts: with no passphrase (or the wrong one) the read just fails.
 int password_cb(char* buf, int size, int, void* user) {

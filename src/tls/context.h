@@ -66,4 +66,9 @@ int on_servername(SSL* ssl, SSL_CTX* (*pick)(void* owner, const char* name));
 // (`open() "/p" failed (2: No such file or directory)`).
 bool read_password_file(const std::string& path, std::vector<std::string>& out, std::string& err);
 
+// Message pieces of the TLS loaders: " in FILE:LINE" of the directive, else
+// of the fallback (a default value has no line); a value in double quotes.
+std::string at(const conf::SrcLoc& w, const conf::SrcLoc& fallback);
+std::string quoted(const std::string& s);
+
 }  // namespace sy::tls

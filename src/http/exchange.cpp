@@ -12,6 +12,7 @@
 #include "http/realip.h"
 #include "http/router.h"
 #include "proxy/proxy.h"
+#include "tls/client_cert.h"
 
 namespace sy::http {
 
@@ -219,6 +220,21 @@ void Exchange::send_head(HeadBuilder& h, bool body_framed) {
     }
     if (gen_->cfg->http->keeps_response_headers) keep_sent_headers(h.out);
     write_head(h, body_framed);
+}
+
+int Exchange::tls_refusal(std::string_view phase) {
+    Request& r = *req_;
+    if (!info_.ssl) return 0;
+    if (tls::misdirected(info_.ssl_server_name, r.host, *r.server->conf.ssl_verify_client)) {
+        log_error(Level::Info, std::string(tls::kMisdirected) + std::string(phase));
+        return 421;
+    }
+    std::string why;
+    if (int st = tls::client_verify_status(*r.server->conf.ssl_verify_client, info_.client_cert.get(), why)) {
+        log_error(Level::Info, why + std::string(phase));
+        return st;
+    }
+    return 0;
 }
 
 // $sent_http_NAME reads the head as it goes out, every filter applied.

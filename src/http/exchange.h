@@ -120,6 +120,11 @@ protected:
     void write_access_log();
     void add_configured_headers(HeadBuilder& h);   // add_header of the location
     void keep_sent_headers(std::string_view head);  // for $sent_http_*
+    // TLS checks once the request's server is known (nginx's
+    // ngx_http_process_request): 421 when its Host names a server that
+    // verifies client certificates other than the one the TLS server name
+    // chose, 495 / 496 for its ssl_verify_client; 0 to go on. Logs why.
+    int tls_refusal(std::string_view phase);
 
     // ---- carrier primitives ---------------------------------------------
     // Writes a response head that send_head() completed (policy applied).

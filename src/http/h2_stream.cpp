@@ -220,19 +220,9 @@ void H2Stream::begin_request() {
         finalize_error(421);
         return;
     }
-    if (info_.ssl) {
-        if (tls::misdirected(info_.ssl_server_name, r.host, *r.server->conf.ssl_verify_client)) {
-            log_error(Level::Info, std::string(tls::kMisdirected) + " while processing HTTP/2 connection");
-            finalize_error(421);
-            return;
-        }
-        // ssl_verify_client of the request's server: 495 / 496, as on HTTP/1
-        std::string why;
-        if (int st = tls::client_verify_status(*r.server->conf.ssl_verify_client, info_.client_cert.get(), why)) {
-            log_error(Level::Info, why + " while processing HTTP/2 connection");
-            finalize_error(st);
-            return;
-        }
+    if (int st = tls_refusal(" while processing HTTP/2 connection")) {
+        finalize_error(st);
+        return;
     }
     redirects_ = 0;
     route();

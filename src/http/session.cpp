@@ -670,21 +670,13 @@ void Session::begin_request() {
         finalize_error(497);
         return;
     }
-    if (info_.ssl) {
-        if (tls::misdirected(info_.ssl_server_name, r.host, *r.server->conf.ssl_verify_client)) {
-            log_error(Level::Info, std::string(tls::kMisdirected) + " while reading client request headers");
-            finalize_error(421);
-            return;
-        }
-        // ssl_verify_client of the request's server: 495 / 496 (nginx's ngx_http_process_request)
-        std::string why;
-        if (int st = tls::client_verify_status(*r.server->conf.ssl_verify_client, info_.client_cert.get(), why)) {
+    if (int st = tls_refusal(" while reading client request headers")) {
+        if (st != 421) {   // 495 / 496: nginx closes after the answer
             keepalive_ = false;
             body_done_ = true;
-            log_error(Level::Info, why + " while reading client request headers");
-            finalize_error(st);
-            return;
         }
+        finalize_error(st);
+        return;
     }
     keepalive_ = r.head.keep_alive && *r.server->conf.keepalive_timeout > 0 &&
                  info_.requests < *r.server->conf.keepalive_requests;

@@ -37,7 +37,8 @@ struct RequestHead {
 struct UpstreamTry {
     std::string addr;                 // "127.0.0.1:3000"
     int status = 0;                   // 0 = none ("-" in logs), 502/504 on failure
-    uint64_t connect_ms = 0, header_ms = 0, response_ms = 0;
+    uint64_t connect_ms = 0, header_ms = 0;
+    int64_t response_ms = -1;         // -1: the try has not ended ("-", as nginx)
     bool connected = false, got_header = false;
     uint64_t bytes_received = 0, bytes_sent = 0;
 };

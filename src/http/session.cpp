@@ -993,6 +993,8 @@ void Session::linger() {
 
 void Session::close() {
     if (state_ == SessionState::Closed) return;
+    // the upstream try ends first, so the log line has its response time
+    if (proxy_) proxy_->on_client_abort();
     discount_unsent();
     if (req_ && (req_->status || head_sent_)) write_access_log();
     else if (req_ && state_ == SessionState::Handling) {
@@ -1004,10 +1006,7 @@ void Session::close() {
     SY_LOG(Level::Debug, info_.number, "close http connection: {} requests", info_.requests);
     loop().disarm(read_timer_);
     loop().disarm(write_timer_);
-    if (proxy_) {
-        proxy_->on_client_abort();
-        loop().defer_delete(proxy_.release());
-    }
+    if (proxy_) loop().defer_delete(proxy_.release());
     if (sock_.io.fd >= 0) {
         loop().remove(sock_.io);
         sock_.close();

@@ -412,7 +412,9 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
             if (t.status) o += std::to_string(t.status); else o += '-';
         });
     case Var::UpstreamResponseTime:
-        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += format_msec(t.response_ms); });
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) {
+            if (t.response_ms >= 0) o += format_msec(uint64_t(t.response_ms)); else o += '-';
+        });
     case Var::UpstreamConnectTime:
         return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) {
             if (t.connected) o += format_msec(t.connect_ms); else o += '-';

@@ -435,3 +435,33 @@ def test_unix_socket_upstream_is_localhost(proxy):
     resp = rawhttp.exchange(proxy.port, b"GET /a?b HTTP/1.1\r\nHost: front\r\nConnection: close\r\n\r\n")
     assert resp.status == 200, resp.body
     assert resp.body == b"localhost|localhost|localhost|/a?b"
+
+
+def test_upstream_times_while_the_try_is_open_and_on_client_close(proxy, http_backend):
+    """$upstream_response_time is "-" while the try is still open (an
+    add_header on the response head) and, when the client goes away while
+    the upstream is still silent, the log line has the time until then."""
+    import socket
+    import time
+    from harness.wait import wait_until
+    be = http_backend()
+    proxy.start("""
+        log_format t '$request_uri $upstream_connect_time:$upstream_header_time:$upstream_response_time';
+        server {
+            listen 127.0.0.1:{listen};
+            access_log logs/t.log t;
+            location / { proxy_pass http://127.0.0.1:{backend}; add_header X-Response $upstream_response_time; }
+        }
+    """, backend=be.port)
+    resp = rawhttp.exchange(proxy.port, b"GET /fast HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert resp.status == 200 and dict(resp.headers).get("X-Response") == "-"
+    s = socket.create_connection(("127.0.0.1", proxy.port))
+    s.sendall(b"GET /slow?delay=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.6)
+    s.close()
+    log = proxy.prefix / "logs" / "t.log"
+    line = wait_until(lambda: log.exists() and [l for l in log.read_text().splitlines() if l.startswith("/slow")],
+                      10, "the /slow log line")[0]
+    connect, header, response = line.split(" ", 1)[1].split(":")
+    assert header == "-", line
+    assert float(response) >= 0.4 and float(response) > float(connect), line

@@ -30,6 +30,7 @@ constexpr Named kVars[] = {
     {"time_iso8601", Var::TimeIso8601}, {"upstream_addr", Var::UpstreamAddr}, {"upstream_status", Var::UpstreamStatus},
     {"upstream_response_time", Var::UpstreamResponseTime}, {"upstream_connect_time", Var::UpstreamConnectTime},
     {"upstream_header_time", Var::UpstreamHeaderTime}, {"upstream_bytes_received", Var::UpstreamBytesReceived},
+    {"upstream_response_length", Var::UpstreamResponseLength},
     {"upstream_bytes_sent", Var::UpstreamBytesSent},
     {"protocol", Var::Protocol}, {"bytes_received", Var::BytesReceived}, {"session_time", Var::SessionTime},
     {"ssl_preread_server_name", Var::SslPrereadServerName},

@@ -33,7 +33,7 @@ enum class Var : uint16_t {
     // response / log
     Status, BodyBytesSent, BytesSent, RequestTime, Msec, TimeLocal, TimeIso8601,
     UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime,
-    UpstreamBytesReceived, UpstreamBytesSent,
+    UpstreamBytesReceived, UpstreamBytesSent, UpstreamResponseLength,
     // stream {} sessions (and PROXY protocol on http listeners)
     Protocol, BytesReceived, SessionTime, SslPrereadServerName, SslPrereadAlpnProtocols, SslPrereadProtocol,
     ProxyProtocolAddr, ProxyProtocolPort, RealipRemoteAddr, RealipRemotePort,

@@ -40,6 +40,7 @@ struct UpstreamTry {
     uint64_t connect_ms = 0, header_ms = 0, response_ms = 0;
     bool connected = false, got_header = false;
     uint64_t bytes_received = 0, bytes_sent = 0;
+    uint64_t response_length = 0;     // body bytes of the response ($upstream_response_length)
 };
 
 struct Request {

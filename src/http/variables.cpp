@@ -383,6 +383,8 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         });
     case Var::UpstreamBytesReceived:
         return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.bytes_received); });
+    case Var::UpstreamResponseLength:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.response_length); });
     case Var::UpstreamBytesSent:
         return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.bytes_sent); });
     }

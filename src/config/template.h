@@ -27,7 +27,7 @@ enum class Var : uint16_t {
     Host, RemoteAddr, RemotePort, BinaryRemoteAddr, ServerAddr, ServerPort, ServerName, ServerProtocol,
     Scheme, Https, SslProtocol, SslCipher, SslServerName, SslSessionReused, Http2, Request, RequestUri, Uri, DocumentUri, Args, QueryString, IsArgs, RequestMethod,
     ContentLength, ContentType, RequestLength, RequestBody, RequestBodyFile, RemoteUser, DocumentRoot, RequestFilename,
-    Hostname, Pid, NginxVersion, Connection, ConnectionRequests, Pipe,
+    Hostname, Pid, NginxVersion, Connection, ConnectionRequests, ConnectionTime, Pipe,
     // proxy
     ProxyHost, ProxyPort, ProxyAddXForwardedFor, ProxyInternalBodyLength, ProxyInternalChunked,
     // response / log

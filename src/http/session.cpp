@@ -925,9 +925,9 @@ void Session::finish_request() {
     write_access_log();
     if (proxy_) loop().defer_delete(proxy_.release());
     if (const conf::LocConf* lc = req_->lc ? req_->lc : (req_->server ? &req_->server->conf : nullptr)) {
-        linger_mode_ = *lc->lingering_close;
-        linger_time_ = *lc->lingering_time;
-        linger_timeout_ = *lc->lingering_timeout;
+        linger_mode_ = lc->lingering_close.value_or(conf::Lingering::On);
+        linger_time_ = lc->lingering_time.value_or(30000);
+        linger_timeout_ = lc->lingering_timeout.value_or(5000);
     }
     req_.reset();
     realip_.reset();

@@ -6,6 +6,7 @@ test runs against switchyard and Debian's nginx on the same configuration
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 import time
@@ -39,6 +40,7 @@ server {
     lingering_timeout 2s;
 
     location /r { return 200 "ok\n"; }
+    location /ct { add_header X-CT $connection_time always; return 200 "$connection_requests\n"; }
     location /up {
         access_log logs/url.log url;
         proxy_pass http://127.0.0.1:{backend};
@@ -96,6 +98,26 @@ def test_upstream_response_length(proxy, http_backend):
     assert lines == ["url:/up/len:200:1000", "url:/up/ch:200:323", "url:/nb/len:200:777",
                      "url:/up/empty:200:0", "url:/ret:-:-",
                      "url:/dead/x:502, 200:0, 55"], lines  # one value per try, as $upstream_status
+
+
+def test_connection_time(proxy, http_backend):
+    be = http_backend()
+    proxy.start(LOG_CONF, backend=be.port, dead=closed_port())
+    s = rawhttp.connect(proxy.port)
+    try:
+        s.sendall(b"GET /ct HTTP/1.1\r\nHost: lg\r\n\r\n")
+        reader = rawhttp.Reader(s)
+        first = rawhttp.final_response(reader)
+        time.sleep(1.2)
+        s.sendall(b"GET /ct HTTP/1.1\r\nHost: lg\r\nConnection: close\r\n\r\n")
+        second = rawhttp.final_response(reader)
+    finally:
+        s.close()
+    assert (first.status, first.body, second.status, second.body) == (200, b"1\n", 200, b"2\n")
+    t1, t2 = first.header("X-CT"), second.header("X-CT")
+    assert re.fullmatch(r"\d+\.\d{3}", t1) and re.fullmatch(r"\d+\.\d{3}", t2), (t1, t2)
+    # seconds since the connection was accepted, with milliseconds: generous bounds
+    assert float(t1) < 5 and 1.0 <= float(t2) - float(t1) < 10, (t1, t2)
 
 
 def _after_response(port: int, target: str) -> str:

@@ -118,5 +118,19 @@ TEST(LogDirectives, UpstreamResponseLength) {
     EXPECT_EQ(out, "0, 1234");
 }
 
+TEST(LogDirectives, ConnectionTime) {
+    Request r;
+    ConnInfo conn;
+    conn.start_mono -= 1500;   // accepted 1.5 s ago
+    conf::Http http;
+    VarCtx ctx{conn, r, http};
+    conf::VarRef v;
+    ASSERT_TRUE(conf::resolve_var("connection_time", nullptr, v));
+    std::string out;
+    EXPECT_TRUE(get_var(v, ctx, out));
+    ASSERT_EQ(out.size(), 5u) << out;   // "1.5xx": seconds with milliseconds
+    EXPECT_EQ(out.substr(0, 3), "1.5") << out;
+}
+
 }  // namespace
 }  // namespace sy::http

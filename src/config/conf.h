@@ -93,6 +93,8 @@ struct AccessLogConf {
     std::string path;          // absolute
     const LogFormat* format = nullptr;
     int fd = -1;               // opened by the runtime (shared per path)
+    bool has_if = false;       // `if=CONDITION`: log only when it is neither "" nor "0"
+    Template if_cond;
 };
 
 // `resolver ADDRESS ... [valid=T] [ipv4=on|off] [ipv6=on|off]`
@@ -156,6 +158,7 @@ struct TempPath {
     SrcLoc where;                                            // none: nginx's default
 };
 enum class BodyInFile { Off, On, Clean };                    // client_body_in_file_only
+enum class Lingering { Off, On, Always };                    // lingering_close
 
 // Everything inheritable through http/server/location.
 struct LocConf {
@@ -173,6 +176,8 @@ struct LocConf {
     // Request bodies beyond client_body_buffer_size go to a temp file (http/temp_file.h).
     std::optional<std::shared_ptr<const TempPath>> client_body_temp_path, proxy_temp_path;
     std::optional<BodyInFile> client_body_in_file_only;     // off
+    std::optional<Lingering> lingering_close;                // on
+    std::optional<Msec> lingering_time, lingering_timeout;   // 30s, 5s
     std::optional<bool> client_body_in_single_buffer;        // off (the in-memory body is one buffer anyway)
     std::optional<size_t> proxy_max_temp_file_size;          // 1024m; 0: responses never spool (proxy/response_spool.h)
     std::optional<size_t> proxy_temp_file_write_size;        // 2 * max(proxy_buffer_size, proxy_buffers size)

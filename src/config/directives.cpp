@@ -607,6 +607,18 @@ bool h_client_body_in_file_only(Ctx& c, const Directive& d) {
     return true;
 }
 
+// lingering_close off|on|always (ngx_conf_set_enum_slot)
+bool h_lingering_close(Ctx& c, const Directive& d) {
+    auto& f = c.lc->lingering_close;
+    if (f) return dup(c, d);
+    const std::string& v = d.args[0].value;
+    if (strcasecmp(v.c_str(), "off") == 0) f = Lingering::Off;
+    else if (strcasecmp(v.c_str(), "on") == 0) f = Lingering::On;
+    else if (strcasecmp(v.c_str(), "always") == 0) f = Lingering::Always;
+    else return invalid_enum(c, v);
+    return true;
+}
+
 bool h_proxy_http_version(Ctx& c, const Directive& d) {
     if (c.lc->proxy_http_version) return dup(c, d);
     if (d.args[0].value == "1.0") c.lc->proxy_http_version = 10;
@@ -867,8 +879,9 @@ bool h_access_log(Ctx& c, const Directive& d) {
         const std::string& p = d.args[i].value;
         if (p.compare(0, 7, "buffer=") == 0 || p.compare(0, 6, "flush=") == 0 || p == "gzip" || p.compare(0, 5, "gzip=") == 0) continue;
         if (p.compare(0, 3, "if=") == 0) {
-            c.err = "the \"if=\" parameter of \"access_log\" is not supported yet by switchyard";
-            return false;
+            if (!compile(c, p.substr(3), a.if_cond)) return false;
+            a.has_if = true;
+            continue;
         }
         c.err = "invalid parameter \"" + p + "\"";
         return false;
@@ -1505,6 +1518,9 @@ const Spec kTable[] = {
     {"proxy_temp_path",      kLoc,       A1 | A2 | A3 | A4, 0, set_temp_path<&LocConf::proxy_temp_path>},
     {"client_body_temp_path", kLoc,      A1 | A2 | A3 | A4, 0, set_temp_path<&LocConf::client_body_temp_path>},
     {"client_body_in_file_only", kLoc,   A1, 0, h_client_body_in_file_only},
+    {"lingering_close",      kLoc,       A1, 0, h_lingering_close},
+    {"lingering_time",       kLoc,       A1, 0, set_msec<&LocConf::lingering_time>},
+    {"lingering_timeout",    kLoc,       A1, 0, set_msec<&LocConf::lingering_timeout>},
     {"client_body_in_single_buffer", kLoc, A1, 0, set_flag<&LocConf::client_body_in_single_buffer>},
     {"default_type",         kLoc,       A1, 0, h_default_type},
     {"types",                kLoc,       A0, kBlock | kRawBlock, h_types},

@@ -120,7 +120,7 @@ static bool is_not_yet(std::string_view n) {
         "if_modified_since", "satisfy", "add_trailer", "proxy_socket_keepalive", "proxy_bind", "proxy_method",
         "proxy_set_body", "proxy_cookie_", "proxy_ignore_", "proxy_limit_rate", "proxy_force_ranges",
         "proxy_headers_hash_", "chunked_transfer_encoding",
-        "lingering_", "keepalive_disable", "server_name_in_redirect", "recursive_error_pages", "error_log_format",
+        "keepalive_disable", "server_name_in_redirect", "recursive_error_pages", "error_log_format",
         "worker_shutdown_timeout", "worker_cpu_affinity", "worker_priority", "thread_pool", "env",
         "lock_file", "master_process", "timer_resolution", "working_directory", "debug_connection", "mail",
         "sendfile_max_chunk", "send_lowat", "subrequest_output_buffer_size", "msie_", "log_subrequest",
@@ -213,6 +213,9 @@ void LocConf::merge_from(const LocConf& p) {
     fill(client_body_temp_path, p.client_body_temp_path);
     fill(proxy_temp_path, p.proxy_temp_path);
     fill(client_body_in_file_only, p.client_body_in_file_only);
+    fill(lingering_close, p.lingering_close);
+    fill(lingering_time, p.lingering_time);
+    fill(lingering_timeout, p.lingering_timeout);
     fill(client_body_in_single_buffer, p.client_body_in_single_buffer);
     fill(proxy_max_temp_file_size, p.proxy_max_temp_file_size);
     fill(proxy_temp_file_write_size, p.proxy_temp_file_write_size);
@@ -335,6 +338,9 @@ void LocConf::apply_defaults(const std::string& prefix) {
     def(client_body_buffer_size, size_t(16384));
     def(client_header_buffer_size, size_t(1024));
     def(client_body_in_file_only, BodyInFile::Off);
+    def(lingering_close, Lingering::On);
+    def(lingering_time, Msec(30000));
+    def(lingering_timeout, Msec(5000));
     def(client_body_in_single_buffer, false);
     def(proxy_max_temp_file_size, size_t(1024) * 1024 * 1024);
     def(large_client_header_buffers, std::make_pair(4, size_t(8192)));

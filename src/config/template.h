@@ -27,13 +27,13 @@ enum class Var : uint16_t {
     Host, RemoteAddr, RemotePort, BinaryRemoteAddr, ServerAddr, ServerPort, ServerName, ServerProtocol,
     Scheme, Https, SslProtocol, SslCipher, SslServerName, SslSessionReused, Http2, Request, RequestUri, Uri, DocumentUri, Args, QueryString, IsArgs, RequestMethod,
     ContentLength, ContentType, RequestLength, RequestBody, RequestBodyFile, RemoteUser, DocumentRoot, RequestFilename,
-    Hostname, Pid, NginxVersion, Connection, ConnectionRequests, Pipe,
+    Hostname, Pid, NginxVersion, Connection, ConnectionRequests, ConnectionTime, Pipe,
     // proxy
     ProxyHost, ProxyPort, ProxyAddXForwardedFor, ProxyInternalBodyLength, ProxyInternalChunked,
     // response / log
     Status, BodyBytesSent, BytesSent, RequestTime, Msec, TimeLocal, TimeIso8601,
     UpstreamAddr, UpstreamStatus, UpstreamResponseTime, UpstreamConnectTime, UpstreamHeaderTime,
-    UpstreamBytesReceived, UpstreamBytesSent,
+    UpstreamBytesReceived, UpstreamBytesSent, UpstreamResponseLength,
     // stream {} sessions (and PROXY protocol on http listeners)
     Protocol, BytesReceived, SessionTime, SslPrereadServerName, SslPrereadAlpnProtocols, SslPrereadProtocol,
     ProxyProtocolAddr, ProxyProtocolPort, RealipRemoteAddr, RealipRemotePort,

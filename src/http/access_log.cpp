@@ -58,6 +58,10 @@ void write_access_log(const Generation& gen, VarCtx& ctx) {
     std::string line;
     for (auto& a : *lc->access_log) {
         if (a.off || !a.format) continue;
+        if (a.has_if) {  // nginx: skipped when the condition is "" or "0"
+            std::string v = eval(a.if_cond, ctx);
+            if (v.empty() || v == "0") continue;
+        }
         int fd = gen.log_fd(a.path);
         if (fd < 0) continue;
         line.clear();

@@ -41,6 +41,7 @@ struct UpstreamTry {
     int64_t response_ms = -1;         // -1: the try has not ended ("-", as nginx)
     bool connected = false, got_header = false;
     uint64_t bytes_received = 0, bytes_sent = 0;
+    uint64_t response_length = 0;     // body bytes of the response ($upstream_response_length)
 };
 
 struct Request {

@@ -918,12 +918,19 @@ void Session::finish_request() {
     if (state_ != SessionState::Handling) return;
     write_access_log();
     if (proxy_) loop().defer_delete(proxy_.release());
+    if (const conf::LocConf* lc = req_->lc ? req_->lc : (req_->server ? &req_->server->conf : nullptr)) {
+        linger_mode_ = lc->lingering_close.value_or(conf::Lingering::On);
+        linger_time_ = lc->lingering_time.value_or(30000);
+        linger_timeout_ = lc->lingering_timeout.value_or(5000);
+    }
     req_.reset();
     realip_.reset();
     body_consumer_ = nullptr;
     response_done_ = head_sent_ = false;
     if (!keepalive_ || peer_eof_ || w_.draining()) {
-        if (hlen_ > hparsed_ || readable_) {
+        // nginx: "always" lingers, "on" only when the client may still send, "off" never
+        if (linger_mode_ == conf::Lingering::Always ||
+            (linger_mode_ == conf::Lingering::On && (hlen_ > hparsed_ || readable_))) {
             linger();
             return;
         }
@@ -973,10 +980,15 @@ void Session::drop() {
 // Lingering close: stop writing, drain what the client still sends for a
 // while, so our last response is not destroyed by a reset.
 void Session::linger() {
+    uint64_t now = clock::now_ms();
     if (state_ != SessionState::Lingering) {
         state_ = SessionState::Lingering;
         sock_.shutdown_write();
-        loop().arm(read_timer_, 5000);
+        linger_end_ = now + linger_time_;   // lingering_time bounds the whole drain
+    }
+    if (now >= linger_end_) {
+        close();
+        return;
     }
     char buf[4096];
     for (;;) {
@@ -984,6 +996,8 @@ void Session::linger() {
         if (n > 0) continue;
         if (n < 0 && errno == EAGAIN) {
             readable_ = false;
+            // lingering_timeout: the longest wait for more, never past lingering_time
+            loop().arm(read_timer_, std::min(linger_timeout_, linger_end_ - now));
             return;
         }
         close();

@@ -108,6 +108,9 @@ private:
     const conf::Server* sni_server_ = nullptr;   // the server the TLS server name selected
     tls::Stream sock_;                // the client socket (io) and its TLS state
     Timer read_timer_, write_timer_;
+    // lingering_close/_time/_timeout of the last request (its LocConf is gone when lingering)
+    conf::Lingering linger_mode_ = conf::Lingering::On;
+    uint64_t linger_time_ = 30000, linger_timeout_ = 5000, linger_end_ = 0;
     ConnInfo conn_info_;              // the Exchange's info_ refers to it
     SessionState state_ = SessionState::ReadHead;
 

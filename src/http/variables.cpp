@@ -362,6 +362,11 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::NginxVersion: out += SY_NGINX_COMPAT_VERSION; return true;
     case Var::Connection: out += std::to_string(ctx.conn.number); return true;
     case Var::ConnectionRequests: out += std::to_string(ctx.req.conn_requests ? ctx.req.conn_requests : ctx.conn.requests); return true;
+    case Var::ConnectionTime: {
+        uint64_t now = clock::now_ms();
+        out += format_msec(now >= ctx.conn.start_mono ? now - ctx.conn.start_mono : 0);
+        return true;
+    }
     case Var::Pipe: out += '.'; return true;
     case Var::ProxyHost: out += r.proxy_host; return true;
     case Var::ProxyPort: out += r.proxy_port; return true;
@@ -425,6 +430,8 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
         });
     case Var::UpstreamBytesReceived:
         return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.bytes_received); });
+    case Var::UpstreamResponseLength:
+        return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.response_length); });
     case Var::UpstreamBytesSent:
         return upstream_list(r, out, [](const UpstreamTry& t, std::string& o) { o += std::to_string(t.bytes_sent); });
     }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/conf.h"
+#include "core/clock.h"
 #include "http/request.h"
 #include "tls/client_cert.h"
 
@@ -18,6 +19,7 @@ struct ConnInfo {
     uint16_t server_port = 0;
     uint64_t number = 0;       // $connection, "*N" in the error log
     uint32_t requests = 0;     // $connection_requests
+    uint64_t start_mono = clock::now_ms();   // $connection_time: from accept (the session's ConnInfo is made then)
     bool ssl = false;
     bool h2 = false;           // HTTP/2 ($http2: h2 or h2c)
     // TLS facts for $ssl_*: OpenSSL's static names, the SNI as sent.

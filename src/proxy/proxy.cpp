@@ -1139,6 +1139,12 @@ void Proxy::add_sticky_cookie(http::HeadBuilder& h) {
     h.add("Set-Cookie", upstream::sticky_set_cookie(up_->sticky, p, int64_t(clock::wall_ms() / 1000)));
 }
 
+// The try's $upstream_response_length: body bytes as read from the upstream
+// (spooled or not; $body_bytes_sent counts what reaches the client).
+static void count_read(http::Request& r, uint64_t n) {
+    if (!r.upstream.empty()) r.upstream.back().response_length += n;
+}
+
 void Proxy::emit(std::string_view data) {
     if (data.empty()) return;
     to_client(data, true);
@@ -1264,6 +1270,7 @@ bool Proxy::process_body(Buf& data) {
         case Framing::Length: {
             size_t n = data.size() < remaining_ ? data.size() : size_t(remaining_);
             remaining_ -= n;
+            count_read(s_.req(), n);
             if (n == data.size()) {
                 to_client(std::move(data), true);
                 data = Buf();
@@ -1280,11 +1287,13 @@ bool Proxy::process_body(Buf& data) {
             break;
         }
         case Framing::Close:
+            count_read(s_.req(), data.size());
             to_client(std::move(data), true);
             data = Buf();
             break;
         case Framing::CloseChunked: {
             std::string head = fmt::format("{:x}\r\n", data.size());
+            count_read(s_.req(), data.size());
             to_client(head);
             to_client(std::move(data), true);
             data = Buf();
@@ -1301,6 +1310,8 @@ bool Proxy::process_body(Buf& data) {
             http::H1Parser::Event ev = parser_.feed(data.data(), 0, data.size(), consumed);
             parser_.set_sink(nullptr);
             if (state_ == ProxyState::Dead) return false;
+            // nginx counts the upstream's body as read, chunk framing included
+            count_read(s_.req(), consumed);
             if (ev == http::H1Parser::Event::Error) {
                 fail(502, Level::Error, "upstream sent invalid chunked response while reading upstream", 0);
                 return false;

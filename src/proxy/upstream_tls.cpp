@@ -58,10 +58,21 @@ SessionCache& cache_of(SSL_CTX* ctx) {
     return *c;
 }
 
+// The peer key of an upstream SSL, in an ex_data slot of its own (freed with
+// the SSL). Not the Stream's owner pointer: a Tunnel (stream proxy, upgraded
+// connections) or an HTTP/2 stream adopts the SSL and becomes its owner, and
+// TLS 1.3 tickets may arrive only then, in the first read after the handshake.
+void free_peer_key(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); }
+
+int peer_key_index() {
+    static int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, free_peer_key);
+    return idx;
+}
+
 int on_new_session(SSL* ssl, SSL_SESSION* sess) {
-    auto* c = static_cast<upstream::UpConn*>(tls::Stream::owner_of(ssl));
-    if (!c || c->peer.empty()) return 0;
-    cache_of(SSL_get_SSL_CTX(ssl)).put(c->peer, sess);
+    auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, peer_key_index()));
+    if (!key || key->empty()) return 0;
+    cache_of(SSL_get_SSL_CTX(ssl)).put(*key, sess);
     return 1;  // we keep the reference
 }
 
@@ -102,8 +113,10 @@ bool upstream_tls_start(upstream::UpConn& c, const tls::ClientCtx& ctx, const st
         SSL_set_verify(ssl, SSL_VERIFY_PEER, verify_keep_going);
         SSL_set_verify_depth(ssl, ctx.verify_depth);
     }
-    if (ctx.session_reuse)
+    if (ctx.session_reuse) {
+        if (!c.peer.empty()) SSL_set_ex_data(ssl, peer_key_index(), new std::string(c.peer));
         if (SSL_SESSION* s = cache_of(ctx.ctx).get(c.peer)) SSL_set_session(ssl, s);
+    }
     return true;
 }
 

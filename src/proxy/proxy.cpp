@@ -1073,7 +1073,8 @@ void Proxy::forward_head_to_client() {
             if (rewrite_redirect(value, 0)) value = s_.absolute_location(value);
         } else if (ieq(n, "refresh")) {
             // "5; url=/path": proxy_redirect rewrites what follows url=
-            auto it = std::search(value.begin(), value.end(), "url=", "url=" + 4,
+            static constexpr std::string_view kUrl = "url=";
+            auto it = std::search(value.begin(), value.end(), kUrl.begin(), kUrl.end(),
                                   [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
             if (it != value.end()) rewrite_redirect(value, size_t(it - value.begin()) + 4);
         }

@@ -11,6 +11,7 @@
 #include "http/header_filters.h"
 #include "http/realip.h"
 #include "http/router.h"
+#include "http/ssi.h"
 #include "proxy/proxy.h"
 
 namespace sy::http {
@@ -18,7 +19,9 @@ namespace sy::http {
 Exchange::Exchange(Worker& w, std::shared_ptr<Generation> gen, ConnInfo& info)
     : w_(w), gen_(std::move(gen)), info_(info) {}
 
-Exchange::~Exchange() = default;
+Exchange::~Exchange() {
+    if (ssi_) w_.loop().defer_delete(ssi_);
+}
 
 void Exchange::route() {
     Request& r = *req_;

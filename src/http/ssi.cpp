@@ -92,7 +92,7 @@ void Exchange::run_ssi(int fd, off_t size, std::string_view ctype, time_t mtime,
         finalize_error(500);
         return;
     }
-    if (!ssi_shared_) ssi_shared_ = std::make_shared<SsiShared>();
+    if (!subrequest_ || !ssi_shared_) ssi_shared_ = std::make_shared<SsiShared>();   // one per main request
     std::vector<ssi::Piece> pieces;
     ssi::Parser parser(*lc.ssi_value_length);
     parser.feed(doc, pieces);
@@ -575,7 +575,14 @@ SsiRun::Rc SsiRun::include(const std::string* params[]) {
         set_var_ = lower(*set);
         if (!ssi_var(set_var_)) ex_.ssi_shared_->vars.emplace_back(set_var_, std::string());
     }
+    // nginx: a subrequest of depth 51 is a cycle
+    int depth = ex_.is_subrequest() ? static_cast<SubExchange&>(ex_).depth() : 0;
+    if (depth >= SubExchange::kMaxDepth) {
+        ex_.log_error(Level::Error, "subrequests cycle while processing " + q(target));
+        return Rc::Error;
+    }
     sub_ = std::make_unique<SubExchange>(ex_, std::move(target), std::move(args), set != nullptr);
+    sub_->set_depth(depth + 1);
     std::weak_ptr<bool> alive = alive_;
     sub_->start([this, alive](std::string_view b) {
                     auto a = alive.lock();

@@ -26,7 +26,10 @@ public:
     bool finished() const { return finished_; }
     int status() const { return req_->status; }
     bool produced() const { return produced_; }
-    bool aborted() const { return aborted_; }      // some body bytes came
+    bool aborted() const { return aborted_; }
+    static constexpr int kMaxDepth = 51;   // nginx's NGX_HTTP_MAX_SUBREQUESTS + 1 levels
+    int depth() const { return depth_; }
+    void set_depth(int d) { depth_ = d; }      // some body bytes came
     std::string& captured() { return captured_; }    // in-memory body
 
     // ---- carrier primitives ----
@@ -57,6 +60,7 @@ private:
     std::function<void()> done_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     bool in_memory_;
+    int depth_ = 1;
     bool finished_ = false, aborted_ = false, produced_ = false, too_big_ = false;
     std::string captured_;
 };

@@ -46,6 +46,8 @@ FILES = {
                         "[<!--#include virtual=\"/empty\" stub=\"one\" -->]"
                         "[<!--#include virtual=\"/inc/a.html\" stub=\"one\" -->]",
     "html/t/big.html": "<!--#include virtual=\"/up/p?size=10000\" set=\"b\" -->[<!--#echo var=\"b\" encoding=\"none\" -->]",
+    "html/t/leak.html": "<!--#echo var=\"v\" -->",
+    "html/t/self.html": "S<!--#include virtual=\"/t/self.html\" -->",
     "html/t/plain.txt": "<!--#echo var=\"uri\" -->",
 }
 
@@ -180,6 +182,28 @@ def test_errors_errmsg_and_silent(ssi):
 def test_nested_include_and_stub(ssi):
     assert get(ssi.port, "/t/nested.html").body == b"<[N A-part N]>"
     assert get(ssi.port, "/t/stub.html").body == b"[STUB][A-part]"
+
+
+def test_include_cycle_is_bounded(ssi):
+    r = get(ssi.port, "/t/self.html")
+    assert r.status == 200
+    # the main request and 51 levels of subrequests (nginx: NGX_HTTP_MAX_SUBREQUESTS + 1)
+    assert r.body == b"S" * 52 + b"[an error occurred while processing the directive]"
+    ssi.wait_error_log(r'\[error\].*subrequests cycle while processing "/t/self.html"')
+
+
+def test_variables_do_not_leak_between_requests(ssi):
+    # two requests on one connection: the second does not see the first's SSI variables
+    s = rawhttp.connect(ssi.port)
+    try:
+        req = b"GET /t/set.html HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        reader = rawhttp.Reader(s)
+        s.sendall(req)
+        assert reader.response().body == b"[VAL](RET[])"
+        s.sendall(b"GET /t/leak.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        assert reader.response().body == b"(none)"
+    finally:
+        s.close()
 
 
 def test_last_modified_and_head(ssi):

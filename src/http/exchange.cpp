@@ -132,7 +132,12 @@ void Exchange::handle_return(const conf::RewriteStep& st) {
         return;
     }
     // after an error_page redirect the response keeps the error's status (nginx's err_status)
-    send_simple(r.forced_status ? r.forced_status : st.code, *r.lc->default_type, text);
+    int status = r.forced_status ? r.forced_status : st.code;
+    if (ssi_applies(*r.lc->default_type, off_t(text.size()))) {   // `return` text through SSI (http/ssi.cpp)
+        start_ssi(std::move(text), status, *r.lc->default_type, 0, {});
+        return;
+    }
+    send_simple(status, *r.lc->default_type, text);
 }
 
 void Exchange::run_handler() {

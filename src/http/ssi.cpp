@@ -75,7 +75,6 @@ bool Exchange::ssi_applies(std::string_view ctype, off_t size) const {
 
 void Exchange::run_ssi(int fd, off_t size, std::string_view ctype, time_t mtime, const std::string& etag) {
     Request& r = *req_;
-    const conf::LocConf& lc = *r.lc;
     std::string doc;
     doc.resize(size_t(size));
     size_t got = 0;
@@ -92,6 +91,13 @@ void Exchange::run_ssi(int fd, off_t size, std::string_view ctype, time_t mtime,
         finalize_error(500);
         return;
     }
+    start_ssi(std::move(doc), r.forced_status ? r.forced_status : 200, ctype, mtime, etag);
+}
+
+// The document is in memory: the head without length, then the run.
+void Exchange::start_ssi(std::string doc, int status, std::string_view ctype, time_t mtime, const std::string& etag) {
+    Request& r = *req_;
+    const conf::LocConf& lc = *r.lc;
     if (!subrequest_ || !ssi_shared_) ssi_shared_ = std::make_shared<SsiShared>();   // one per main request
     std::vector<ssi::Piece> pieces;
     ssi::Parser parser(*lc.ssi_value_length);
@@ -100,11 +106,11 @@ void Exchange::run_ssi(int fd, off_t size, std::string_view ctype, time_t mtime,
     doc.clear();
     doc.shrink_to_fit();
 
-    r.status = r.forced_status ? r.forced_status : 200;
+    r.status = status;
     bool chunked = !subrequest_ && client_chunked();
     HeadBuilder h(head_scratch(), r.status, "", *lc.server_tokens);
     h.add("Content-Type", ctype);
-    if (!subrequest_ && *lc.ssi_last_modified) {
+    if (!subrequest_ && *lc.ssi_last_modified && mtime > 0) {
         // nginx: Last-Modified stays, the ETag becomes weak
         h.add("Last-Modified", http_time(mtime));
         if (!etag.empty()) h.add("ETag", "W/" + etag);

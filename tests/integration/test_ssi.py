@@ -66,6 +66,7 @@ SSI_CONF = """
         location /up/ { proxy_pass http://127.0.0.1:{backend}; }
         location = /ret { return 200 "RET[$args]"; }
         location = /empty { return 204; }
+        location = /rssi { ssi on; default_type text/html; return 200 '<!--#echo var="uri" -->+<!--#include virtual="/inc/a.html" -->'; }
     }
 """
 
@@ -125,6 +126,12 @@ def test_include_proxied_and_return(ssi):
     assert req["method"] == "GET" and req["target"] == "/up/p?body=UP"
     r = get(ssi.port, "/t/ret.html")
     assert r.body == b"1RET[a=b]2A-part3"
+
+
+def test_return_text_through_ssi(ssi):
+    r = get(ssi.port, "/rssi")
+    assert (r.status, r.body) == (200, b"/rssi+A-part")
+    assert r.header("Content-Length") is None
 
 
 def test_include_set_and_echo(ssi):

@@ -48,6 +48,7 @@ FILES = {
     "html/t/big.html": "<!--#include virtual=\"/up/p?size=10000\" set=\"b\" -->[<!--#echo var=\"b\" encoding=\"none\" -->]",
     "html/t/leak.html": "<!--#echo var=\"v\" -->",
     "html/t/self.html": "S<!--#include virtual=\"/t/self.html\" -->",
+    "html/t/slow.html": "a<!--#include virtual=\"/up/s?delay=1&body=S\" -->b<!--#include virtual=\"/inc/a.html\" -->",
     "html/t/plain.txt": "<!--#echo var=\"uri\" -->",
 }
 
@@ -211,6 +212,19 @@ def test_variables_do_not_leak_between_requests(ssi):
         assert reader.response().body == b"(none)"
     finally:
         s.close()
+
+
+def test_client_gone_during_an_include(ssi):
+    # the client leaves while a proxied include is in flight: nothing breaks,
+    # the next client is served
+    s = rawhttp.connect(ssi.port)
+    s.sendall(b"GET /t/slow.html HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    s.recv(1)
+    s.close()
+    ssi.backend.wait_requests(1)
+    import time
+    time.sleep(1.5)
+    assert get(ssi.port, "/t/slow.html").body == b"aSbA-part"
 
 
 def test_last_modified_and_head(ssi):

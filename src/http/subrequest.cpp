@@ -72,6 +72,10 @@ void SubExchange::start(std::function<void(std::string_view)> sink, std::functio
     sink_ = std::move(sink);
     done_ = std::move(done);
     SY_LOG(Level::Debug, info_.number, "http subrequest \"{}?{}\"", req_->uri, req_->args);
+    // nginx starts a subrequest at the server's rewrite phase (route() skips it for internal requests)
+    req_->lc = &req_->server->conf;
+    bool stop = false, changed = false;
+    if (!run_rewrites(req_->server->rewrites, stop, changed)) return;
     route();
 }
 

@@ -49,6 +49,7 @@ FILES = {
     "html/t/leak.html": "<!--#echo var=\"v\" -->",
     "html/t/self.html": "S<!--#include virtual=\"/t/self.html\" -->",
     "html/t/slow.html": "a<!--#include virtual=\"/up/s?delay=1&body=S\" -->b<!--#include virtual=\"/inc/a.html\" -->",
+    "html/t/rewritten.html": "<!--#include virtual=\"/old/a.html\" -->",
     "html/t/plain.txt": "<!--#echo var=\"uri\" -->",
 }
 
@@ -59,6 +60,7 @@ SSI_CONF = """
         server_name localhost;
         root {prefix}/html;
         types { text/html html; text/plain txt; }
+        rewrite ^/old/(.*)$ /inc/$1 last;
         location /t/ { ssi on; }
         location /silent/ { ssi on; ssi_silent_errors on; alias {prefix}/html/t/; }
         location /lm/ { ssi on; ssi_last_modified on; alias {prefix}/html/t/; }
@@ -133,6 +135,10 @@ def test_return_text_through_ssi(ssi):
     r = get(ssi.port, "/rssi")
     assert (r.status, r.body) == (200, b"/rssi+A-part")
     assert r.header("Content-Length") is None
+
+
+def test_include_runs_server_rewrites(ssi):
+    assert get(ssi.port, "/t/rewritten.html").body == b"A-part"
 
 
 def test_include_set_and_echo(ssi):

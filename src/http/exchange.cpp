@@ -345,6 +345,11 @@ std::string Exchange::log_context(std::string_view upstream) const {
         s += req_->head.request_line;
         s += "\"";
     }
+    if (subrequest_ && req_) {   // nginx names the subrequest's URI (http/subrequest.h)
+        s += ", subrequest: \"";
+        s += req_->uri;
+        s += "\"";
+    }
     if (!upstream.empty()) {
         s += ", upstream: \"";
         s += upstream;

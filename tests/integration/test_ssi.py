@@ -150,7 +150,8 @@ def test_set_beyond_subrequest_output_buffer(ssi):
     # nginx: the subrequest fails and the main request is terminated
     data = raw(ssi.port, "/t/big.html")
     assert b"0\r\n\r\n" not in data and b"]" not in data
-    ssi.wait_error_log(r"\[error\].*too big subrequest response: \d+ while sending to client")
+    ssi.wait_error_log(r'\[error\].*too big subrequest response: \d+ while sending to client, .*'
+                       r'request: "GET /t/big.html HTTP/1.1", subrequest: "/up/p", ')
 
 
 def test_echo_encodings_and_variables(ssi):

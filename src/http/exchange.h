@@ -121,6 +121,7 @@ protected:
     // ngx_http_ssi_module on a static file (http/ssi.cpp): whether it applies, then the response
     bool ssi_applies(std::string_view content_type, off_t size) const;
     void run_ssi(int fd, off_t size, std::string_view content_type, time_t mtime, const std::string& etag);
+    void ssi_drained();   // the carrier's output drained: an include in flight reads on
     void start_ssi(std::string doc, int status, std::string_view content_type, time_t mtime, const std::string& etag);
     std::string map_uri_to_path(std::string_view uri);   // root/alias + URI
     void apply_header_filters(HeadBuilder& h);        // expires, charset (header_filters.cpp)

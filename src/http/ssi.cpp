@@ -127,7 +127,15 @@ void Exchange::start_ssi(std::string doc, int status, std::string_view ctype, ti
     ssi_->resume();
 }
 
+void Exchange::ssi_drained() {
+    if (ssi_) ssi_->drained();
+}
+
 // ---- the run ---------------------------------------------------------------
+
+void SsiRun::drained() {
+    if (sub_) sub_->drained();
+}
 
 SsiRun::SsiRun(Exchange& ex, std::vector<ssi::Piece> pieces, bool chunked)
     : ex_(ex), pieces_(std::move(pieces)), chunked_(chunked) {}

@@ -35,6 +35,7 @@ public:
     SsiRun(Exchange& ex, std::vector<ssi::Piece> pieces, bool chunked);
     ~SsiRun() override;
     void resume();
+    void drained();   // the client took its backlog (the include in flight reads on)
 
     // ngx_escape_uri(NGX_ESCAPE_HTML) and ngx_escape_html, for echo's encodings
     static std::string escape_url(std::string_view s);

@@ -28,6 +28,7 @@ SubExchange::SubExchange(Exchange& parent, std::string uri, std::string args, bo
     : Exchange(parent.w_, parent.gen_, parent.info_), in_memory_(in_memory) {
     subrequest_ = true;
     Exchange* p = &parent;
+    parent_ = p;
     parent_closed_ = [p] { return p->closed(); };
     if (parent.realip_) realip_ = std::make_unique<ConnInfo>(*parent.realip_);
     ssi_shared_ = parent.ssi_shared_;
@@ -77,6 +78,11 @@ void SubExchange::start(std::function<void(std::string_view)> sink, std::functio
     bool stop = false, changed = false;
     if (!run_rewrites(req_->server->rewrites, stop, changed)) return;
     route();
+}
+
+void SubExchange::drained() {
+    if (proxy_ && !finished_) proxy_->on_client_drained();
+    else ssi_drained();
 }
 
 void SubExchange::read_body(BodyConsumer* c) {

@@ -39,7 +39,10 @@ public:
     void hold_output(bool) override {}
     void send(std::string_view bytes) override;
     void send(Buf&& b) override;
-    size_t pending_out() const override { return 0; }
+    // the client's backlog paces a proxied include (in memory: bounded by the buffer)
+    size_t pending_out() const override { return in_memory_ || !parent_ ? 0 : parent_->pending_out(); }
+    // the client took its backlog: the proxy of this subrequest (or of one it includes) reads on
+    void drained();
     void end_response(bool keepalive_ok) override;
     void abort_response() override;
     void upgrade(int upstream_fd, SSL* upstream_ssl, OutQueue&& from_upstream, std::string upstream_addr,
@@ -55,6 +58,7 @@ private:
     void body(std::string_view bytes);
     void finish();
 
+    Exchange* parent_ = nullptr;
     std::function<bool()> parent_closed_;
     std::function<void(std::string_view)> sink_;
     std::function<void()> done_;

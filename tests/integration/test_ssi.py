@@ -50,6 +50,7 @@ FILES = {
     "html/t/self.html": "S<!--#include virtual=\"/t/self.html\" -->",
     "html/t/slow.html": "a<!--#include virtual=\"/up/s?delay=1&body=S\" -->b<!--#include virtual=\"/inc/a.html\" -->",
     "html/t/rewritten.html": "<!--#include virtual=\"/old/a.html\" -->",
+    "html/t/huge.html": "<!--#include virtual=\"/up/h?size=16777216\" -->END",
     "html/t/plain.txt": "<!--#echo var=\"uri\" -->",
 }
 
@@ -232,6 +233,34 @@ def test_client_gone_during_an_include(ssi):
     import time
     time.sleep(1.5)
     assert get(ssi.port, "/t/slow.html").body == b"aSbA-part"
+
+
+def rss_kb(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_large_proxied_include_is_paced_by_the_client(ssi, impl):
+    # a 16 MiB proxied include to a client that reads nothing for a while:
+    # the upstream is read as the client takes the bytes, so memory stays low
+    pids = [ssi.pid] + [int(p) for p in open("/proc/%d/task/%d/children" % (ssi.pid, ssi.pid)).read().split()]
+    before = sum(rss_kb(p) for p in pids)
+    s = rawhttp.connect(ssi.port)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        s.sendall(b"GET /t/huge.html HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        import time
+        time.sleep(2.0)
+        grown = sum(rss_kb(p) for p in pids) - before
+        r = rawhttp.final_response(rawhttp.Reader(s, timeout=30))
+    finally:
+        s.close()
+    assert r.status == 200 and len(r.body) == 16777216 + 3 and r.body.endswith(b"END")
+    print("rss growth %s: %d KiB" % (impl, grown))
+    assert grown < 8 * 1024, grown
 
 
 def test_last_modified_and_head(ssi):

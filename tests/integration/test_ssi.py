@@ -229,9 +229,8 @@ def test_client_gone_during_an_include(ssi):
     s.sendall(b"GET /t/slow.html HTTP/1.1\r\nHost: localhost\r\n\r\n")
     s.recv(1)
     s.close()
-    ssi.backend.wait_requests(1)
     import time
-    time.sleep(1.5)
+    time.sleep(1.5)   # the include may or may not have reached the backend: either is fine
     assert get(ssi.port, "/t/slow.html").body == b"aSbA-part"
 
 

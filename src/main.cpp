@@ -75,7 +75,7 @@ void version(bool full) {
                "--http-proxy-temp-path=proxy_temp --with-pcre-jit "
                "--with-http_ssl_module --with-http_v2_module --with-http_realip_module "
                "--with-stream --with-stream_ssl_module --with-stream_ssl_preread_module --with-stream_realip_module "
-               "--without-http_gzip_module --without-http_ssi_module "
+               "--without-http_gzip_module "
                "--without-http_userid_module --without-http_access_module --without-http_auth_basic_module "
                "--without-http_mirror_module --without-http_autoindex_module "
                "--without-http_split_clients_module --without-http_referer_module "

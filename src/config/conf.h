@@ -196,6 +196,11 @@ struct LocConf {
     std::optional<std::string> charset;                      // "" = off
     std::optional<TlsArg> source_charset;                    // value "" = off; where: for the conversion error
     std::optional<std::shared_ptr<const std::vector<std::string>>> charset_types;   // lowercase MIME types; "*" any
+    // ngx_http_ssi_module (http/ssi*.cpp) and subrequests (http/subrequest.*)
+    std::optional<bool> ssi, ssi_silent_errors, ssi_last_modified;         // off off off
+    std::optional<std::shared_ptr<const std::vector<std::string>>> ssi_types;   // text/html (always); "*" any
+    std::optional<size_t> ssi_value_length, ssi_min_file_chunk;           // 255, 1k (accepted)
+    std::optional<size_t> subrequest_output_buffer_size;                  // a page (4k|8k)
     std::optional<std::vector<ErrorPage>> error_page;
     std::optional<std::vector<AddHeader>> add_header;
     std::optional<std::vector<AccessLogConf>> access_log;

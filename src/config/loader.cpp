@@ -232,6 +232,13 @@ void LocConf::merge_from(const LocConf& p) {
     fill(charset, p.charset);
     fill(source_charset, p.source_charset);
     fill(charset_types, p.charset_types);
+    fill(ssi, p.ssi);
+    fill(ssi_silent_errors, p.ssi_silent_errors);
+    fill(ssi_last_modified, p.ssi_last_modified);
+    fill(ssi_types, p.ssi_types);
+    fill(ssi_value_length, p.ssi_value_length);
+    fill(ssi_min_file_chunk, p.ssi_min_file_chunk);
+    fill(subrequest_output_buffer_size, p.subrequest_output_buffer_size);
     fill(index, p.index);
     fill(error_page, p.error_page);
     fill(add_header, p.add_header);
@@ -352,6 +359,13 @@ void LocConf::apply_defaults(const std::string& prefix) {
     if (!expires) expires.emplace();
     def(charset, std::string());
     if (!source_charset) source_charset.emplace();
+    def(ssi, false);
+    def(ssi_silent_errors, false);
+    def(ssi_last_modified, false);
+    if (!ssi_types) ssi_types = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{"text/html"});
+    def(ssi_value_length, size_t(255));
+    def(ssi_min_file_chunk, size_t(1024));
+    def(subrequest_output_buffer_size, size_t(page > 0 ? page : 4096));
     if (!charset_types)
         charset_types = std::make_shared<const std::vector<std::string>>(std::vector<std::string>{
             "text/html", "text/xml", "text/plain", "text/vnd.wap.wml", "application/javascript", "application/rss+xml"});

@@ -232,6 +232,27 @@ bool h_charset_types(Ctx& c, const Directive& d) {
     return true;
 }
 
+// ssi_types MIME ... ("*": any): as charset_types, text/html always in.
+bool h_ssi_types(Ctx& c, const Directive& d) {
+    if (c.lc->ssi_types) {
+        c.err = "\"ssi_types\" directive is duplicate";
+        return false;
+    }
+    std::vector<std::string> v{"text/html"};
+    for (auto& a : d.args) {
+        std::string t = a.value == "*" ? "*" : ascii_lower(a.value);
+        bool dup = false;
+        for (auto& x : v) dup |= x == t;
+        if (dup && t != "text/html") {
+            c.err = "duplicate MIME type \"" + a.value + "\"";
+            return false;
+        }
+        if (!dup) v.push_back(std::move(t));
+    }
+    c.lc->ssi_types = std::make_shared<const std::vector<std::string>>(std::move(v));
+    return true;
+}
+
 // Accepted for compatibility: switchyard's static files never block the loop
 // (16 KiB pread chunks through the output queue).
 bool h_sendfile_max_chunk(Ctx& c, const Directive& d) {

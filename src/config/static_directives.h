@@ -16,6 +16,7 @@ bool h_expires(Ctx& c, const Directive& d);
 bool h_charset(Ctx& c, const Directive& d);
 bool h_source_charset(Ctx& c, const Directive& d);
 bool h_charset_types(Ctx& c, const Directive& d);
+bool h_ssi_types(Ctx& c, const Directive& d);
 bool h_sendfile_max_chunk(Ctx& c, const Directive& d);
 bool h_aio(Ctx& c, const Directive& d);
 // `root` after `alias` in the same block: nginx's message (else "").

@@ -11,6 +11,7 @@
 #include "http/header_filters.h"
 #include "http/realip.h"
 #include "http/router.h"
+#include "http/ssi.h"
 #include "proxy/proxy.h"
 #include "tls/client_cert.h"
 
@@ -19,7 +20,9 @@ namespace sy::http {
 Exchange::Exchange(Worker& w, std::shared_ptr<Generation> gen, ConnInfo& info)
     : w_(w), gen_(std::move(gen)), info_(info) {}
 
-Exchange::~Exchange() = default;
+Exchange::~Exchange() {
+    if (ssi_) w_.loop().defer_delete(ssi_);
+}
 
 void Exchange::route() {
     Request& r = *req_;
@@ -130,7 +133,12 @@ void Exchange::handle_return(const conf::RewriteStep& st) {
         return;
     }
     // after an error_page redirect the response keeps the error's status (nginx's err_status)
-    send_simple(r.forced_status ? r.forced_status : st.code, *r.lc->default_type, text);
+    int status = r.forced_status ? r.forced_status : st.code;
+    if (ssi_applies(*r.lc->default_type, off_t(text.size()))) {   // `return` text through SSI (http/ssi.cpp)
+        start_ssi(std::move(text), status, *r.lc->default_type, 0, {});
+        return;
+    }
+    send_simple(status, *r.lc->default_type, text);
 }
 
 void Exchange::run_handler() {
@@ -351,6 +359,11 @@ std::string Exchange::log_context(std::string_view upstream) const {
     if (req_ && !req_->head.request_line.empty()) {
         s += ", request: \"";
         s += req_->head.request_line;
+        s += "\"";
+    }
+    if (subrequest_ && req_) {   // nginx names the subrequest's URI (http/subrequest.h)
+        s += ", subrequest: \"";
+        s += req_->uri;
         s += "\"";
     }
     if (!upstream.empty()) {

@@ -26,6 +26,9 @@ namespace sy::proxy { class Proxy; }
 
 namespace sy::http {
 
+class SsiRun;
+struct SsiShared;
+
 // Receives the request body as the carrier reads it.
 class BodyConsumer {
 public:
@@ -81,7 +84,7 @@ public:
     // Whether the client reads HTTP/1.1 chunked framing (HTTP/2 frames bodies itself).
     // `chunked_transfer_encoding off`: bodies of unknown length end with the connection.
     bool client_chunked() const {
-        return req_->head.version == 11 && (!req_->lc || *req_->lc->chunked_transfer_encoding);
+        return !subrequest_ && req_->head.version == 11 && (!req_->lc || *req_->lc->chunked_transfer_encoding);
     }
 
     // nginx's absolute_redirect: "/path" becomes scheme://host[:port]/path.
@@ -92,7 +95,11 @@ public:
     void log_error(Level lvl, std::string_view msg, std::string_view upstream = {});
     std::string log_context(std::string_view upstream = {}) const;
 
+    bool is_subrequest() const { return subrequest_; }
+
 protected:
+    friend class SubExchange;   // http/subrequest.*: builds a request from its parent's
+    friend class SsiRun;        // http/ssi.cpp
     Exchange(Worker& w, std::shared_ptr<Generation> gen, ConnInfo& info);
 
     // Request processing once the head is known (r.server and r.lc set).
@@ -111,6 +118,11 @@ protected:
     void handle_return(const conf::RewriteStep& st);
     void handle_static();
     bool run_try_files();                             // static_file.cpp
+    // ngx_http_ssi_module on a static file (http/ssi.cpp): whether it applies, then the response
+    bool ssi_applies(std::string_view content_type, off_t size) const;
+    void run_ssi(int fd, off_t size, std::string_view content_type, time_t mtime, const std::string& etag);
+    void ssi_drained();   // the carrier's output drained: an include in flight reads on
+    void start_ssi(std::string doc, int status, std::string_view content_type, time_t mtime, const std::string& etag);
     std::string map_uri_to_path(std::string_view uri);   // root/alias + URI
     void apply_header_filters(HeadBuilder& h);        // expires, charset (header_filters.cpp)
     void send_redirect(int status, const std::string& location);
@@ -145,6 +157,9 @@ protected:
     bool keepalive_ = false;
     int redirects_ = 0;
     bool error_page_done_ = false;   // an error_page redirect happened (recursive_error_pages off)
+    bool subrequest_ = false;        // a SubExchange: no access log, no framing of its own
+    SsiRun* ssi_ = nullptr;          // the SSI processing of this response (deleted deferred)
+    std::shared_ptr<SsiShared> ssi_shared_;   // SSI variables and blocks of the main request
 };
 
 }  // namespace sy::http

@@ -434,13 +434,14 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t len, uint32_t* flags) {
     }
     // The producer (tunnel upstream or proxy) may read on now: once per loop
     // turn, outside nghttp2's send path.
-    if (!drained_posted_ && ((tunnel_ && up_readable_ && out_.bytes() < 32768) || (out_.empty() && proxy_))) {
+    if (!drained_posted_ && ((tunnel_ && up_readable_ && out_.bytes() < 32768) || (out_.empty() && (proxy_ || ssi_)))) {
         drained_posted_ = true;
         loop().post([this] {
             drained_posted_ = false;
             if (closed_) return;
             if (tunnel_) read_up();
             else if (proxy_) proxy_->on_client_drained();
+            else if (ssi_) ssi_drained();   // an SSI include's proxy
         });
     }
     return ssize_t(n);

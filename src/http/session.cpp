@@ -910,6 +910,7 @@ void Session::flush() {
     }
     loop().disarm(write_timer_);
     if (proxy_ && state_ == SessionState::Handling) proxy_->on_client_drained();
+    else if (ssi_ && state_ == SessionState::Handling) ssi_drained();   // an SSI include's proxy
     if (state_ == SessionState::Closed) return;
     if (response_done_ && body_done_ && out_.empty() && file_fd_ < 0 && state_ == SessionState::Handling) finish_request();
 }

@@ -247,6 +247,11 @@ void Exchange::handle_static() {
             end_response(true);
             return;
         }
+        std::string ctype = content_type(lc, type_uri);
+        if (ssi_applies(ctype, st.st_size)) {   // ngx_http_ssi_module (ssi.cpp): no ranges, no length
+            run_ssi(fd, st.st_size, ctype, st.st_mtime, etag);
+            return;
+        }
         for (auto& hd : r.head.headers)
             if (ieq(hd.name, "range") && !parse_range(hd.value, st.st_size, from, to, ranged)) {
                 ::close(fd);

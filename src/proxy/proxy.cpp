@@ -1091,6 +1091,12 @@ void Proxy::forward_head_to_client() {
     s_.send_head(h, framed);
     if (s_.closed()) return;
     if (framing_ == Framing::None) {
+        // no body (HEAD, 204, 304, length 0): the head is consumed, so a
+        // connection with nothing after it goes back to the keep-alive pool
+        if (hparsed_ > 0 && hparsed_ <= rbuf_.size()) {
+            rbuf_.consume(hparsed_);
+            hparsed_ = 0;
+        }
         finish();
         return;
     }

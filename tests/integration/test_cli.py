@@ -197,7 +197,6 @@ MODULE_PROBES = {
     "stream_ssl_preread_module": _stream("ssl_preread on;"),
     "stream_realip_module": _stream("set_real_ip_from 127.0.0.1;"),
     "http_gzip_module": _loc("gzip on;"),
-    "http_ssi_module": _loc("ssi on;"),
     "http_userid_module": _loc("userid on;"),
     "http_access_module": _loc("allow all;"),
     "http_auth_basic_module": _loc("auth_basic x;"),
@@ -257,6 +256,9 @@ def test_version_claims_match_what_t_accepts(op):
         # default modules switchyard has are not named (as nginx): charset
         assert "http_charset_module" not in claims, args
         assert op.run_t(cfg.wrap_main(_loc("charset utf-8;")), wrap=False, listen=free_port()).returncode == 0
+        # nor ssi (issue 13)
+        assert "http_ssi_module" not in claims, args
+        assert op.run_t(cfg.wrap_main(_loc("ssi on;")), wrap=False, listen=free_port()).returncode == 0
         # and stream_return (a default module in nginx: not named either)
         assert "stream_return_module" not in claims, args
         r = op.run_t(cfg.wrap_main(STREAM_RETURN_PROBE), wrap=False, listen=free_port())

@@ -193,6 +193,7 @@ struct LocConf {
     std::optional<std::shared_ptr<const std::vector<std::string>>> charset_types;   // lowercase MIME types; "*" any
     std::optional<std::vector<ErrorPage>> error_page;
     std::optional<std::vector<AddHeader>> add_header;
+    std::optional<std::vector<AddHeader>> add_trailer;      // inherited as add_header
     std::optional<std::vector<AccessLogConf>> access_log;
     std::optional<uint32_t> keepalive_requests;
     std::optional<uint32_t> http2_max_concurrent_streams;  // 128

@@ -84,6 +84,10 @@ public:
         return req_->head.version == 11 && (!req_->lc || *req_->lc->chunked_transfer_encoding);
     }
 
+    // add_trailer: "0\r\n", the trailer fields, "\r\n" (an HTTP/1.1 chunked
+    // body's end); the fields only when this response expects trailers.
+    std::string last_chunk();
+
     // nginx's absolute_redirect: "/path" becomes scheme://host[:port]/path.
     std::string absolute_location(std::string_view loc);
     // Answer with `status` and nginx's page (or an error_page redirect).
@@ -120,6 +124,11 @@ protected:
     void write_access_log();
     void add_configured_headers(HeadBuilder& h);   // add_header of the location
     void keep_sent_headers(std::string_view head);  // for $sent_http_*
+    // add_trailer (trailers.cpp): whether this response carries trailers, and
+    // the HTTP/1 head turned chunked for them; the fields, evaluated at the
+    // body's end into Request::sent_trailers ($sent_trailer_*).
+    void plan_trailers(HeadBuilder& h);
+    const std::vector<std::pair<std::string, std::string>>& eval_trailers();
 
     // ---- carrier primitives ---------------------------------------------
     // Writes a response head that send_head() completed (policy applied).
@@ -140,6 +149,8 @@ protected:
     bool keepalive_ = false;
     int redirects_ = 0;
     bool error_page_done_ = false;   // an error_page redirect happened (recursive_error_pages off)
+    bool expect_trailers_ = false;   // add_trailer applies: the body ends with trailer fields
+    bool chunk_out_ = false;         // HTTP/1.1: the carrier frames the body in chunks (made chunked for trailers)
 };
 
 }  // namespace sy::http

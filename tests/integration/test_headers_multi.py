@@ -263,3 +263,17 @@ def test_trailer_h2(running, path, body, fields):
     assert len(tr) == 1
     got = [(n, v) for n, v in tr[0].headers]
     assert got[:len(fields)] == fields
+
+
+def test_nginx_122_gives_the_first_field(running):
+    """The reference's side of the only_switchyard tests above: Debian's
+    nginx 1.22 takes the first of several fields where 1.23+ joins them."""
+    if running.impl == "switchyard":
+        pytest.skip("nginx 1.22's behaviour; switchyard has 1.23's (tests above)")
+    r = get(running, "/", "Foo: foo", "Foo: bar")
+    assert r.header("X-Foo") == "foo"
+    assert get(running, "/s").header("X-Sent-Foo") == "foo"
+    r = get(running, "/u/x?h=Bar:x&h=Bar:y")
+    assert r.header("X-Up-Bar") == "x"
+    _, _, trailer = chunked_parts(raw(running, "/t"))
+    assert ("X-Sent-T", "foo") in trailer_fields(trailer)

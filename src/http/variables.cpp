@@ -408,6 +408,12 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::IsArgs: if (!r.args.empty()) out += '?'; return true;
     case Var::RequestMethod: out += h.method; return true;
     case Var::ContentLength:
+        // nginx: the field as the client wrote it, else the length it knows
+        for (auto& hd : h.headers)
+            if (ieq(hd.name, "content-length")) {
+                out += hd.value;
+                return true;
+            }
         if (h.content_length < 0) return false;
         out += std::to_string(h.content_length);
         return true;

@@ -91,6 +91,17 @@ TEST(HeadersMulti, RemoteUser) {
     EXPECT_EQ(bearer.var("remote_user"), no());
 }
 
+TEST(HeadersMulti, ContentLengthAsWritten) {
+    Req q;
+    EXPECT_EQ(q.var("content_length"), no());
+    q.header("Content-Length", "007");
+    q.r.head.content_length = 7;
+    EXPECT_EQ(q.var("content_length"), yes("007"));   // nginx: the field's value
+    Req chunked;
+    chunked.r.head.content_length = 12;               // a chunked body, read: its length
+    EXPECT_EQ(chunked.var("content_length"), yes("12"));
+}
+
 TEST(HeadersMulti, Base64) {
     std::string out;
     EXPECT_TRUE(base64_decode("dXNlcjpzZWNyZXQ=", out));

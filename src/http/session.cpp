@@ -16,14 +16,13 @@
 #include <cstring>
 
 #include <fmt/format.h>
-
-#include "http/unique_headers.h"
 #include <openssl/ssl.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h2_connection.h"
+#include "http/unique_headers.h"
 #include "proxy/proxy.h"
 #include "tls/context.h"
 #include "tunnel/tunnel.h"
@@ -1014,7 +1013,7 @@ void Session::send_file(int fd, off_t from, off_t len) {
 // $body_bytes_sent count what was written to the socket, as nginx's do.
 void Session::discount_unsent() {
     if (!req_) return;
-    uint64_t unsent = out_.bytes() + uint64_t(file_fd_ >= 0 ? file_end_ - file_off_ : 0);
+    uint64_t unsent = out_.bytes() + uint64_t(file_fd_ >= 0 ? file_end_ - file_off_ : 0) + (file_fd_ >= 0 ? file_tail_.size() : 0);
     req_->body_bytes_sent -= std::min(req_->body_bytes_sent, unsent);
     req_->bytes_sent -= std::min(req_->bytes_sent, unsent);
 }

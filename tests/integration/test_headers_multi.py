@@ -277,3 +277,10 @@ def test_nginx_122_gives_the_first_field(running):
     assert r.header("X-Up-Bar") == "x"
     _, _, trailer = chunked_parts(raw(running, "/t"))
     assert ("X-Sent-T", "foo") in trailer_fields(trailer)
+
+
+def test_no_trailer_for_head(running):
+    r = rawhttp.exchange(running.port, b"HEAD /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    assert r.status == 200
+    assert r.header("Content-Length") == "5"
+    assert r.header("Transfer-Encoding") is None

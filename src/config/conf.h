@@ -203,6 +203,7 @@ struct LocConf {
     std::optional<size_t> subrequest_output_buffer_size;                  // a page (4k|8k)
     std::optional<std::vector<ErrorPage>> error_page;
     std::optional<std::vector<AddHeader>> add_header;
+    std::optional<std::vector<AddHeader>> add_trailer;      // inherited as add_header
     std::optional<std::vector<AccessLogConf>> access_log;
     std::optional<uint32_t> keepalive_requests;
     std::optional<uint32_t> http2_max_concurrent_streams;  // 128

@@ -648,7 +648,9 @@ bool h_proxy_set_header(Ctx& c, const Directive& d) {
 }
 
 bool h_add_header(Ctx& c, const Directive& d) {
-    if (!c.lc->add_header) c.lc->add_header.emplace();
+    bool trailer = d.name == "add_trailer";   // the same syntax, its own list
+    auto& list = trailer ? c.lc->add_trailer : c.lc->add_header;
+    if (!list) list.emplace();
     AddHeader h;
     h.name = d.args[0].value;
     if (!valid_header_name(h.name)) return invalid(c, d, h.name);
@@ -657,7 +659,7 @@ bool h_add_header(Ctx& c, const Directive& d) {
         if (d.args[2].value != "always") { c.err = "invalid parameter \"" + d.args[2].value + "\""; return false; }
         h.always = true;
     }
-    c.lc->add_header->push_back(std::move(h));
+    list->push_back(std::move(h));
     return true;
 }
 
@@ -1525,6 +1527,7 @@ const Spec kTable[] = {
     {"default_type",         kLoc,       A1, 0, h_default_type},
     {"types",                kLoc,       A0, kBlock | kRawBlock, h_types},
     {"add_header",           kLoc,       A2 | A3, 0, h_add_header},
+    {"add_trailer",          kLoc,       A2 | A3, 0, h_add_header},
     {"log_format",           kHttp | kStream,      kMore2, 0, h_log_format},
     {"access_log",           kLoc | kStrm,       kMore1, 0, h_access_log},
     {"map",                  kHttp | kStream,      A2, kBlock | kRawBlock, h_map},
@@ -1686,7 +1689,7 @@ bool compile_value(Ctx& c, const std::string& text, Template& t) {
     std::string err;
     if (!compile_template(text, &c.scope, t, err)) { c.err = err; return false; }
     for (auto& seg : t.segs)
-        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp)) c.http->keeps_response_headers = true;
+        if (c.http && (seg.var.kind == Var::SentHttp || seg.var.kind == Var::UpstreamHttp || seg.var.kind == Var::UpstreamCookie)) c.http->keeps_response_headers = true;
     for (auto& seg : t.segs)
         if (c.http && (seg.var.kind == Var::SslSessionId || seg.var.kind == Var::SslCiphers)) c.http->keeps_ssl_session_vars = true;
     return true;

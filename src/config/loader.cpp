@@ -117,7 +117,7 @@ static bool is_not_yet(std::string_view n) {
         "upstream_", "health_check", "proxy_store", "split_clients", "realip",
         "real_ip_", "lua", "content_by_lua", "access_by_lua", "more_set_headers", "more_clear_headers", "aio",
         "directio", "open_file_cache", "output_buffers", "postpone_output", "limit_rate", "expires", "etag",
-        "if_modified_since", "satisfy", "add_trailer", "proxy_socket_keepalive", "proxy_bind", "proxy_method",
+        "if_modified_since", "satisfy", "proxy_socket_keepalive", "proxy_bind", "proxy_method",
         "proxy_set_body", "proxy_cookie_", "proxy_ignore_", "proxy_limit_rate", "proxy_force_ranges",
         "proxy_headers_hash_", "chunked_transfer_encoding",
         "keepalive_disable", "server_name_in_redirect", "recursive_error_pages", "error_log_format",
@@ -242,6 +242,7 @@ void LocConf::merge_from(const LocConf& p) {
     fill(index, p.index);
     fill(error_page, p.error_page);
     fill(add_header, p.add_header);
+    fill(add_trailer, p.add_trailer);
     fill(access_log, p.access_log);
     fill(keepalive_requests, p.keepalive_requests);
     fill(http2_max_concurrent_streams, p.http2_max_concurrent_streams);
@@ -383,6 +384,7 @@ void LocConf::apply_defaults(const std::string& prefix) {
     }
     if (!error_page) error_page.emplace();
     if (!add_header) add_header.emplace();
+    if (!add_trailer) add_trailer.emplace();
     if (!keepalive_requests) keepalive_requests = 1000;
     if (!http2_max_concurrent_streams) http2_max_concurrent_streams = 128;
     def(default_type, std::string("text/plain"));

@@ -14,6 +14,7 @@ bool is_core_fixed(const std::string& name) {
     if (!resolve_var(name, nullptr, ref)) return false;
     switch (ref.kind) {
     case Var::None: case Var::HttpHeader: case Var::SentHttp: case Var::UpstreamHttp: case Var::Arg:
+    case Var::UpstreamCookie: case Var::SentTrailer:
     case Var::Cookie: case Var::Capture: case Var::NamedCapture: case Var::Map: case Var::User:
     case Var::Args:   // $args is changeable
         return false;

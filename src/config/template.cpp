@@ -53,6 +53,7 @@ struct Prefix { std::string_view prefix; Var var; bool header; };
 constexpr Prefix kPrefixes[] = {
     {"http_", Var::HttpHeader, true}, {"sent_http_", Var::SentHttp, true},
     {"upstream_http_", Var::UpstreamHttp, true}, {"arg_", Var::Arg, false}, {"cookie_", Var::Cookie, false},
+    {"upstream_cookie_", Var::UpstreamCookie, false}, {"sent_trailer_", Var::SentTrailer, true},
 };
 
 bool name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }

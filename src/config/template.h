@@ -17,6 +17,8 @@ enum class Var : uint16_t {
     HttpHeader,      // $http_NAME      (arg: header name, '_' -> '-')
     SentHttp,        // $sent_http_NAME
     UpstreamHttp,    // $upstream_http_NAME
+    UpstreamCookie,  // $upstream_cookie_NAME (from the upstream's Set-Cookie fields)
+    SentTrailer,     // $sent_trailer_NAME
     Arg,             // $arg_NAME
     Cookie,          // $cookie_NAME
     Capture,         // $1..$9          (index: group)

@@ -206,6 +206,10 @@ size_t literal_line_breaks(const conf::Template& t) {
 
 void Exchange::add_configured_headers(HeadBuilder& h) {
     Request& r = *req_;
+    bool keep = gen_->cfg->http->keeps_response_headers;
+    // $sent_http_NAME sees the head as the filters left it, then each field
+    // add_header adds as it is added (nginx evaluates them in order)
+    if (keep) keep_sent_headers(h.out);
     if (!r.lc || !r.lc->add_header) return;
     bool ok_status = headers_status(r.status);
     VarCtx vc = vars();
@@ -218,6 +222,7 @@ void Exchange::add_configured_headers(HeadBuilder& h) {
         // from the request) would let a client add headers: that header is dropped
         if (line_breaks(v) > literal_line_breaks(a.value)) continue;
         h.add(a.name, v);
+        if (keep) r.sent_headers.emplace_back(a.name, std::move(v));
     }
 }
 
@@ -225,8 +230,12 @@ void Exchange::send_head(HeadBuilder& h, bool body_framed) {
     if (req_->status != 101) {
         apply_header_filters(h);
         add_configured_headers(h);
+        plan_trailers(h);
+        if (chunk_out_) body_framed = true;
+    } else {
+        expect_trailers_ = chunk_out_ = false;
+        if (gen_->cfg->http->keeps_response_headers) keep_sent_headers(h.out);
     }
-    if (gen_->cfg->http->keeps_response_headers) keep_sent_headers(h.out);
     write_head(h, body_framed);
 }
 

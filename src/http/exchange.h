@@ -87,6 +87,10 @@ public:
         return !subrequest_ && req_->head.version == 11 && (!req_->lc || *req_->lc->chunked_transfer_encoding);
     }
 
+    // add_trailer: "0\r\n", the trailer fields, "\r\n" (an HTTP/1.1 chunked
+    // body's end); the fields only when this response expects trailers.
+    std::string last_chunk();
+
     // nginx's absolute_redirect: "/path" becomes scheme://host[:port]/path.
     std::string absolute_location(std::string_view loc);
     // Answer with `status` and nginx's page (or an error_page redirect).
@@ -137,6 +141,11 @@ protected:
     // verifies client certificates other than the one the TLS server name
     // chose, 495 / 496 for its ssl_verify_client; 0 to go on. Logs why.
     int tls_refusal(std::string_view phase);
+    // add_trailer (trailers.cpp): whether this response carries trailers, and
+    // the HTTP/1 head turned chunked for them; the fields, evaluated at the
+    // body's end into Request::sent_trailers ($sent_trailer_*).
+    void plan_trailers(HeadBuilder& h);
+    const std::vector<std::pair<std::string, std::string>>& eval_trailers();
 
     // ---- carrier primitives ---------------------------------------------
     // Writes a response head that send_head() completed (policy applied).
@@ -160,6 +169,8 @@ protected:
     bool subrequest_ = false;        // a SubExchange: no access log, no framing of its own
     SsiRun* ssi_ = nullptr;          // the SSI processing of this response (deleted deferred)
     std::shared_ptr<SsiShared> ssi_shared_;   // SSI variables and blocks of the main request
+    bool expect_trailers_ = false;   // add_trailer applies: the body ends with trailer fields
+    bool chunk_out_ = false;         // HTTP/1.1: the carrier frames the body in chunks (made chunked for trailers)
 };
 
 }  // namespace sy::http

@@ -16,6 +16,7 @@
 #include "http/access_log.h"
 #include "http/h2_connection.h"
 #include "http/router.h"
+#include "http/unique_headers.h"
 #include "proxy/proxy.h"
 
 namespace sy::http {
@@ -171,7 +172,19 @@ void H2Stream::begin_request() {
     r.server = c_.group()->default_server;
     r.lc = &r.server->conf;
     const Header* host = nullptr;
+    const Header* seen[kUniqueHeaderCount] = {};
     for (auto& h : r.head.headers) {
+        // nginx runs the same header handlers for HTTP/2: a field a request
+        // may carry once comes once (Host too, when the client sent it)
+        int u = unique_header_index(h.name);
+        const Header* prev = u >= 0 ? seen[u] : ieq(h.name, "host") ? host : nullptr;
+        if (prev) {
+            log_error(Level::Info, fmt::format("client sent duplicate {}: \"{}: {}\", previous value: \"{}: {}\" while processing HTTP/2 connection",
+                                               u >= 0 ? "header line" : "host header", h.name, h.value, prev->name, prev->value));
+            finalize_error(400);
+            return;
+        }
+        if (u >= 0) seen[u] = &h;
         if (ieq(h.name, "host") && !host) host = &h;
         else if (ieq(h.name, "content-length")) {
             int64_t n = 0;
@@ -428,6 +441,14 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t len, uint32_t* flags) {
     }
     if (out_.empty() && file_fd_ < 0 && response_done_) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (!trailers_.empty()) {   // add_trailer: a HEADERS frame ends the stream
+            std::vector<nghttp2_nv> nva;
+            for (auto& [tn, tv] : trailers_)
+                nva.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(tn.data()), reinterpret_cast<uint8_t*>(tv.data()),
+                                         tn.size(), tv.size(), NGHTTP2_NV_FLAG_NONE});
+            if (nghttp2_submit_trailer(c_.ng(), id_, nva.data(), nva.size()) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            trailers_.clear();
+        }
     } else if (n == 0) {
         deferred_ = true;
         return NGHTTP2_ERR_DEFERRED;
@@ -449,6 +470,13 @@ ssize_t H2Stream::read_data(uint8_t* buf, size_t len, uint32_t* flags) {
 
 void H2Stream::end_response(bool) {
     if (closed_) return;
+    if (expect_trailers_ && has_body_ && !response_done_) {
+        for (auto& [n, v] : eval_trailers()) {
+            std::string ln(n);
+            for (auto& ch : ln) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+            trailers_.emplace_back(std::move(ln), v);
+        }
+    }
     response_done_ = true;
     if (!body_done_ && !reading_body_) read_body(nullptr);   // the rest of the body is discarded
     if (has_body_) output_ready();

@@ -90,6 +90,7 @@ private:
     OutQueue out_;                    // response body bytes for DATA frames
     int file_fd_ = -1;
     off_t file_off_ = 0, file_end_ = 0;
+    std::vector<std::pair<std::string, std::string>> trailers_;   // add_trailer fields, sent after the body
     bool has_body_ = false;           // a data source was submitted with the response
     bool response_done_ = false, deferred_ = false, hold_ = false, drained_posted_ = false;
     bool closed_ = false, started_ = false, head_end_stream_ = false;

@@ -88,6 +88,8 @@ struct Request {
     // response headers sent (for $sent_http_*): name/value copies
     std::vector<std::pair<std::string, std::string>> sent_headers;
     std::vector<std::pair<std::string, std::string>> upstream_headers;
+    // add_trailer fields evaluated so far ($sent_trailer_*)
+    std::vector<std::pair<std::string, std::string>> sent_trailers;
 };
 
 }  // namespace sy::http

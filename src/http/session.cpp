@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "http/access_log.h"
 #include "http/h2_connection.h"
+#include "http/unique_headers.h"
 #include "proxy/proxy.h"
 #include "tls/context.h"
 #include "tunnel/tunnel.h"
@@ -598,21 +599,25 @@ void Session::begin_request() {
     // the Host value are refused as they are read), then the request checks
     // of ngx_http_process_request_header
     const Header* host = nullptr;
-    const Header* length = nullptr;
     const Header* encoding = nullptr;
+    const Header* seen[kUniqueHeaderCount] = {};
     for (auto& h : r.head.headers) {
+        // nginx's ngx_http_process_unique_header_line: fields a request may carry once
+        int u = unique_header_index(h.name);
+        if (u >= 0) {
+            if (seen[u]) {
+                bad_request(400, fmt::format("client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
+                                             h.name, h.value, seen[u]->name, seen[u]->value));
+                return;
+            }
+            seen[u] = &h;
+        }
         if (ieq(h.name, "host")) {
             if (host) { bad_request(400, "client sent duplicate host header: \"" + std::string(h.name) + ": " + std::string(h.value) + "\", previous value: \"Host: " + std::string(host->value) + "\" while reading client request headers"); return; }
             host = &h;
             if (!parse_host(h.value, r.host)) { bad_request(400, "client sent invalid host header while reading client request headers"); return; }
-        } else if (ieq(h.name, "content-length") || ieq(h.name, "transfer-encoding")) {
-            const Header*& first = ieq(h.name, "content-length") ? length : encoding;
-            if (first) {
-                bad_request(400, fmt::format("client sent duplicate header line: \"{}: {}\", previous value: \"{}: {}\" while reading client request headers",
-                                             h.name, h.value, first->name, first->value));
-                return;
-            }
-            first = &h;
+        } else if (ieq(h.name, "transfer-encoding")) {
+            encoding = &h;
         } else if (ieq(h.name, "upgrade")) {
             r.head.upgrade = true;
         } else if (ieq(h.name, "expect")) {
@@ -830,6 +835,16 @@ void Session::hold_output(bool on) {
 
 void Session::send(std::string_view bytes) {
     if (state_ == SessionState::Closed || bytes.empty()) return;
+    if (chunk_out_) {   // add_trailer made the body chunked
+        std::string size = fmt::format("{:x}\r\n", bytes.size());
+        req_->bytes_sent += size.size() + 2;
+        out_.append(size);
+        req_->bytes_sent += bytes.size();
+        out_.append(bytes);
+        out_.append(std::string_view("\r\n"));
+        if (writable_ && !hold_) flush();
+        return;
+    }
     req_->bytes_sent += bytes.size();
     out_.append(bytes);
     if (writable_ && !hold_) flush();
@@ -837,6 +852,16 @@ void Session::send(std::string_view bytes) {
 
 void Session::send(Buf&& b) {
     if (state_ == SessionState::Closed || b.empty()) return;
+    if (chunk_out_) {
+        std::string size = fmt::format("{:x}\r\n", b.size());
+        req_->bytes_sent += size.size() + 2;
+        out_.append(size);
+        req_->bytes_sent += b.size();
+        out_.push(std::move(b));
+        out_.append(std::string_view("\r\n"));
+        if (writable_ && !hold_) flush();
+        return;
+    }
     req_->bytes_sent += b.size();
     out_.push(std::move(b));
     if (writable_ && !hold_) flush();
@@ -845,6 +870,15 @@ void Session::send(Buf&& b) {
 void Session::end_response(bool keepalive_ok) {
     if (state_ == SessionState::Closed) return;
     if (!keepalive_ok) keepalive_ = false;
+    if (chunk_out_ && !response_done_) {   // the body's end: the last chunk with the trailers
+        std::string last = last_chunk();
+        req_->bytes_sent += last.size();
+        if (file_fd_ >= 0) file_tail_ += last;
+        else out_.append(last);
+        chunk_out_ = false;
+        if (writable_ && !hold_ && file_fd_ < 0) flush();
+        if (state_ == SessionState::Closed) return;
+    }
     response_done_ = true;
     if (!body_done_ && !reading_body_) read_body(nullptr);
     if (state_ == SessionState::Closed) return;
@@ -905,6 +939,11 @@ void Session::flush() {
             }
             ::close(file_fd_);
             file_fd_ = -1;
+            if (!file_tail_.empty()) {   // a chunked file body's end (add_trailer)
+                out_.append(file_tail_);
+                file_tail_.clear();
+                continue;
+            }
         }
         break;
     }
@@ -928,6 +967,8 @@ void Session::finish_request() {
     realip_.reset();
     body_consumer_ = nullptr;
     response_done_ = head_sent_ = false;
+    expect_trailers_ = chunk_out_ = false;
+    file_tail_.clear();
     if (!keepalive_ || peer_eof_ || w_.draining()) {
         // nginx: "always" lingers, "on" only when the client may still send, "off" never
         if (linger_mode_ == conf::Lingering::Always ||
@@ -959,6 +1000,12 @@ void Session::send_file(int fd, off_t from, off_t len) {
     file_fd_ = fd;
     file_off_ = from;
     file_end_ = from + len;
+    if (chunk_out_ && len > 0) {   // add_trailer made the body chunked
+        std::string size = fmt::format("{:x}\r\n", uint64_t(len));
+        req_->bytes_sent += size.size() + 2;
+        out_.append(size);
+        file_tail_ = "\r\n";
+    }
     if (writable_ && !hold_) flush();
 }
 
@@ -966,7 +1013,7 @@ void Session::send_file(int fd, off_t from, off_t len) {
 // $body_bytes_sent count what was written to the socket, as nginx's do.
 void Session::discount_unsent() {
     if (!req_) return;
-    uint64_t unsent = out_.bytes() + uint64_t(file_fd_ >= 0 ? file_end_ - file_off_ : 0);
+    uint64_t unsent = out_.bytes() + uint64_t(file_fd_ >= 0 ? file_end_ - file_off_ : 0) + (file_fd_ >= 0 ? file_tail_.size() : 0);
     req_->body_bytes_sent -= std::min(req_->body_bytes_sent, unsent);
     req_->bytes_sent -= std::min(req_->bytes_sent, unsent);
 }

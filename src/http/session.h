@@ -128,6 +128,7 @@ private:
 
     OutQueue out_;
     int file_fd_ = -1;
+    std::string file_tail_;           // bytes that follow the file (a chunked body's "\r\n" and last chunk)
     off_t file_off_ = 0, file_end_ = 0;
     bool response_done_ = false;
     bool readable_ = false, writable_ = true, peer_eof_ = false;

@@ -32,6 +32,18 @@ bool header_var(const RequestHead& h, std::string_view lname, std::string& out) 
     return found;
 }
 
+// Same-named response fields: joined with ", " (nginx 1.23+).
+bool joined_field(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view lname, std::string& out) {
+    bool found = false;
+    for (auto& [n, val] : fields)
+        if (ieq(n, lname)) {
+            if (found) out += ", ";
+            out += val;
+            found = true;
+        }
+    return found;
+}
+
 bool arg_var(std::string_view args, std::string_view name, std::string& out) {
     while (!args.empty()) {
         size_t amp = args.find('&');
@@ -132,6 +144,67 @@ bool cookie_value(const RequestHead& h, std::string_view name, std::string& out)
         }
     }
     return false;
+}
+
+// nginx's ngx_http_parse_set_cookie_lines: the cookie each Set-Cookie field
+// sets (its first "name=value"), the first field naming `name`.
+bool set_cookie_value(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name,
+                      std::string& out) {
+    for (auto& [n, val] : fields) {
+        if (!ieq(n, "set-cookie")) continue;
+        std::string_view v = val;
+        while (!v.empty() && (v[0] == ' ' || v[0] == '\t')) v.remove_prefix(1);
+        v = v.substr(0, v.find(';'));
+        size_t eq = v.find('=');
+        if (eq == std::string_view::npos || !ieq(v.substr(0, eq), name)) continue;
+        v.remove_prefix(eq + 1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+        out += v;
+        return true;
+    }
+    return false;
+}
+
+// nginx's ngx_http_auth_basic_user: "Basic " (any case), base64 of
+// "user:password"; the user, or not found when the field is anything else.
+bool basic_auth_user(const RequestHead& h, std::string& out) {
+    const Header* a = nullptr;
+    for (auto& hd : h.headers)
+        if (ieq(hd.name, "authorization")) { a = &hd; break; }
+    if (!a) return false;
+    std::string_view v = a->value;
+    if (v.size() < 6 || !ieq(v.substr(0, 6), "basic ")) return false;
+    v.remove_prefix(6);
+    while (!v.empty() && v[0] == ' ') v.remove_prefix(1);
+    if (v.empty()) return false;
+    std::string dec;
+    if (!base64_decode(v, dec)) return false;
+    size_t colon = dec.find(':');
+    if (colon == std::string::npos) return false;
+    out.append(dec, 0, colon);
+    return true;
+}
+
+bool base64_decode(std::string_view in, std::string& out) {
+    // nginx's ngx_decode_base64: standard alphabet, '=' padding optional, a stray byte fails
+    size_t len = in.size();
+    while (len > 0 && in[len - 1] == '=') --len;
+    if (len % 4 == 1) return false;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; ++i) {
+        char c = in[i];
+        int d = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+              : c == '+' ? 62 : c == '/' ? 63 : -1;
+        if (d < 0) return false;
+        acc = (acc << 6) | uint32_t(d);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out += char((acc >> bits) & 0xff);
+        }
+    }
+    return true;
 }
 
 std::string format_msec(uint64_t ms) { return fmt::format("{}.{:03}", ms / 1000, ms % 1000); }
@@ -279,10 +352,9 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
             }
         return found;
     }
-    case Var::UpstreamHttp:
-        for (auto& [n, val] : r.upstream_headers)
-            if (ieq(n, v.arg)) { out += val; return true; }
-        return false;
+    case Var::UpstreamHttp: return joined_field(r.upstream_headers, v.arg, out);
+    case Var::SentTrailer: return joined_field(r.sent_trailers, v.arg, out);
+    case Var::UpstreamCookie: return set_cookie_value(r.upstream_headers, v.arg, out);
     case Var::Arg: return arg_var(r.args, v.arg, out);
     case Var::Cookie: return cookie_value(h, v.arg, out);
     case Var::Capture:
@@ -336,6 +408,12 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     case Var::IsArgs: if (!r.args.empty()) out += '?'; return true;
     case Var::RequestMethod: out += h.method; return true;
     case Var::ContentLength:
+        // nginx: the field as the client wrote it, else the length it knows
+        for (auto& hd : h.headers)
+            if (ieq(hd.name, "content-length")) {
+                out += hd.value;
+                return true;
+            }
         if (h.content_length < 0) return false;
         out += std::to_string(h.content_length);
         return true;
@@ -344,7 +422,7 @@ bool get_var(const conf::VarRef& v, VarCtx& ctx, std::string& out) {
     // the proxied body while it is in memory; the temp file's name once it is not
     case Var::RequestBody: if (r.request_body.empty() || !r.request_body_file.empty()) return false; out += r.request_body; return true;
     case Var::RequestBodyFile: if (r.request_body_file.empty()) return false; out += r.request_body_file; return true;
-    case Var::RemoteUser: return false;
+    case Var::RemoteUser: return basic_auth_user(h, out);
     case Var::DocumentRoot:
         if (r.lc && r.lc->root) eval(*r.lc->root, ctx, out);
         return true;

@@ -65,5 +65,11 @@ std::string format_msec(uint64_t ms);
 
 // Appends the value of cookie `name` from the request's Cookie headers ($cookie_NAME).
 bool cookie_value(const RequestHead& h, std::string_view name, std::string& out);   // "1.234"
+// $upstream_cookie_NAME: the value the first Set-Cookie field naming `name` sets.
+bool set_cookie_value(const std::vector<std::pair<std::string, std::string>>& fields, std::string_view name,
+                      std::string& out);
+// $remote_user: the user of "Authorization: Basic base64(user:password)".
+bool basic_auth_user(const RequestHead& h, std::string& out);
+bool base64_decode(std::string_view in, std::string& out);   // false: not base64
 
 }  // namespace sy::http

@@ -856,7 +856,7 @@ void Proxy::read_upstream() {
         if (n == 0) {
             readable_ = false;
             if (state_ == ProxyState::ReadBody && (framing_ == Framing::Close || framing_ == Framing::CloseChunked)) {
-                if (framing_ == Framing::CloseChunked) to_client(std::string_view("0\r\n\r\n"));
+                if (framing_ == Framing::CloseChunked) to_client(s_.last_chunk());
                 if (state_ == ProxyState::Dead) return;
                 finish();
                 return;
@@ -1325,7 +1325,7 @@ bool Proxy::process_body(Buf& data) {
             }
             data.consume(consumed);
             if (ev == http::H1Parser::Event::MessageDone) {
-                if (framing_ == Framing::ChunkedRaw) to_client(std::string_view("0\r\n\r\n"));
+                if (framing_ == Framing::ChunkedRaw) to_client(s_.last_chunk());
                 if (state_ == ProxyState::Dead) return false;
                 extra_ = !data.empty();
                 data = Buf();

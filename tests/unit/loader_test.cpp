@@ -187,8 +187,8 @@ TEST(Loader, NotSupportedYet) {
               "\"sticky route\" is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("ssl_conf_command Options -SessionTicket;")),
               "\"ssl_conf_command\" directive is not supported yet by switchyard in F:4");
-    EXPECT_EQ(err(in_location("add_trailer X y;")),
-              "\"add_trailer\" directive is not supported yet by switchyard in F:5");
+    EXPECT_EQ(err(in_location("proxy_set_body x;")),
+              "\"proxy_set_body\" directive is not supported yet by switchyard in F:5");
     EXPECT_EQ(err(in_server("listen 443 quic;")),
               "the \"quic\" parameter of the \"listen\" directive is not supported yet by switchyard in F:4");
 }

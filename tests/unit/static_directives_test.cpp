@@ -229,7 +229,7 @@ TEST(StaticDirectives, AcceptedTuning) {
     ASSERT_TRUE(r->cfg) << r->err;
     EXPECT_NE(error_of("sendfile_max_chunk lots;").find("\"sendfile_max_chunk\" directive invalid value"), std::string::npos);
     EXPECT_NE(error_of("aio maybe;").find("\"aio\" directive invalid value"), std::string::npos);
-    EXPECT_NE(error_of("add_trailer X y;").find("not supported yet"), std::string::npos);
+    EXPECT_NE(error_of("proxy_set_body x;").find("not supported yet"), std::string::npos);
 }
 
 }  // namespace

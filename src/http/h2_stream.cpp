@@ -351,10 +351,13 @@ void H2Stream::write_head(HeadBuilder& h, bool) {
         // a line break a config wrote into an add_header value ends the
         // HTTP/1 line; an HTTP/2 field cannot carry one
         while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.remove_suffix(1);
-        if (v.find_first_of("\r\n") != std::string_view::npos) continue;
+        bool line_break = false;
+        for (char ch : v) line_break |= ch == '\n' || ch == '\r';
+        if (line_break) continue;
         if (connection_specific(n) || (ws_accept && ieq(n, "sec-websocket-accept"))) continue;
         std::string ln(n);
-        for (auto& ch : ln) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        for (auto& ch : ln)
+            if (ch >= 'A' && ch <= 'Z') ch = char(ch + ('a' - 'A'));
         fields.emplace_back(std::move(ln), v);
     }
     std::vector<nghttp2_nv> nva;

@@ -211,10 +211,12 @@ bool h_source_charset(Ctx& c, const Directive& d) {
     return true;
 }
 
-// charset_types MIME ... ("*": any). nginx always keeps text/html.
-bool h_charset_types(Ctx& c, const Directive& d) {
-    if (c.lc->charset_types) {
-        c.err = "\"charset_types\" directive is duplicate";
+namespace {
+// charset_types / ssi_types MIME ... ("*": any): nginx always keeps text/html.
+bool set_mime_types(Ctx& c, const Directive& d,
+                    std::optional<std::shared_ptr<const std::vector<std::string>>>& field) {
+    if (field) {
+        c.err = "\"" + d.name + "\" directive is duplicate";
         return false;
     }
     std::vector<std::string> v{"text/html"};
@@ -228,30 +230,13 @@ bool h_charset_types(Ctx& c, const Directive& d) {
         }
         if (!dup) v.push_back(std::move(t));
     }
-    c.lc->charset_types = std::make_shared<const std::vector<std::string>>(std::move(v));
+    field = std::make_shared<const std::vector<std::string>>(std::move(v));
     return true;
 }
+}  // namespace
 
-// ssi_types MIME ... ("*": any): as charset_types, text/html always in.
-bool h_ssi_types(Ctx& c, const Directive& d) {
-    if (c.lc->ssi_types) {
-        c.err = "\"ssi_types\" directive is duplicate";
-        return false;
-    }
-    std::vector<std::string> v{"text/html"};
-    for (auto& a : d.args) {
-        std::string t = a.value == "*" ? "*" : ascii_lower(a.value);
-        bool dup = false;
-        for (auto& x : v) dup |= x == t;
-        if (dup && t != "text/html") {
-            c.err = "duplicate MIME type \"" + a.value + "\"";
-            return false;
-        }
-        if (!dup) v.push_back(std::move(t));
-    }
-    c.lc->ssi_types = std::make_shared<const std::vector<std::string>>(std::move(v));
-    return true;
-}
+bool h_charset_types(Ctx& c, const Directive& d) { return set_mime_types(c, d, c.lc->charset_types); }
+bool h_ssi_types(Ctx& c, const Directive& d) { return set_mime_types(c, d, c.lc->ssi_types); }
 
 // Accepted for compatibility: switchyard's static files never block the loop
 // (16 KiB pread chunks through the output queue).

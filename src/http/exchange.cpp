@@ -220,7 +220,7 @@ void Exchange::add_configured_headers(HeadBuilder& h) {
         // Line breaks written in the config ("...\n") go out as nginx writes
         // them; one that a variable brings (a decoded $uri, a map value built
         // from the request) would let a client add headers: that header is dropped
-        if (line_breaks(v) > literal_line_breaks(a.value)) continue;
+        if (size_t lb = line_breaks(v); lb > 0 && lb > literal_line_breaks(a.value)) continue;
         h.add(a.name, v);
         if (keep) r.sent_headers.emplace_back(a.name, std::move(v));
     }
